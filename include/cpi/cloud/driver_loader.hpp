@@ -1,0 +1,20 @@
+#pragma once
+// The cloud driver lives in the module `cpi_libvirt.so` (libvirt and libarchive are linked
+// only there), loaded on the first call that needs libvirt. This keeps `info`, which BOSH calls
+// before nearly every method, free of libvirt's start-up cost.
+
+#include "cpi/actions/call.hpp"
+
+namespace cpi::cloud {
+
+// The entry point the module exports (C linkage): returns a new Cloud owning its connection,
+// or throws cpi::Error.
+using OpenCloudFunction = Cloud* (*)(const config::Config& config);
+constexpr const char* k_open_cloud_symbol = "cpi_open_libvirt_cloud";
+
+// A factory that loads the module and opens the cloud. The module is searched, in order, at
+// $CPI_DRIVER_MODULE, next to the executable, and in ../lib/bosh-libvirt-cpi/ beside it.
+// Throws CloudError naming the paths tried when it cannot be loaded.
+actions::CloudFactory driver_module_factory();
+
+}  // namespace cpi::cloud

@@ -1,0 +1,98 @@
+#pragma once
+// The CPI on libvirt. State lives only in libvirt objects (design.md): stemcell volumes,
+// domains with their root/ephemeral/config volumes, persistent disk volumes, and for each
+// disk and snapshot a small `<name>.meta` volume holding its BOSH metadata and attachment.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cpi/cloud/cloud.hpp"
+#include "cpi/config/config.hpp"
+#include "cpi/virt/hypervisor.hpp"
+#include "cpi/xml/domain_reader.hpp"
+
+namespace cpi::cloud {
+
+class LibvirtCloud final : public Cloud {
+ public:
+  // `hypervisor` must outlive this object.
+  LibvirtCloud(virt::Hypervisor& hypervisor, config::Config config);
+
+  StemcellCid create_stemcell(const std::string& image_path,
+                              const nlohmann::json& cloud_properties) override;
+  void delete_stemcell(const StemcellCid& cid) override;
+
+  CreatedVm create_vm(const VmRequest& request) override;
+  void delete_vm(const VmCid& cid) override;
+  bool has_vm(const VmCid& cid) override;
+  void reboot_vm(const VmCid& cid) override;
+  void set_vm_metadata(const VmCid& cid, const nlohmann::json& metadata) override;
+
+  DiskCid create_disk(std::int64_t size_mib, const nlohmann::json& cloud_properties,
+                      const std::optional<VmCid>& vm_locality) override;
+  void delete_disk(const DiskCid& cid) override;
+  bool has_disk(const DiskCid& cid) override;
+  nlohmann::json attach_disk(const VmCid& vm, const DiskCid& disk, int api_version) override;
+  void detach_disk(const VmCid& vm, const DiskCid& disk, int api_version) override;
+  std::vector<DiskCid> get_disks(const VmCid& vm) override;
+  void resize_disk(const DiskCid& cid, std::int64_t new_size_mib) override;
+  void set_disk_metadata(const DiskCid& cid, const nlohmann::json& metadata) override;
+  SnapshotCid snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) override;
+  void delete_snapshot(const SnapshotCid& cid) override;
+
+  // Libvirt object names (name_prefix + CID ...).
+  std::string object_name(const std::string& cid) const;
+  std::string root_volume(const VmCid& vm) const { return object_name(vm.value) + "-root"; }
+  std::string ephemeral_volume(const VmCid& vm) const {
+    return object_name(vm.value) + "-ephemeral";
+  }
+  std::string config_volume(const VmCid& vm) const { return object_name(vm.value) + "-config"; }
+  static std::string meta_volume(const std::string& name) { return name + ".meta"; }
+
+ private:
+  struct Located {
+    std::string pool_name;
+    virt::Pool pool;
+    virt::Volume volume;
+  };
+
+  // storage.cpp
+  virStoragePool& pool();  // the configured pool, created as a dir pool when absent
+  virt::Pool require_active_pool(const std::string& name);
+  std::optional<Located> locate(const std::string& volume_name);  // default pool, then others
+  void delete_if_exists(virStoragePool& pool, const std::string& volume_name);
+  nlohmann::json read_meta(virStoragePool& pool, const std::string& name);
+  void write_meta(virStoragePool& pool, const std::string& name, const nlohmann::json& meta);
+  virt::Volume upload_bytes(virStoragePool& pool, const std::string& name,
+                            const std::string& bytes, const std::string& mode);
+
+  // vms.cpp
+  virt::Domain require_domain(const VmCid& cid);
+  std::string virt_type();
+  nlohmann::json vm_facts(virDomain& domain);
+  void write_vm_facts(virDomain& domain, const nlohmann::json& facts);
+
+  // vm_disks.cpp
+  std::string disk_bus() const;
+  nlohmann::json disk_hint(const std::string& serial, const std::string& bus) const;
+  void rewrite_config_drive(virDomain& domain, const VmCid& vm, const std::string& disk,
+                            const nlohmann::json& hint);
+  std::string cdrom_bus() const;
+
+  virt::Hypervisor& m_hv;
+  config::Config m_config;
+  std::optional<virt::Pool> m_pool;
+  std::optional<std::string> m_virt_type;
+};
+
+// Opens the connection `config` names and returns a cloud that owns it.
+std::unique_ptr<Cloud> open_libvirt_cloud(const config::Config& config);
+
+// Runs `action`; a virt::LibvirtError becomes CloudError "<what>: <libvirt message>".
+template <typename F>
+auto translate(const std::string& what, F&& action) -> decltype(action());
+
+}  // namespace cpi::cloud
+
+#include "cpi/cloud/translate.inl"

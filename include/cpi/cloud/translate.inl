@@ -1,0 +1,27 @@
+#pragma once
+
+#include "cpi/errors.hpp"
+#include "cpi/virt/error.hpp"
+
+namespace cpi::cloud {
+
+// A libvirt failure translated to a CPI error; keeps libvirt's error code.
+class LibvirtFailure : public CloudError {
+ public:
+  LibvirtFailure(const std::string& message, int code) : CloudError(message), m_code(code) {}
+  int code() const noexcept { return m_code; }
+
+ private:
+  int m_code;
+};
+
+template <typename F>
+auto translate(const std::string& what, F&& action) -> decltype(action()) {
+  try {
+    return action();
+  } catch (const virt::LibvirtError& e) {
+    throw LibvirtFailure(what + ": " + e.what(), e.code());
+  }
+}
+
+}  // namespace cpi::cloud

@@ -1,0 +1,51 @@
+#pragma once
+// cloud_properties schemas. Unknown keys are an error naming the key and listing the accepted
+// ones (cpi-protocol.md, project decisions).
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace cpi::cloud {
+
+struct VmProps {
+  unsigned int cpu = 1;
+  std::uint64_t ram_mib = 1024;
+  std::uint64_t ephemeral_disk_mib = 0;       // 0: no ephemeral disk
+  std::optional<std::uint64_t> root_disk_mib;  // grow the root disk to this size
+};
+
+// Keys: cpu (alias cpus), ram (alias memory) in MiB, ephemeral_disk (alias disk) in MiB,
+// root_disk {size}. Throws CpiError.
+VmProps parse_vm_props(const nlohmann::json& cloud_properties);
+
+struct DiskProps {
+  std::optional<std::string> storage_pool;
+  std::string format = "qcow2";  // qcow2 | raw
+};
+
+// Keys: storage_pool, format (alias type). Throws CpiError.
+DiskProps parse_disk_props(const nlohmann::json& cloud_properties);
+
+// The NIC a BOSH network's cloud_properties ask for.
+struct NetworkProps {
+  std::string type = "network";  // network | bridge | direct
+  std::string source;            // empty: the config's default network
+  std::string mode = "bridge";   // for direct
+};
+
+// Keys: name (a libvirt network) | bridge | dev (+ mode) — at most one of them. Throws CpiError
+// naming the BOSH network.
+NetworkProps parse_network_props(const std::string& network_name,
+                                 const nlohmann::json& cloud_properties);
+
+struct StemcellProps {
+  std::optional<std::string> disk_format;  // qcow2 | raw
+};
+
+// stemcell.MF cloud_properties are taken as they are (any keys); only disk_format is checked.
+StemcellProps parse_stemcell_props(const nlohmann::json& cloud_properties);
+
+}  // namespace cpi::cloud

@@ -1,0 +1,193 @@
+#pragma once
+// The seam between the cloud driver and libvirt: every libvirt call the driver makes goes
+// through this interface. LibvirtHypervisor forwards to the C API; tests wrap it (HypervisorWrapper)
+// to emulate what libvirt's test driver lacks and to inject failures. Every method throws
+// LibvirtError (virt/error.hpp) on failure; find_* return nullopt only for "no such object".
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cpi/virt/handles.hpp"
+
+namespace cpi::virt {
+
+// Data for a volume upload, read front to back.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Fills up to `size` bytes; 0 at the end. Throws on failure.
+  virtual std::size_t read(char* buffer, std::size_t size) = 0;
+};
+
+struct VolumeInfo {
+  std::uint64_t capacity = 0;
+  std::uint64_t allocation = 0;
+};
+
+struct PoolInfo {
+  bool active = false;
+  std::uint64_t capacity = 0;
+  std::uint64_t available = 0;
+};
+
+class Hypervisor {
+ public:
+  virtual ~Hypervisor() = default;
+
+  // --- host
+  virtual std::string uri() = 0;
+  // virConnectGetDomainCapabilities for a virt type ("kvm", "qemu"); nullopt when unsupported.
+  virtual std::optional<std::string> domain_capabilities(const std::string& virt_type) = 0;
+
+  // --- storage pools
+  virtual std::optional<Pool> find_pool(const std::string& name) = 0;
+  virtual std::vector<std::string> active_pool_names() = 0;
+  virtual Pool define_pool(const std::string& xml) = 0;
+  virtual void build_pool(virStoragePool& pool) = 0;
+  virtual void start_pool(virStoragePool& pool) = 0;
+  virtual void set_pool_autostart(virStoragePool& pool) = 0;
+  virtual void undefine_pool(virStoragePool& pool) = 0;
+  virtual PoolInfo pool_info(virStoragePool& pool) = 0;
+  virtual std::string pool_xml(virStoragePool& pool) = 0;
+
+  // --- volumes
+  virtual std::optional<Volume> find_volume(virStoragePool& pool, const std::string& name) = 0;
+  virtual Volume create_volume(virStoragePool& pool, const std::string& xml) = 0;
+  virtual Volume clone_volume(virStoragePool& pool, const std::string& xml,
+                              virStorageVol& from) = 0;
+  // Streams `length` bytes from `source` into the volume; `sparse` sends zero runs as holes.
+  virtual void upload_volume(virStorageVol& volume, ByteSource& source, std::uint64_t length,
+                             bool sparse) = 0;
+  // The first `max_bytes` bytes of the volume's content.
+  virtual std::string download_volume(virStorageVol& volume, std::uint64_t max_bytes) = 0;
+  virtual void resize_volume(virStorageVol& volume, std::uint64_t capacity_bytes) = 0;
+  virtual void delete_volume(virStorageVol& volume) = 0;
+  virtual std::string volume_xml(virStorageVol& volume) = 0;
+  virtual std::string volume_path(virStorageVol& volume) = 0;
+  virtual VolumeInfo volume_info(virStorageVol& volume) = 0;
+
+  // --- domains
+  virtual std::optional<Domain> find_domain(const std::string& name) = 0;
+  virtual Domain define_domain(const std::string& xml) = 0;
+  virtual void start_domain(virDomain& domain) = 0;
+  virtual void destroy_domain(virDomain& domain) = 0;    // hard power-off
+  virtual void shutdown_domain(virDomain& domain) = 0;   // ACPI power button
+  virtual void reboot_domain(virDomain& domain) = 0;     // ACPI reboot
+  virtual void reset_domain(virDomain& domain) = 0;      // hard reset
+  virtual void suspend_domain(virDomain& domain) = 0;
+  virtual void resume_domain(virDomain& domain) = 0;
+  virtual void undefine_domain(virDomain& domain) = 0;   // with NVRAM, managed save, snapshots
+  virtual bool domain_active(virDomain& domain) = 0;
+  virtual std::string domain_xml(virDomain& domain, bool inactive) = 0;
+  virtual void set_domain_autostart(virDomain& domain) = 0;
+  // Sets (or with empty xml removes) our <metadata> element in the persistent and, when
+  // running, the live definition.
+  virtual void set_domain_metadata(virDomain& domain, const std::string& xml,
+                                   const std::string& key, const std::string& ns_uri) = 0;
+  virtual std::optional<std::string> domain_metadata(virDomain& domain,
+                                                     const std::string& ns_uri) = 0;
+  virtual void set_domain_title(virDomain& domain, const std::string& title) = 0;
+  // Device changes to the persistent definition and, when `live`, to the running domain.
+  virtual void attach_device(virDomain& domain, const std::string& xml, bool live) = 0;
+  virtual void detach_device(virDomain& domain, const std::string& xml, bool live) = 0;
+  virtual void update_device(virDomain& domain, const std::string& xml, bool live) = 0;
+  virtual void block_resize(virDomain& domain, const std::string& target,
+                            std::uint64_t bytes) = 0;
+
+  // --- networks
+  virtual std::optional<Network> find_network(const std::string& name) = 0;
+  virtual bool network_active(virNetwork& network) = 0;
+  virtual void start_network(virNetwork& network) = 0;
+};
+
+// Forwards every call to another Hypervisor (leveldb's EnvWrapper): subclasses override a few.
+class HypervisorWrapper : public Hypervisor {
+ public:
+  explicit HypervisorWrapper(Hypervisor& target) : m_target(target) {}
+
+  std::string uri() override { return m_target.uri(); }
+  std::optional<std::string> domain_capabilities(const std::string& t) override {
+    return m_target.domain_capabilities(t);
+  }
+  std::optional<Pool> find_pool(const std::string& n) override { return m_target.find_pool(n); }
+  std::vector<std::string> active_pool_names() override { return m_target.active_pool_names(); }
+  Pool define_pool(const std::string& x) override { return m_target.define_pool(x); }
+  void build_pool(virStoragePool& p) override { m_target.build_pool(p); }
+  void start_pool(virStoragePool& p) override { m_target.start_pool(p); }
+  void set_pool_autostart(virStoragePool& p) override { m_target.set_pool_autostart(p); }
+  void undefine_pool(virStoragePool& p) override { m_target.undefine_pool(p); }
+  PoolInfo pool_info(virStoragePool& p) override { return m_target.pool_info(p); }
+  std::string pool_xml(virStoragePool& p) override { return m_target.pool_xml(p); }
+  std::optional<Volume> find_volume(virStoragePool& p, const std::string& n) override {
+    return m_target.find_volume(p, n);
+  }
+  Volume create_volume(virStoragePool& p, const std::string& x) override {
+    return m_target.create_volume(p, x);
+  }
+  Volume clone_volume(virStoragePool& p, const std::string& x, virStorageVol& f) override {
+    return m_target.clone_volume(p, x, f);
+  }
+  void upload_volume(virStorageVol& v, ByteSource& s, std::uint64_t l, bool sp) override {
+    m_target.upload_volume(v, s, l, sp);
+  }
+  std::string download_volume(virStorageVol& v, std::uint64_t m) override {
+    return m_target.download_volume(v, m);
+  }
+  void resize_volume(virStorageVol& v, std::uint64_t c) override { m_target.resize_volume(v, c); }
+  void delete_volume(virStorageVol& v) override { m_target.delete_volume(v); }
+  std::string volume_xml(virStorageVol& v) override { return m_target.volume_xml(v); }
+  std::string volume_path(virStorageVol& v) override { return m_target.volume_path(v); }
+  VolumeInfo volume_info(virStorageVol& v) override { return m_target.volume_info(v); }
+  std::optional<Domain> find_domain(const std::string& n) override {
+    return m_target.find_domain(n);
+  }
+  Domain define_domain(const std::string& x) override { return m_target.define_domain(x); }
+  void start_domain(virDomain& d) override { m_target.start_domain(d); }
+  void destroy_domain(virDomain& d) override { m_target.destroy_domain(d); }
+  void shutdown_domain(virDomain& d) override { m_target.shutdown_domain(d); }
+  void reboot_domain(virDomain& d) override { m_target.reboot_domain(d); }
+  void reset_domain(virDomain& d) override { m_target.reset_domain(d); }
+  void suspend_domain(virDomain& d) override { m_target.suspend_domain(d); }
+  void resume_domain(virDomain& d) override { m_target.resume_domain(d); }
+  void undefine_domain(virDomain& d) override { m_target.undefine_domain(d); }
+  bool domain_active(virDomain& d) override { return m_target.domain_active(d); }
+  std::string domain_xml(virDomain& d, bool i) override { return m_target.domain_xml(d, i); }
+  void set_domain_autostart(virDomain& d) override { m_target.set_domain_autostart(d); }
+  void set_domain_metadata(virDomain& d, const std::string& x, const std::string& k,
+                           const std::string& u) override {
+    m_target.set_domain_metadata(d, x, k, u);
+  }
+  std::optional<std::string> domain_metadata(virDomain& d, const std::string& u) override {
+    return m_target.domain_metadata(d, u);
+  }
+  void set_domain_title(virDomain& d, const std::string& t) override {
+    m_target.set_domain_title(d, t);
+  }
+  void attach_device(virDomain& d, const std::string& x, bool l) override {
+    m_target.attach_device(d, x, l);
+  }
+  void detach_device(virDomain& d, const std::string& x, bool l) override {
+    m_target.detach_device(d, x, l);
+  }
+  void update_device(virDomain& d, const std::string& x, bool l) override {
+    m_target.update_device(d, x, l);
+  }
+  void block_resize(virDomain& d, const std::string& t, std::uint64_t b) override {
+    m_target.block_resize(d, t, b);
+  }
+  std::optional<Network> find_network(const std::string& n) override {
+    return m_target.find_network(n);
+  }
+  bool network_active(virNetwork& n) override { return m_target.network_active(n); }
+  void start_network(virNetwork& n) override { m_target.start_network(n); }
+
+ protected:
+  Hypervisor& target() { return m_target; }
+
+ private:
+  Hypervisor& m_target;
+};
+
+}  // namespace cpi::virt

@@ -1,0 +1,33 @@
+#include "cpi/actions/action_table.hpp"
+
+namespace cpi::actions {
+
+const ActionTable& action_table() {
+  static const ActionTable table{
+      {"attach_disk", {&attach_disk, {"vm_cid", "disk_cid"}}},
+      {"calculate_vm_cloud_properties",
+       {&calculate_vm_cloud_properties, {"desired_instance_size"}}},
+      {"create_disk", {&create_disk, {"size", "cloud_properties"}}},
+      {"create_stemcell", {&create_stemcell, {"image_path", "cloud_properties"}}},
+      {"create_vm",
+       {&create_vm, {"agent_id", "stemcell_cid", "cloud_properties", "networks"}}},
+      {"current_vm_id", {&current_vm_id, {}}},
+      {"delete_disk", {&delete_disk, {"disk_cid"}}},
+      {"delete_snapshot", {&delete_snapshot, {"snapshot_cid"}}},
+      {"delete_stemcell", {&delete_stemcell, {"stemcell_cid"}}},
+      {"delete_vm", {&delete_vm, {"vm_cid"}}},
+      {"detach_disk", {&detach_disk, {"vm_cid", "disk_cid"}}},
+      {"get_disks", {&get_disks, {"vm_cid"}}},
+      {"has_disk", {&has_disk, {"disk_cid"}}},
+      {"has_vm", {&has_vm, {"vm_cid"}}},
+      {"info", {&info, {}}},
+      {"reboot_vm", {&reboot_vm, {"vm_cid"}}},
+      {"resize_disk", {&resize_disk, {"disk_cid", "new_size"}}},
+      {"set_disk_metadata", {&set_disk_metadata, {"disk_cid", "metadata"}}},
+      {"set_vm_metadata", {&set_vm_metadata, {"vm_cid", "metadata"}}},
+      {"snapshot_disk", {&snapshot_disk, {"disk_cid"}}},
+  };
+  return table;
+}
+
+}  // namespace cpi::actions

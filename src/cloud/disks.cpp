@@ -1,0 +1,183 @@
+// Persistent disks and snapshots as volumes.
+
+#include <spdlog/spdlog.h>
+
+#include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/cloud/vm_props.hpp"
+#include "cpi/errors.hpp"
+#include "cpi/util/rollback.hpp"
+#include "cpi/xml/domain_reader.hpp"
+#include "cpi/xml/volume_xml.hpp"
+
+namespace cpi::cloud {
+namespace {
+
+constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
+
+}  // namespace
+
+DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& cloud_properties,
+                                  const std::optional<VmCid>& vm_locality) {
+  const auto props = parse_disk_props(cloud_properties);
+  std::string pool_name = props.storage_pool.value_or(m_config.libvirt.storage_pool);
+  if (!props.storage_pool && vm_locality) {
+    // Next to the VM: the pool its root disk lives in.
+    if (auto domain = m_hv.find_domain(object_name(vm_locality->value))) {
+      const auto facts = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
+      if (!facts.disks.empty() && !facts.disks.front().pool.empty()) {
+        pool_name = facts.disks.front().pool;
+      }
+    }
+  }
+  std::optional<virt::Pool> other;
+  virStoragePool* target = nullptr;
+  if (pool_name == m_config.libvirt.storage_pool) {
+    target = &pool();
+  } else {
+    other = require_active_pool(pool_name);
+    target = other->get();
+  }
+  const DiskCid cid = new_disk_cid();
+  const std::string name = object_name(cid.value);
+  const auto capacity = static_cast<std::uint64_t>(size_mib) * k_mib;
+  translate("creating disk '" + cid.value + "' (" + std::to_string(size_mib) + " MiB) in pool '" +
+                pool_name + "'",
+            [&] {
+              const auto info = m_hv.pool_info(*target);
+              if (props.format == "raw" && info.available < capacity) {
+                throw NoDiskSpace("storage pool '" + pool_name + "' has " +
+                                  std::to_string(info.available / k_mib) + " MiB free, disk '" +
+                                  cid.value + "' needs " + std::to_string(size_mib) + " MiB");
+              }
+              m_hv.create_volume(*target, xml::volume_xml({name, capacity, props.format, "0600"}));
+            });
+  return cid;
+}
+
+void LibvirtCloud::delete_disk(const DiskCid& cid) {
+  const std::string name = object_name(cid.value);
+  auto located = locate(name);
+  if (!located) {
+    spdlog::info("disk {} is already gone", cid.value);
+    return;
+  }
+  const auto meta = read_meta(*located->pool, name);
+  const std::string owner = meta.value("attached_to", "");
+  if (!owner.empty() && has_vm({owner})) {
+    const auto facts = xml::read_domain_xml(translate("reading vm '" + owner + "'", [&] {
+      return m_hv.domain_xml(*require_domain({owner}), true);
+    }));
+    for (const auto& disk : facts.disks) {
+      if (disk.serial == cid.value) {
+        throw CloudError("disk '" + cid.value + "' is attached to vm '" + owner +
+                         "': detach it before deleting it");
+      }
+    }
+  }
+  translate("deleting disk '" + cid.value + "'", [&] { m_hv.delete_volume(*located->volume); });
+  delete_if_exists(*located->pool, meta_volume(name));
+  spdlog::info("deleted disk {}", cid.value);
+}
+
+bool LibvirtCloud::has_disk(const DiskCid& cid) { return locate(object_name(cid.value)).has_value(); }
+
+void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
+  const std::string name = object_name(cid.value);
+  auto located = locate(name);
+  if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  const auto wanted = static_cast<std::uint64_t>(new_size_mib) * k_mib;
+  const auto current = translate("reading disk '" + cid.value + "'",
+                                 [&] { return m_hv.volume_info(*located->volume).capacity; });
+  if (wanted == current) {
+    spdlog::info("disk {} already has {} MiB", cid.value, new_size_mib);
+    return;
+  }
+  if (wanted < current) {
+    throw NotSupported("resize_disk: disk '" + cid.value + "' has " +
+                       std::to_string(current / k_mib) + " MiB; shrinking to " +
+                       std::to_string(new_size_mib) + " MiB is not supported");
+  }
+  // Attached to a running VM: grow it online so the guest sees the new size.
+  const auto meta = read_meta(*located->pool, name);
+  const std::string owner = meta.value("attached_to", "");
+  if (!owner.empty()) {
+    if (auto domain = m_hv.find_domain(object_name(owner)); domain && m_hv.domain_active(**domain)) {
+      const auto facts = xml::read_domain_xml(m_hv.domain_xml(**domain, false));
+      for (const auto& disk : facts.disks) {
+        if (disk.serial == cid.value) {
+          translate("resizing attached disk '" + cid.value + "'",
+                    [&] { m_hv.block_resize(**domain, disk.target, wanted); });
+          spdlog::info("resized disk {} online to {} MiB", cid.value, new_size_mib);
+          return;
+        }
+      }
+    }
+  }
+  translate("resizing disk '" + cid.value + "'",
+            [&] { m_hv.resize_volume(*located->volume, wanted); });
+  spdlog::info("resized disk {} to {} MiB", cid.value, new_size_mib);
+}
+
+void LibvirtCloud::set_disk_metadata(const DiskCid& cid, const nlohmann::json& metadata) {
+  const std::string name = object_name(cid.value);
+  auto located = locate(name);
+  if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  auto meta = read_meta(*located->pool, name);
+  meta["metadata"] = metadata;
+  write_meta(*located->pool, name, meta);
+}
+
+// A full copy of the disk as its own volume (virStorageVolCreateXMLFrom). When the disk is
+// attached to a running VM, the VM is paused for the copy so the snapshot is crash-consistent.
+SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) {
+  const std::string name = object_name(cid.value);
+  auto located = locate(name);
+  if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  const SnapshotCid snap = new_snapshot_cid();
+  const std::string snap_name = object_name(snap.value);
+  const auto facts = xml::read_volume_xml(
+      translate("reading disk '" + cid.value + "'", [&] { return m_hv.volume_xml(*located->volume); }));
+  const std::string owner = read_meta(*located->pool, name).value("attached_to", "");
+  std::optional<virt::Domain> paused;
+  util::Rollback rollback;
+  translate("snapshotting disk '" + cid.value + "'", [&] {
+    if (!owner.empty()) {
+      if (auto domain = m_hv.find_domain(object_name(owner)); domain && m_hv.domain_active(**domain)) {
+        m_hv.suspend_domain(**domain);
+        paused = std::move(*domain);
+      }
+    }
+    try {
+      m_hv.clone_volume(*located->pool,
+                        xml::volume_xml({snap_name, facts.capacity_bytes,
+                                         facts.format.empty() ? "raw" : facts.format, "0600"}),
+                        *located->volume);
+    } catch (...) {
+      if (paused) m_hv.resume_domain(**paused);
+      throw;
+    }
+    if (paused) m_hv.resume_domain(**paused);
+  });
+  rollback.add("delete snapshot '" + snap_name + "'",
+               [this, &located, snap_name] { delete_if_exists(*located->pool, snap_name); });
+  rollback.add("delete '" + meta_volume(snap_name) + "'", [this, &located, snap_name] {
+    delete_if_exists(*located->pool, meta_volume(snap_name));  // write_meta may fail half-way
+  });
+  write_meta(*located->pool, snap_name, {{"disk", cid.value}, {"metadata", metadata}});
+  rollback.commit();
+  spdlog::info("snapshot {} of disk {} created", snap.value, cid.value);
+  return snap;
+}
+
+void LibvirtCloud::delete_snapshot(const SnapshotCid& cid) {
+  const std::string name = object_name(cid.value);
+  auto located = locate(name);
+  if (!located) {
+    spdlog::info("snapshot {} is already gone", cid.value);
+    return;
+  }
+  translate("deleting snapshot '" + cid.value + "'", [&] { m_hv.delete_volume(*located->volume); });
+  delete_if_exists(*located->pool, meta_volume(name));
+}
+
+}  // namespace cpi::cloud

@@ -1,0 +1,73 @@
+#include "cpi/cloud/driver_loader.hpp"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "cpi/errors.hpp"
+
+namespace cpi::cloud {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<fs::path> candidates() {
+  std::vector<fs::path> paths;
+  if (const char* env = std::getenv("CPI_DRIVER_MODULE"); env != nullptr && *env != '\0') {
+    paths.emplace_back(env);
+  }
+  char self[PATH_MAX] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    const fs::path dir = fs::path{std::string{self, static_cast<std::size_t>(n)}}.parent_path();
+    paths.push_back(dir / "cpi_libvirt.so");
+    paths.push_back(dir.parent_path() / "lib" / "bosh-libvirt-cpi" / "cpi_libvirt.so");
+  }
+  return paths;
+}
+
+OpenCloudFunction load() {
+  static OpenCloudFunction loaded = nullptr;
+  if (loaded != nullptr) {
+    return loaded;
+  }
+  std::string tried;
+  for (const auto& path : candidates()) {
+    if (!fs::exists(path)) {
+      tried += (tried.empty() ? "" : ", ") + path.string() + " (absent)";
+      continue;
+    }
+    // Kept loaded for the life of the process (the cloud's code lives there).
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      const char* why = ::dlerror();
+      tried += (tried.empty() ? "" : ", ") + path.string() + " (" + (why ? why : "?") + ")";
+      continue;
+    }
+    auto* symbol = ::dlsym(handle, k_open_cloud_symbol);
+    if (symbol == nullptr) {
+      tried += (tried.empty() ? "" : ", ") + path.string() + " (no entry point)";
+      continue;
+    }
+    loaded = reinterpret_cast<OpenCloudFunction>(symbol);
+    return loaded;
+  }
+  throw CloudError("cannot load the libvirt driver module cpi_libvirt.so (tried: " + tried +
+                   "); check that the package installed it next to the cpi binary and that "
+                   "libvirt's client library is installed");
+}
+
+}  // namespace
+
+actions::CloudFactory driver_module_factory() {
+  return [](const config::Config& config) -> std::unique_ptr<Cloud> {
+    return std::unique_ptr<Cloud>(load()(config));
+  };
+}
+
+}  // namespace cpi::cloud

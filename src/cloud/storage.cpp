@@ -1,0 +1,167 @@
+// Storage pools, volume lookup and the small `.meta` volumes.
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/errors.hpp"
+#include "cpi/xml/volume_xml.hpp"
+
+namespace cpi::cloud {
+namespace {
+
+constexpr std::uint64_t k_meta_capacity = 64U << 10;  // a .meta volume holds up to 64 KiB
+
+class StringSource final : public virt::ByteSource {
+ public:
+  explicit StringSource(const std::string& bytes) : m_bytes(bytes) {}
+  std::size_t read(char* buffer, std::size_t size) override {
+    const std::size_t n = std::min(size, m_bytes.size() - m_pos);
+    std::memcpy(buffer, m_bytes.data() + m_pos, n);
+    m_pos += n;
+    return n;
+  }
+
+ private:
+  const std::string& m_bytes;
+  std::size_t m_pos = 0;
+};
+
+}  // namespace
+
+virStoragePool& LibvirtCloud::pool() {
+  if (m_pool) {
+    return **m_pool;
+  }
+  const auto& name = m_config.libvirt.storage_pool;
+  const auto& dir = m_config.libvirt.store_dir;
+  auto found = translate("opening storage pool '" + name + "'", [&] { return m_hv.find_pool(name); });
+  if (!found) {
+    spdlog::info("storage pool '{}' does not exist: creating it as a dir pool at '{}'", name, dir);
+    found = translate("creating storage pool '" + name + "' at '" + dir +
+                          "' (check libvirt.store_dir and that libvirtd may write there)",
+                      [&] {
+                        auto pool = m_hv.define_pool(xml::dir_pool_xml(name, dir));
+                        try {
+                          m_hv.build_pool(*pool);
+                          m_hv.start_pool(*pool);
+                          m_hv.set_pool_autostart(*pool);
+                        } catch (...) {
+                          try {
+                            m_hv.undefine_pool(*pool);
+                          } catch (const std::exception& e) {
+                            spdlog::warn("removing half-made pool '{}': {}", name, e.what());
+                          }
+                          throw;
+                        }
+                        return pool;
+                      });
+  }
+  const auto info = translate("reading storage pool '" + name + "'",
+                              [&] { return m_hv.pool_info(**found); });
+  if (!info.active) {
+    throw CloudError("storage pool '" + name +
+                     "' is inactive: start it (virsh pool-start " + name + ") or set autostart");
+  }
+  m_pool = std::move(*found);
+  return **m_pool;
+}
+
+virt::Pool LibvirtCloud::require_active_pool(const std::string& name) {
+  auto found = translate("opening storage pool '" + name + "'", [&] { return m_hv.find_pool(name); });
+  if (!found) {
+    throw CloudError("storage pool '" + name + "' does not exist on " + m_hv.uri());
+  }
+  if (!translate("reading storage pool '" + name + "'", [&] { return m_hv.pool_info(**found); })
+           .active) {
+    throw CloudError("storage pool '" + name + "' is inactive: start it (virsh pool-start " +
+                     name + ")");
+  }
+  return std::move(*found);
+}
+
+std::optional<LibvirtCloud::Located> LibvirtCloud::locate(const std::string& volume_name) {
+  return translate("looking up volume '" + volume_name + "'", [&]() -> std::optional<Located> {
+    virStoragePool& main = pool();
+    if (auto volume = m_hv.find_volume(main, volume_name)) {
+      auto again = m_hv.find_pool(m_config.libvirt.storage_pool);
+      if (again) return Located{m_config.libvirt.storage_pool, std::move(*again), std::move(*volume)};
+    }
+    // Disks created with cloud_properties.storage_pool live elsewhere: few pools, lookup by name.
+    for (const auto& other : m_hv.active_pool_names()) {
+      if (other == m_config.libvirt.storage_pool) continue;
+      auto p = m_hv.find_pool(other);
+      if (!p) continue;
+      if (auto volume = m_hv.find_volume(**p, volume_name)) {
+        return Located{other, std::move(*p), std::move(*volume)};
+      }
+    }
+    return std::nullopt;
+  });
+}
+
+void LibvirtCloud::delete_if_exists(virStoragePool& target, const std::string& volume_name) {
+  translate("deleting volume '" + volume_name + "'", [&] {
+    if (auto volume = m_hv.find_volume(target, volume_name)) {
+      m_hv.delete_volume(**volume);
+      spdlog::info("deleted volume {}", volume_name);
+    }
+  });
+}
+
+virt::Volume LibvirtCloud::upload_bytes(virStoragePool& target, const std::string& name,
+                                        const std::string& bytes, const std::string& mode) {
+  auto volume = m_hv.create_volume(
+      target, xml::volume_xml({name, std::max<std::uint64_t>(bytes.size(), 512), "raw", mode}));
+  try {
+    StringSource source{bytes};
+    m_hv.upload_volume(*volume, source, bytes.size(), false);
+  } catch (...) {
+    try {
+      m_hv.delete_volume(*volume);
+    } catch (const std::exception& e) {
+      spdlog::warn("removing half-written volume '{}': {}", name, e.what());
+    }
+    throw;
+  }
+  return volume;
+}
+
+nlohmann::json LibvirtCloud::read_meta(virStoragePool& target, const std::string& name) {
+  const auto meta_name = meta_volume(name);
+  return translate("reading '" + meta_name + "'", [&]() -> nlohmann::json {
+    auto volume = m_hv.find_volume(target, meta_name);
+    if (!volume) return nlohmann::json::object();
+    auto text = m_hv.download_volume(**volume, k_meta_capacity);
+    const auto end = text.find('\0');
+    if (end != std::string::npos) text.resize(end);
+    auto parsed = nlohmann::json::parse(text, nullptr, false);
+    if (!parsed.is_object()) {
+      spdlog::warn("'{}' holds no JSON object; treating it as empty", meta_name);
+      return nlohmann::json::object();
+    }
+    return parsed;
+  });
+}
+
+void LibvirtCloud::write_meta(virStoragePool& target, const std::string& name,
+                              const nlohmann::json& meta) {
+  const auto meta_name = meta_volume(name);
+  std::string text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (text.size() >= k_meta_capacity) {
+    throw CloudError("metadata of '" + name + "' is too large (" + std::to_string(text.size()) +
+                     " bytes, at most " + std::to_string(k_meta_capacity - 1) + ")");
+  }
+  translate("writing '" + meta_name + "'", [&] {
+    auto volume = m_hv.find_volume(target, meta_name);
+    if (!volume) {
+      volume = m_hv.create_volume(target, xml::volume_xml({meta_name, k_meta_capacity, "raw", "0600"}));
+    }
+    text.resize(k_meta_capacity, '\0');  // overwrite any longer previous content
+    StringSource source{text};
+    m_hv.upload_volume(**volume, source, text.size(), false);
+  });
+}
+
+}  // namespace cpi::cloud

@@ -1,0 +1,226 @@
+// Persistent disks on VMs: attach, detach, list; the config drive rewrite for API v1.
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "cpi/agent/iso_image.hpp"
+#include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/errors.hpp"
+#include "cpi/xml/domain_reader.hpp"
+#include "cpi/xml/domain_xml.hpp"
+#include "cpi/xml/volume_xml.hpp"
+
+namespace cpi::cloud {
+namespace {
+
+constexpr std::uint64_t k_max_iso = 16U << 20;
+
+// Serialises device changes to one domain among the CPI processes of this host (the director
+// runs many at once): an flock on a file under $TMPDIR named after the domain.
+class DomainLock {
+ public:
+  explicit DomainLock(const std::string& domain) {
+    const char* tmp = std::getenv("TMPDIR");
+    const std::string path = std::string{tmp != nullptr && *tmp != '\0' ? tmp : "/tmp"} +
+                             "/bosh-libvirt-cpi-" + domain + ".lock";
+    m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (m_fd >= 0 && ::flock(m_fd, LOCK_EX) != 0) {
+      ::close(m_fd);
+      m_fd = -1;
+    }
+    if (m_fd < 0) spdlog::warn("could not lock '{}'; going on without the lock", path);
+  }
+  DomainLock(const DomainLock&) = delete;
+  DomainLock& operator=(const DomainLock&) = delete;
+  ~DomainLock() {
+    if (m_fd >= 0) ::close(m_fd);
+  }
+
+ private:
+  int m_fd = -1;
+};
+
+const xml::DiskDevice* find_serial(const xml::DomainFacts& facts, const std::string& serial) {
+  for (const auto& disk : facts.disks) {
+    if (disk.serial == serial) return &disk;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string LibvirtCloud::disk_bus() const { return m_config.libvirt.storage_controller; }
+
+std::string LibvirtCloud::cdrom_bus() const {
+  return m_config.libvirt.machine.find("q35") != std::string::npos ? "sata" : "ide";
+}
+
+nlohmann::json LibvirtCloud::disk_hint(const std::string& serial, const std::string& bus) const {
+  if (bus == "scsi") return {{"path", "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_" + serial}};
+  if (bus == "sata" || bus == "ide") return {{"path", "/dev/disk/by-id/ata-QEMU_HARDDISK_" + serial}};
+  return {{"path", "/dev/disk/by-id/virtio-" + serial}};
+}
+
+nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, int api_version) {
+  auto domain = require_domain(vm);
+  const std::string disk_name = object_name(disk.value);
+  auto located = locate(disk_name);
+  if (!located) {
+    throw DiskNotFound("disk '" + disk.value + "' not found on " + m_hv.uri());
+  }
+  DomainLock lock{object_name(vm.value)};
+  const auto facts = xml::read_domain_xml(translate(
+      "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
+  if (const auto* existing = find_serial(facts, disk.value)) {
+    spdlog::info("disk {} is already attached to {} as {}", disk.value, vm.value, existing->target);
+    return disk_hint(disk.value, existing->bus);
+  }
+  auto meta = read_meta(*located->pool, disk_name);
+  const std::string owner = meta.value("attached_to", "");
+  if (!owner.empty() && owner != vm.value && has_vm({owner})) {
+    const auto other = xml::read_domain_xml(translate("reading vm '" + owner + "'", [&] {
+      return m_hv.domain_xml(*require_domain({owner}), true);
+    }));
+    if (find_serial(other, disk.value) != nullptr) {
+      throw CloudError("disk '" + disk.value + "' is attached to vm '" + owner +
+                       "': detach it there first");
+    }
+  }
+  const auto volume = xml::read_volume_xml(
+      translate("reading disk '" + disk.value + "'", [&] { return m_hv.volume_xml(*located->volume); }));
+  std::vector<std::string> used = facts.targets;
+  translate("reading vm '" + vm.value + "'", [&] {
+    if (m_hv.domain_active(*domain)) {
+      for (const auto& t : xml::read_domain_xml(m_hv.domain_xml(*domain, false)).targets) {
+        used.push_back(t);
+      }
+    }
+  });
+  const std::string bus = disk_bus();
+  xml::DiskDevice device{located->pool_name, disk_name, volume.format.empty() ? "raw" : volume.format,
+                         xml::next_target(bus, used), bus, disk.value, false};
+  translate("attaching disk '" + disk.value + "' to vm '" + vm.value + "'",
+            [&] { m_hv.attach_device(*domain, xml::disk_device_xml(device), true); });
+  const auto hint = disk_hint(disk.value, bus);
+  try {
+    meta["attached_to"] = vm.value;
+    write_meta(*located->pool, disk_name, meta);
+    if (api_version < 2) rewrite_config_drive(*domain, vm, disk.value, hint);
+  } catch (...) {
+    try {
+      m_hv.detach_device(*domain, xml::disk_device_xml(device), true);
+    } catch (const std::exception& e) {
+      spdlog::warn("undoing the attachment of {}: {}", disk.value, e.what());
+    }
+    if (api_version < 2) {  // the settings may already name the disk: an agent would wait for it
+      try {
+        rewrite_config_drive(*domain, vm, disk.value, nullptr);
+      } catch (const std::exception& e) {
+        spdlog::warn("removing {} from the settings of {}: {}", disk.value, vm.value, e.what());
+      }
+    }
+    throw;
+  }
+  spdlog::info("attached disk {} to {} as {}", disk.value, vm.value, device.target);
+  return hint;
+}
+
+void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_version) {
+  auto domain = require_domain(vm);
+  DomainLock lock{object_name(vm.value)};
+  const auto facts = xml::read_domain_xml(translate(
+      "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
+  const auto* device = find_serial(facts, disk.value);
+  if (device == nullptr) {
+    spdlog::info("disk {} is not attached to {}; nothing to do", disk.value, vm.value);
+    // A detach that failed after the device was gone left the disk in the v1 settings.
+    if (api_version < 2) {
+      try {
+        rewrite_config_drive(*domain, vm, disk.value, nullptr);
+      } catch (const std::exception& e) {
+        spdlog::warn("removing {} from the settings of {}: {}", disk.value, vm.value, e.what());
+      }
+    }
+    return;
+  }
+  translate("detaching disk '" + disk.value + "' from vm '" + vm.value + "'",
+            [&] { m_hv.detach_device(*domain, xml::disk_device_xml(*device), true); });
+  const std::string disk_name = object_name(disk.value);
+  if (auto located = locate(disk_name)) {
+    auto meta = read_meta(*located->pool, disk_name);
+    if (meta.contains("attached_to")) {
+      meta.erase("attached_to");
+      write_meta(*located->pool, disk_name, meta);
+    }
+  }
+  if (api_version < 2) rewrite_config_drive(*domain, vm, disk.value, nullptr);
+  spdlog::info("detached disk {} from {}", disk.value, vm.value);
+}
+
+std::vector<DiskCid> LibvirtCloud::get_disks(const VmCid& vm) {
+  auto domain = require_domain(vm);
+  const auto facts = xml::read_domain_xml(translate(
+      "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
+  std::vector<DiskCid> out;
+  for (const auto& disk : facts.disks) {
+    if (!disk.cdrom && is_disk_cid(disk.serial)) out.push_back({disk.serial});
+  }
+  return out;
+}
+
+// API v1 agents read persistent disks from the settings: rewrite the ISO in place (grown when
+// needed) and swap the CD-ROM media so the guest sees the new content.
+void LibvirtCloud::rewrite_config_drive(virDomain& domain, const VmCid& vm,
+                                        const std::string& disk, const nlohmann::json& hint) {
+  virStoragePool& target = pool();
+  const std::string name = config_volume(vm);
+  translate("rewriting config drive '" + name + "'", [&] {
+    auto volume = m_hv.find_volume(target, name);
+    if (!volume) throw CloudError("config drive volume '" + name + "' is missing");
+    const std::string old_iso = m_hv.download_volume(**volume, k_max_iso);
+    const auto files = agent::read_iso_files(old_iso);
+    auto settings = agent::read_user_data(old_iso);
+    auto meta = nlohmann::json::parse(files.at("ec2/latest/meta-data.json"), nullptr, false);
+    auto& persistent = settings["disks"]["persistent"];
+    if (!persistent.is_object()) persistent = nlohmann::json::object();
+    if (hint.is_null() ? !persistent.contains(disk)
+                       : persistent.contains(disk) && persistent[disk] == hint) {
+      return;  // the settings already say so
+    }
+    if (hint.is_null()) {
+      persistent.erase(disk);
+    } else {
+      persistent[disk] = hint;
+    }
+    std::string iso = agent::config_drive_iso(meta, settings);
+    const auto capacity = m_hv.volume_info(**volume).capacity;
+    if (iso.size() > capacity) m_hv.resize_volume(**volume, iso.size());
+    if (iso.size() < capacity) iso.resize(capacity, '\0');
+    struct Source final : virt::ByteSource {
+      const std::string& bytes;
+      std::size_t pos = 0;
+      explicit Source(const std::string& b) : bytes(b) {}
+      std::size_t read(char* buffer, std::size_t size) override {
+        const std::size_t n = std::min(size, bytes.size() - pos);
+        std::copy_n(bytes.data() + pos, n, buffer);
+        pos += n;
+        return n;
+      }
+    } source{iso};
+    m_hv.upload_volume(**volume, source, iso.size(), false);
+    // Media change: eject and insert, so the guest re-reads the drive.
+    const auto facts = xml::read_domain_xml(m_hv.domain_xml(domain, true));
+    for (const auto& d : facts.disks) {
+      if (d.cdrom && d.volume == name) {
+        m_hv.update_device(domain, xml::disk_device_xml(d), true);
+      }
+    }
+  });
+}
+
+}  // namespace cpi::cloud

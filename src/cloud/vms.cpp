@@ -1,0 +1,357 @@
+#include <libvirt/virterror.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+#include <pugixml.hpp>
+#include <thread>
+
+#include "cpi/agent/iso_image.hpp"
+#include "cpi/agent/settings.hpp"
+#include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/cloud/vm_props.hpp"
+#include "cpi/errors.hpp"
+#include "cpi/util/rollback.hpp"
+#include "cpi/util/uuid.hpp"
+#include "cpi/xml/domain_xml.hpp"
+#include "cpi/xml/volume_xml.hpp"
+#include "cpi/xml/xml_util.hpp"
+
+namespace cpi::cloud {
+namespace {
+
+constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
+
+std::string random_mac() { return "52:54:00:" + [] {
+  const auto hex = util::random_hex(6);
+  return hex.substr(0, 2) + ":" + hex.substr(2, 2) + ":" + hex.substr(4, 2);
+}(); }
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+// Errors that a retry of create_vm may get past: the connection or the daemon hiccuped.
+bool transient(int code) {
+  return code == VIR_ERR_RPC || code == VIR_ERR_OPERATION_TIMEOUT || code == VIR_ERR_NO_CONNECT ||
+         code == VIR_ERR_SYSTEM_ERROR || code == VIR_ERR_AGENT_UNRESPONSIVE ||
+         code == VIR_ERR_RESOURCE_BUSY;
+}
+
+std::string facts_xml(const nlohmann::json& facts) {
+  pugi::xml_document doc;
+  auto root = xml::child(doc, "vm");
+  root.append_attribute("xmlns") = xml::k_metadata_ns;
+  xml::child(root, "facts").text() =
+      facts.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str();
+  return xml::serialize(doc);
+}
+
+std::string title_of(const nlohmann::json& metadata) {
+  auto get = [&](const char* key) -> std::string {
+    auto it = metadata.find(key);
+    if (it == metadata.end()) return "";
+    return it->is_string() ? it->get<std::string>() : it->dump();
+  };
+  std::string group = get("instance_group");
+  if (group.empty()) group = get("job");
+  const std::string deployment = get("deployment");
+  const std::string index = get("index");
+  if (deployment.empty() && group.empty()) return get("name");
+  return deployment + "/" + group + (index.empty() ? "" : "/" + index);
+}
+
+}  // namespace
+
+std::string LibvirtCloud::virt_type() {
+  if (m_virt_type) return *m_virt_type;
+  const auto& wanted = m_config.libvirt.domain_type;
+  if (wanted != "auto") {
+    m_virt_type = wanted;
+  } else {
+    const auto caps = translate("reading domain capabilities",
+                                [&] { return m_hv.domain_capabilities("kvm"); });
+    m_virt_type = caps ? "kvm" : "qemu";
+    spdlog::debug("domain_type auto: using {}", *m_virt_type);
+  }
+  return *m_virt_type;
+}
+
+virt::Domain LibvirtCloud::require_domain(const VmCid& cid) {
+  auto domain = translate("looking up vm '" + cid.value + "'",
+                          [&] { return m_hv.find_domain(object_name(cid.value)); });
+  if (!domain) {
+    throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
+  }
+  return std::move(*domain);
+}
+
+nlohmann::json LibvirtCloud::vm_facts(virDomain& domain) {
+  auto text = translate("reading vm metadata",
+                        [&] { return m_hv.domain_metadata(domain, xml::k_metadata_ns); });
+  if (!text) return nlohmann::json::object();
+  pugi::xml_document doc;
+  xml::parse(doc, *text, "vm metadata");
+  auto parsed = nlohmann::json::parse(doc.document_element().child_value("facts"), nullptr, false);
+  return parsed.is_object() ? parsed : nlohmann::json::object();
+}
+
+void LibvirtCloud::write_vm_facts(virDomain& domain, const nlohmann::json& facts) {
+  translate("writing vm metadata", [&] {
+    m_hv.set_domain_metadata(domain, facts_xml(facts), xml::k_metadata_key, xml::k_metadata_ns);
+  });
+}
+
+CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
+  const auto props = parse_vm_props(request.cloud_properties);
+  const std::string& mbus = m_config.agent.require_mbus("create_vm");
+  (void)mbus;
+  if (!request.networks.is_object()) {
+    throw CloudError("create_vm: networks must be an object");
+  }
+  const VmCid cid = new_vm_cid();
+  const std::string domain_name = object_name(cid.value);
+  util::Rollback rollback;
+  try {
+    virStoragePool& target = pool();
+    const std::string pool_name = m_config.libvirt.storage_pool;
+    auto stemcell = translate("looking up stemcell", [&] {
+      return m_hv.find_volume(target, object_name(request.stemcell.value));
+    });
+    if (!stemcell) {
+      throw CloudError("stemcell '" + request.stemcell.value + "' not found in storage pool '" +
+                       pool_name + "' (upload it again with bosh upload-stemcell)");
+    }
+    const auto stemcell_facts = xml::read_volume_xml(
+        translate("reading stemcell", [&] { return m_hv.volume_xml(**stemcell); }));
+
+    // NICs: one per BOSH network, with a MAC chosen here.
+    nlohmann::json networks = nlohmann::json::object();
+    std::vector<xml::NicDevice> nics;
+    for (const auto& [name, network] : request.networks.items()) {
+      if (!network.is_object()) {
+        throw CloudError("create_vm: networks." + name + " must be an object");
+      }
+      nlohmann::json copy = network;
+      if (copy.value("type", "") == "vip") {
+        networks[name] = copy;
+        continue;
+      }
+      auto np = parse_network_props(name, network.value("cloud_properties", nlohmann::json()));
+      if (np.source.empty()) np.source = m_config.libvirt.network;
+      if (np.type == "network") {
+        translate("checking libvirt network '" + np.source + "'", [&] {
+          auto net = m_hv.find_network(np.source);
+          if (!net) {
+            throw NetworkNotFound("libvirt network '" + np.source + "' (for BOSH network '" + name +
+                                  "') does not exist on " + m_hv.uri());
+          }
+          if (!m_hv.network_active(**net)) {
+            if (!m_config.libvirt.auto_enable_networks) {
+              throw CloudError("libvirt network '" + np.source + "' (for BOSH network '" + name +
+                               "') is inactive: start it (virsh net-start " + np.source +
+                               ") or set libvirt.auto_enable_networks");
+            }
+            m_hv.start_network(**net);
+          }
+        });
+      }
+      const std::string mac = random_mac();
+      copy["mac"] = mac;
+      networks[name] = copy;
+      nics.push_back({mac, np.type, np.source, np.mode, "virtio"});
+    }
+
+    const std::string bus = disk_bus();
+    std::vector<xml::DiskDevice> disks;
+
+    // Root: a qcow2 overlay on the stemcell (O(1) in the image size).
+    const std::string root_name = root_volume(cid);
+    std::uint64_t root_capacity = stemcell_facts.capacity_bytes;
+    if (props.root_disk_mib) root_capacity = std::max(root_capacity, *props.root_disk_mib * k_mib);
+    translate("creating root disk '" + root_name + "'", [&] {
+      m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
+                                                          stemcell_facts.path,
+                                                          stemcell_facts.format}));
+    });
+    rollback.add("delete volume '" + root_name + "'",
+                 [this, &target, root_name] { delete_if_exists(target, root_name); });
+    disks.push_back({pool_name, root_name, "qcow2", xml::next_target(bus, {}), bus, "", false});
+
+    // Ephemeral disk, with its own serial.
+    nlohmann::json ephemeral_hint = nullptr;
+    std::string ephemeral_serial;
+    if (props.ephemeral_disk_mib > 0) {
+      const std::string eph_name = ephemeral_volume(cid);
+      ephemeral_serial = new_ephemeral_serial();
+      translate("creating ephemeral disk '" + eph_name + "'", [&] {
+        m_hv.create_volume(target, xml::volume_xml({eph_name, props.ephemeral_disk_mib * k_mib,
+                                                    "qcow2", ""}));
+      });
+      rollback.add("delete volume '" + eph_name + "'",
+                   [this, &target, eph_name] { delete_if_exists(target, eph_name); });
+      disks.push_back({pool_name, eph_name, "qcow2", xml::next_target(bus, {disks[0].target}),
+                       bus, ephemeral_serial, false});
+      ephemeral_hint = disk_hint(ephemeral_serial, bus);
+    }
+
+    // Config drive: the agent settings on an ISO, private to root (it holds mbus credentials).
+    agent::SettingsInput settings;
+    settings.agent_id = request.agent_id;
+    settings.vm_name = cid.value;
+    settings.agent = &m_config.agent;
+    settings.networks = networks;
+    settings.ephemeral = ephemeral_hint;
+    settings.env = request.env.is_object() ? request.env : nlohmann::json::object();
+    settings.system_disk = bus == "virtio" ? "/dev/vda" : "/dev/sda";
+    const std::string iso =
+        agent::config_drive_iso(agent::meta_data(settings), agent::user_data(settings));
+    const std::string config_name = config_volume(cid);
+    translate("writing config drive '" + config_name + "'",
+              [&] { upload_bytes(target, config_name, iso, "0600"); });
+    rollback.add("delete volume '" + config_name + "'",
+                 [this, &target, config_name] { delete_if_exists(target, config_name); });
+    const std::string cd_bus = cdrom_bus();
+    std::vector<std::string> used;
+    for (const auto& d : disks) used.push_back(d.target);
+    disks.push_back({pool_name, config_name, "raw", xml::next_target(cd_bus, used), cd_bus, "",
+                     true});
+
+    // Domain.
+    xml::DomainSpec spec;
+    spec.name = domain_name;
+    spec.virt_type = virt_type();
+    spec.machine = m_config.libvirt.machine;
+    spec.vcpus = props.cpu;
+    spec.memory_mib = props.ram_mib;
+    spec.host_passthrough = spec.virt_type == "kvm";
+    spec.disks = disks;
+    spec.nics = nics;
+    spec.console_log = "/var/log/libvirt/qemu/" + domain_name + "-console.log";
+    spec.metadata = facts_xml({{"agent_id", request.agent_id},
+                               {"created_at", now_utc()},
+                               {"stemcell", request.stemcell.value},
+                               {"ephemeral_serial", ephemeral_serial},
+                               {"bus", bus},
+                               {"api_version", request.api_version},
+                               {"metadata", nlohmann::json::object()}});
+    const std::string domain_text = xml::domain_xml(spec);
+    spdlog::debug("domain XML for {}:\n{}", domain_name, domain_text);
+    auto domain = translate("defining domain '" + domain_name + "'",
+                            [&] { return m_hv.define_domain(domain_text); });
+    rollback.add("undefine domain '" + domain_name + "'", [this, domain_name] {
+      translate("removing domain", [&] {
+        if (auto d = m_hv.find_domain(domain_name)) {
+          if (m_hv.domain_active(**d)) m_hv.destroy_domain(**d);
+          m_hv.undefine_domain(**d);
+        }
+      });
+    });
+    translate("starting domain '" + domain_name + "'", [&] { m_hv.start_domain(*domain); });
+    translate("setting autostart on '" + domain_name + "'",
+              [&] { m_hv.set_domain_autostart(*domain); });
+    rollback.commit();
+    return {cid, networks};
+  } catch (const VmCreationFailed&) {
+    throw;
+  } catch (const LibvirtFailure& e) {
+    rollback.run();
+    throw VmCreationFailed("creating vm '" + cid.value + "': " + e.what(), transient(e.code()));
+  } catch (const NetworkNotFound& e) {
+    rollback.run();
+    throw VmCreationFailed(std::string{"creating vm: "} + e.what(), false);
+  } catch (const CpiError&) {
+    rollback.run();
+    throw;
+  } catch (const std::exception& e) {
+    rollback.run();
+    throw VmCreationFailed(std::string{"creating vm '"} + cid.value + "': " + e.what(), false);
+  }
+}
+
+void LibvirtCloud::delete_vm(const VmCid& cid) {
+  const std::string name = object_name(cid.value);
+  auto domain = translate("looking up vm '" + cid.value + "'", [&] { return m_hv.find_domain(name); });
+  virStoragePool& target = pool();
+  if (domain) {
+    const auto facts = xml::read_domain_xml(
+        translate("reading vm '" + cid.value + "'", [&] { return m_hv.domain_xml(**domain, true); }));
+    translate("stopping vm '" + cid.value + "'", [&] {
+      if (m_hv.domain_active(**domain)) {
+        // Graceful first (the agent flushes), bounded; then power off.
+        try {
+          m_hv.shutdown_domain(**domain);
+          for (int i = 0; i < 20 && m_hv.domain_active(**domain); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(250));
+          }
+        } catch (const virt::LibvirtError& e) {
+          spdlog::info("graceful shutdown of {} not possible: {}", cid.value, e.what());
+        }
+        if (m_hv.domain_active(**domain)) m_hv.destroy_domain(**domain);
+      }
+    });
+    translate("undefining vm '" + cid.value + "'", [&] { m_hv.undefine_domain(**domain); });
+    // Persistent disks stay; only their attachment record is cleared.
+    for (const auto& disk : facts.disks) {
+      if (is_disk_cid(disk.serial)) {
+        try {
+          if (auto located = locate(object_name(disk.serial))) {
+            auto meta = read_meta(*located->pool, object_name(disk.serial));
+            if (meta.value("attached_to", "") == cid.value) {
+              meta.erase("attached_to");
+              write_meta(*located->pool, object_name(disk.serial), meta);
+            }
+          }
+        } catch (const std::exception& e) {
+          spdlog::warn("clearing the attachment of disk {}: {}", disk.serial, e.what());
+        }
+      }
+    }
+    spdlog::info("deleted domain {}", name);
+  } else {
+    spdlog::info("vm {} is already gone; removing any volumes left", cid.value);
+  }
+  for (const auto& volume : {root_volume(cid), ephemeral_volume(cid), config_volume(cid)}) {
+    delete_if_exists(target, volume);
+  }
+}
+
+bool LibvirtCloud::has_vm(const VmCid& cid) {
+  return translate("looking up vm '" + cid.value + "'",
+                   [&] { return m_hv.find_domain(object_name(cid.value)).has_value(); });
+}
+
+void LibvirtCloud::reboot_vm(const VmCid& cid) {
+  auto domain = require_domain(cid);
+  translate("rebooting vm '" + cid.value + "'", [&] {
+    if (!m_hv.domain_active(*domain)) {
+      m_hv.start_domain(*domain);
+      return;
+    }
+    try {
+      m_hv.reboot_domain(*domain);  // ACPI: the guest restarts itself
+    } catch (const virt::LibvirtError& e) {
+      spdlog::info("graceful reboot of {} failed ({}); resetting it", cid.value, e.what());
+      m_hv.reset_domain(*domain);
+    }
+  });
+}
+
+void LibvirtCloud::set_vm_metadata(const VmCid& cid, const nlohmann::json& metadata) {
+  auto domain = require_domain(cid);
+  auto facts = vm_facts(*domain);
+  facts["metadata"] = metadata;
+  write_vm_facts(*domain, facts);
+  const std::string title = title_of(metadata);
+  if (!title.empty()) {
+    translate("setting the title of vm '" + cid.value + "'",
+              [&] { m_hv.set_domain_title(*domain, title); });
+  }
+}
+
+}  // namespace cpi::cloud

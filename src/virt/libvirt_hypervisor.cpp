@@ -1,0 +1,497 @@
+#include "cpi/virt/libvirt_hypervisor.hpp"
+
+#include <libvirt/virterror.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpi/virt/error.hpp"
+
+namespace cpi::virt {
+namespace {
+
+std::string name_of(virDomain& d) {
+  const char* n = virDomainGetName(&d);
+  return n != nullptr ? n : "?";
+}
+std::string name_of(virStorageVol& v) {
+  const char* n = virStorageVolGetName(&v);
+  return n != nullptr ? n : "?";
+}
+std::string name_of(virStoragePool& p) {
+  const char* n = virStoragePoolGetName(&p);
+  return n != nullptr ? n : "?";
+}
+
+std::string take_string(char* text, const std::string& action) {
+  if (text == nullptr) {
+    throw_last_error(action);
+  }
+  OwnedCString owned{text};
+  return owned.get();
+}
+
+void check(int rc, const std::string& action) {
+  if (rc < 0) {
+    throw_last_error(action);
+  }
+}
+
+unsigned int device_flags(virDomain& domain, bool live) {
+  unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG;
+  if (live && virDomainIsActive(&domain) == 1) {
+    flags |= VIR_DOMAIN_AFFECT_LIVE;
+  }
+  return flags;
+}
+
+// Zero detection for sparse uploads: the source is read in blocks; all-zero blocks are holes.
+constexpr std::size_t k_chunk = 1U << 20;   // 1 MiB per read
+constexpr std::size_t k_block = 64U << 10;  // hole granularity
+
+bool all_zero(const char* data, std::size_t size) {
+  static const char k_zeros[k_block] = {};
+  while (size > 0) {
+    const std::size_t n = std::min(size, k_block);
+    if (std::memcmp(data, k_zeros, n) != 0) {
+      return false;
+    }
+    data += n;
+    size -= n;
+  }
+  return true;
+}
+
+// Feeds virStreamSparseSendAll from a ByteSource, reporting zero blocks as holes.
+class SparseFeeder {
+ public:
+  SparseFeeder(ByteSource& source, std::uint64_t length) : m_source(source), m_left(length) {
+    m_buffer.resize(k_chunk);
+  }
+
+  static int data(virStreamPtr, char* bytes, size_t nbytes, void* opaque) {
+    return static_cast<SparseFeeder*>(opaque)->on_data(bytes, nbytes);
+  }
+  static int hole(virStreamPtr, int* in_data, long long* length, void* opaque) {
+    return static_cast<SparseFeeder*>(opaque)->on_hole(in_data, length);
+  }
+  static int skip(virStreamPtr, long long length, void* opaque) {
+    return static_cast<SparseFeeder*>(opaque)->on_skip(length);
+  }
+
+  std::string failure;
+
+ private:
+  bool fill() {
+    if (m_pos < m_size) return true;
+    m_pos = 0;
+    m_size = 0;
+    if (m_left == 0) return false;
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(m_left, k_chunk));
+    while (m_size < want) {
+      const std::size_t got = m_source.read(m_buffer.data() + m_size, want - m_size);
+      if (got == 0) break;
+      m_size += got;
+    }
+    m_left -= m_size;
+    if (m_size == 0) m_left = 0;
+    return m_size > 0;
+  }
+
+  // Length of the run at m_pos that is all data or all zero, in whole blocks of the chunk.
+  std::size_t run(bool zero) const {
+    std::size_t p = m_pos;
+    while (p < m_size) {
+      const std::size_t n = std::min(k_block, m_size - p);
+      if (all_zero(m_buffer.data() + p, n) != zero) break;
+      p += n;
+    }
+    return p - m_pos;
+  }
+
+  int on_data(char* bytes, size_t nbytes) {
+    try {
+      if (!fill()) return 0;
+      const std::size_t n = std::min({nbytes, run(false), m_size - m_pos});
+      std::memcpy(bytes, m_buffer.data() + m_pos, n);
+      m_pos += n;
+      return static_cast<int>(n);
+    } catch (const std::exception& e) {
+      failure = e.what();
+      return -1;
+    }
+  }
+
+  int on_hole(int* in_data, long long* length) {
+    try {
+      if (!fill()) {
+        *in_data = 0;
+        *length = 0;
+        return 0;
+      }
+      const std::size_t zeros = run(true);
+      if (zeros > 0) {
+        *in_data = 0;
+        *length = static_cast<long long>(zeros);
+      } else {
+        *in_data = 1;
+        *length = static_cast<long long>(run(false));
+      }
+      return 0;
+    } catch (const std::exception& e) {
+      failure = e.what();
+      return -1;
+    }
+  }
+
+  int on_skip(long long length) {
+    m_pos += static_cast<std::size_t>(length);
+    return 0;
+  }
+
+  ByteSource& m_source;
+  std::uint64_t m_left;
+  std::vector<char> m_buffer;
+  std::size_t m_pos = 0;
+  std::size_t m_size = 0;
+};
+
+struct PlainFeeder {
+  ByteSource& source;
+  std::string failure;
+  static int data(virStreamPtr, char* bytes, size_t nbytes, void* opaque) {
+    auto* self = static_cast<PlainFeeder*>(opaque);
+    try {
+      return static_cast<int>(self->source.read(bytes, nbytes));
+    } catch (const std::exception& e) {
+      self->failure = e.what();
+      return -1;
+    }
+  }
+};
+
+}  // namespace
+
+std::string LibvirtHypervisor::uri() {
+  return take_string(virConnectGetURI(&m_conn), "reading the connection URI");
+}
+
+std::optional<std::string> LibvirtHypervisor::domain_capabilities(const std::string& virt_type) {
+  char* xml = virConnectGetDomainCapabilities(&m_conn, nullptr, nullptr, nullptr,
+                                              virt_type.c_str(), 0);
+  if (xml == nullptr) {
+    virResetLastError();
+    return std::nullopt;
+  }
+  OwnedCString owned{xml};
+  return std::string{owned.get()};
+}
+
+std::optional<Pool> LibvirtHypervisor::find_pool(const std::string& name) {
+  Pool pool{virStoragePoolLookupByName(&m_conn, name.c_str())};
+  if (pool) return pool;
+  if (last_error_code() == VIR_ERR_NO_STORAGE_POOL) {
+    virResetLastError();
+    return std::nullopt;
+  }
+  throw_last_error("looking up storage pool '" + name + "'");
+}
+
+std::vector<std::string> LibvirtHypervisor::active_pool_names() {
+  virStoragePoolPtr* pools = nullptr;
+  const int count =
+      virConnectListAllStoragePools(&m_conn, &pools, VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE);
+  if (count < 0) throw_last_error("listing storage pools");
+  std::vector<Pool> owned;
+  for (int i = 0; i < count; ++i) owned.emplace_back(pools[i]);
+  std::free(pools);
+  std::vector<std::string> names;
+  for (auto& pool : owned) names.push_back(name_of(*pool));
+  return names;
+}
+
+Pool LibvirtHypervisor::define_pool(const std::string& xml) {
+  Pool pool{virStoragePoolDefineXML(&m_conn, xml.c_str(), 0)};
+  if (!pool) throw_last_error("defining a storage pool");
+  return pool;
+}
+
+void LibvirtHypervisor::build_pool(virStoragePool& pool) {
+  check(virStoragePoolBuild(&pool, 0), "building storage pool '" + name_of(pool) + "'");
+}
+
+void LibvirtHypervisor::start_pool(virStoragePool& pool) {
+  check(virStoragePoolCreate(&pool, 0), "starting storage pool '" + name_of(pool) + "'");
+}
+
+void LibvirtHypervisor::set_pool_autostart(virStoragePool& pool) {
+  check(virStoragePoolSetAutostart(&pool, 1),
+        "setting autostart on storage pool '" + name_of(pool) + "'");
+}
+
+void LibvirtHypervisor::undefine_pool(virStoragePool& pool) {
+  if (virStoragePoolIsActive(&pool) == 1) {
+    check(virStoragePoolDestroy(&pool), "stopping storage pool '" + name_of(pool) + "'");
+  }
+  check(virStoragePoolUndefine(&pool), "undefining storage pool '" + name_of(pool) + "'");
+}
+
+PoolInfo LibvirtHypervisor::pool_info(virStoragePool& pool) {
+  virStoragePoolInfo info{};
+  check(virStoragePoolGetInfo(&pool, &info), "reading storage pool '" + name_of(pool) + "'");
+  return {info.state == VIR_STORAGE_POOL_RUNNING, info.capacity, info.available};
+}
+
+std::string LibvirtHypervisor::pool_xml(virStoragePool& pool) {
+  return take_string(virStoragePoolGetXMLDesc(&pool, 0),
+                     "reading storage pool '" + name_of(pool) + "'");
+}
+
+std::optional<Volume> LibvirtHypervisor::find_volume(virStoragePool& pool,
+                                                     const std::string& name) {
+  Volume volume{virStorageVolLookupByName(&pool, name.c_str())};
+  if (volume) return volume;
+  if (last_error_code() == VIR_ERR_NO_STORAGE_VOL) {
+    virResetLastError();
+    return std::nullopt;
+  }
+  throw_last_error("looking up volume '" + name + "' in pool '" + name_of(pool) + "'");
+}
+
+Volume LibvirtHypervisor::create_volume(virStoragePool& pool, const std::string& xml) {
+  Volume volume{virStorageVolCreateXML(&pool, xml.c_str(), 0)};
+  if (!volume) throw_last_error("creating a volume in pool '" + name_of(pool) + "'");
+  return volume;
+}
+
+Volume LibvirtHypervisor::clone_volume(virStoragePool& pool, const std::string& xml,
+                                       virStorageVol& from) {
+  Volume volume{virStorageVolCreateXMLFrom(&pool, xml.c_str(), &from, 0)};
+  if (!volume) {
+    throw_last_error("cloning volume '" + name_of(from) + "' in pool '" + name_of(pool) + "'");
+  }
+  return volume;
+}
+
+void LibvirtHypervisor::upload_volume(virStorageVol& volume, ByteSource& source,
+                                      std::uint64_t length, bool sparse) {
+  const std::string what = "uploading into volume '" + name_of(volume) + "'";
+  Stream stream{virStreamNew(&m_conn, 0)};
+  if (stream.get() == nullptr) throw_last_error(what);
+  const unsigned int flags = sparse ? static_cast<unsigned int>(VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM) : 0U;
+  if (virStorageVolUpload(&volume, stream.get(), 0, length, flags) < 0) {
+    throw_last_error(what);
+  }
+  if (sparse) {
+    SparseFeeder feeder{source, length};
+    if (virStreamSparseSendAll(stream.get(), &SparseFeeder::data, &SparseFeeder::hole,
+                               &SparseFeeder::skip, &feeder) < 0) {
+      stream.mark_aborted();
+      if (!feeder.failure.empty()) throw LibvirtError(VIR_ERR_INTERNAL_ERROR, what + ": " + feeder.failure);
+      throw_last_error(what);
+    }
+  } else {
+    PlainFeeder feeder{source, {}};
+    if (virStreamSendAll(stream.get(), &PlainFeeder::data, &feeder) < 0) {
+      stream.mark_aborted();
+      if (!feeder.failure.empty()) throw LibvirtError(VIR_ERR_INTERNAL_ERROR, what + ": " + feeder.failure);
+      throw_last_error(what);
+    }
+  }
+  stream.finish(what.c_str());
+}
+
+std::string LibvirtHypervisor::download_volume(virStorageVol& volume, std::uint64_t max_bytes) {
+  const std::string what = "downloading volume '" + name_of(volume) + "'";
+  Stream stream{virStreamNew(&m_conn, 0)};
+  if (stream.get() == nullptr) throw_last_error(what);
+  const auto capacity = volume_info(volume).capacity;
+  const auto length = std::min(capacity, max_bytes);
+  if (virStorageVolDownload(&volume, stream.get(), 0, length, 0) < 0) throw_last_error(what);
+  std::string out;
+  std::vector<char> buffer(256U << 10);
+  for (;;) {
+    const int got = virStreamRecv(stream.get(), buffer.data(), buffer.size());
+    if (got < 0) throw_last_error(what);
+    if (got == 0) break;
+    out.append(buffer.data(), static_cast<std::size_t>(got));
+  }
+  stream.finish(what.c_str());
+  return out;
+}
+
+void LibvirtHypervisor::resize_volume(virStorageVol& volume, std::uint64_t capacity_bytes) {
+  check(virStorageVolResize(&volume, capacity_bytes, 0),
+        "resizing volume '" + name_of(volume) + "'");
+}
+
+void LibvirtHypervisor::delete_volume(virStorageVol& volume) {
+  check(virStorageVolDelete(&volume, 0), "deleting volume '" + name_of(volume) + "'");
+}
+
+std::string LibvirtHypervisor::volume_xml(virStorageVol& volume) {
+  return take_string(virStorageVolGetXMLDesc(&volume, 0),
+                     "reading volume '" + name_of(volume) + "'");
+}
+
+std::string LibvirtHypervisor::volume_path(virStorageVol& volume) {
+  return take_string(virStorageVolGetPath(&volume),
+                     "reading the path of volume '" + name_of(volume) + "'");
+}
+
+VolumeInfo LibvirtHypervisor::volume_info(virStorageVol& volume) {
+  virStorageVolInfo info{};
+  check(virStorageVolGetInfo(&volume, &info), "reading volume '" + name_of(volume) + "'");
+  return {info.capacity, info.allocation};
+}
+
+std::optional<Domain> LibvirtHypervisor::find_domain(const std::string& name) {
+  Domain domain{virDomainLookupByName(&m_conn, name.c_str())};
+  if (domain) return domain;
+  if (last_error_code() == VIR_ERR_NO_DOMAIN) {
+    virResetLastError();
+    return std::nullopt;
+  }
+  throw_last_error("looking up domain '" + name + "'");
+}
+
+Domain LibvirtHypervisor::define_domain(const std::string& xml) {
+  Domain domain{virDomainDefineXML(&m_conn, xml.c_str())};
+  if (!domain) throw_last_error("defining a domain");
+  return domain;
+}
+
+void LibvirtHypervisor::start_domain(virDomain& domain) {
+  check(virDomainCreate(&domain), "starting domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::destroy_domain(virDomain& domain) {
+  check(virDomainDestroy(&domain), "stopping domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::shutdown_domain(virDomain& domain) {
+  check(virDomainShutdownFlags(&domain, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN),
+        "shutting down domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::reboot_domain(virDomain& domain) {
+  check(virDomainReboot(&domain, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN),
+        "rebooting domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::reset_domain(virDomain& domain) {
+  check(virDomainReset(&domain, 0), "resetting domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::undefine_domain(virDomain& domain) {
+  const unsigned int full = VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                            VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                            VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA;
+  if (virDomainUndefineFlags(&domain, full) == 0) return;
+  const int code = last_error_code();
+  if (code == VIR_ERR_NO_SUPPORT || code == VIR_ERR_INVALID_ARG) {
+    virResetLastError();
+    check(virDomainUndefine(&domain), "undefining domain '" + name_of(domain) + "'");
+    return;
+  }
+  throw_last_error("undefining domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::suspend_domain(virDomain& domain) {
+  check(virDomainSuspend(&domain), "pausing domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::resume_domain(virDomain& domain) {
+  check(virDomainResume(&domain), "resuming domain '" + name_of(domain) + "'");
+}
+
+bool LibvirtHypervisor::domain_active(virDomain& domain) {
+  const int rc = virDomainIsActive(&domain);
+  if (rc < 0) throw_last_error("reading the state of domain '" + name_of(domain) + "'");
+  return rc == 1;
+}
+
+std::string LibvirtHypervisor::domain_xml(virDomain& domain, bool inactive) {
+  return take_string(virDomainGetXMLDesc(&domain, inactive ? static_cast<unsigned int>(VIR_DOMAIN_XML_INACTIVE) : 0U),
+                     "reading domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::set_domain_autostart(virDomain& domain) {
+  check(virDomainSetAutostart(&domain, 1),
+        "setting autostart on domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::set_domain_metadata(virDomain& domain, const std::string& xml,
+                                            const std::string& key, const std::string& ns_uri) {
+  check(virDomainSetMetadata(&domain, VIR_DOMAIN_METADATA_ELEMENT,
+                             xml.empty() ? nullptr : xml.c_str(), key.c_str(), ns_uri.c_str(),
+                             device_flags(domain, true)),
+        "writing metadata of domain '" + name_of(domain) + "'");
+}
+
+std::optional<std::string> LibvirtHypervisor::domain_metadata(virDomain& domain,
+                                                              const std::string& ns_uri) {
+  char* xml = virDomainGetMetadata(&domain, VIR_DOMAIN_METADATA_ELEMENT, ns_uri.c_str(),
+                                   VIR_DOMAIN_AFFECT_CONFIG);
+  if (xml == nullptr) {
+    if (last_error_code() == VIR_ERR_NO_DOMAIN_METADATA) {
+      virResetLastError();
+      return std::nullopt;
+    }
+    throw_last_error("reading metadata of domain '" + name_of(domain) + "'");
+  }
+  OwnedCString owned{xml};
+  return std::string{owned.get()};
+}
+
+void LibvirtHypervisor::set_domain_title(virDomain& domain, const std::string& title) {
+  check(virDomainSetMetadata(&domain, VIR_DOMAIN_METADATA_TITLE, title.c_str(), nullptr, nullptr,
+                             device_flags(domain, true)),
+        "writing the title of domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::attach_device(virDomain& domain, const std::string& xml, bool live) {
+  check(virDomainAttachDeviceFlags(&domain, xml.c_str(), device_flags(domain, live)),
+        "attaching a device to domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::detach_device(virDomain& domain, const std::string& xml, bool live) {
+  check(virDomainDetachDeviceFlags(&domain, xml.c_str(), device_flags(domain, live)),
+        "detaching a device from domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::update_device(virDomain& domain, const std::string& xml, bool live) {
+  check(virDomainUpdateDeviceFlags(&domain, xml.c_str(), device_flags(domain, live)),
+        "updating a device of domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::block_resize(virDomain& domain, const std::string& target,
+                                     std::uint64_t bytes) {
+  check(virDomainBlockResize(&domain, target.c_str(), static_cast<unsigned long long>(bytes),
+                             VIR_DOMAIN_BLOCK_RESIZE_BYTES),
+        "resizing disk '" + target + "' of domain '" + name_of(domain) + "'");
+}
+
+std::optional<Network> LibvirtHypervisor::find_network(const std::string& name) {
+  Network network{virNetworkLookupByName(&m_conn, name.c_str())};
+  if (network) return network;
+  if (last_error_code() == VIR_ERR_NO_NETWORK) {
+    virResetLastError();
+    return std::nullopt;
+  }
+  throw_last_error("looking up network '" + name + "'");
+}
+
+bool LibvirtHypervisor::network_active(virNetwork& network) {
+  const int rc = virNetworkIsActive(&network);
+  if (rc < 0) throw_last_error("reading the state of a network");
+  return rc == 1;
+}
+
+void LibvirtHypervisor::start_network(virNetwork& network) {
+  const char* n = virNetworkGetName(&network);
+  check(virNetworkCreate(&network), std::string{"starting network '"} + (n ? n : "?") + "'");
+}
+
+}  // namespace cpi::virt

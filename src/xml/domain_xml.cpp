@@ -1,0 +1,141 @@
+#include "cpi/xml/domain_xml.hpp"
+
+#include <pugixml.hpp>
+
+#include "cpi/errors.hpp"
+#include "cpi/xml/xml_util.hpp"
+
+namespace cpi::xml {
+namespace {
+
+void append_disk(pugi::xml_node devices, const DiskDevice& disk) {
+  auto node = child(devices, "disk");
+  node.append_attribute("type") = "volume";
+  node.append_attribute("device") = disk.cdrom ? "cdrom" : "disk";
+  auto driver = child(node, "driver");
+  driver.append_attribute("name") = "qemu";
+  driver.append_attribute("type") = disk.format.c_str();
+  if (!disk.cdrom) {
+    driver.append_attribute("discard") = "unmap";
+  }
+  auto source = child(node, "source");
+  source.append_attribute("pool") = disk.pool.c_str();
+  source.append_attribute("volume") = disk.volume.c_str();
+  auto target = child(node, "target");
+  target.append_attribute("dev") = disk.target.c_str();
+  target.append_attribute("bus") = disk.bus.c_str();
+  if (disk.cdrom) {
+    child(node, "readonly");
+  }
+  if (!disk.serial.empty()) {
+    child(node, "serial").text() = disk.serial.c_str();
+  }
+}
+
+void append_nic(pugi::xml_node devices, const NicDevice& nic) {
+  auto node = child(devices, "interface");
+  node.append_attribute("type") = nic.type.c_str();
+  child(node, "mac").append_attribute("address") = nic.mac.c_str();
+  auto source = child(node, "source");
+  if (nic.type == "network") {
+    source.append_attribute("network") = nic.source.c_str();
+  } else if (nic.type == "bridge") {
+    source.append_attribute("bridge") = nic.source.c_str();
+  } else if (nic.type == "direct") {
+    source.append_attribute("dev") = nic.source.c_str();
+    source.append_attribute("mode") = nic.mode.c_str();
+  } else {
+    throw CpiError("unsupported interface type '" + nic.type + "'");
+  }
+  child(node, "model").append_attribute("type") = nic.model.c_str();
+}
+
+void append_console(pugi::xml_node devices, const std::string& log_file) {
+  auto serial = child(devices, "serial");
+  serial.append_attribute("type") = "pty";
+  if (!log_file.empty()) {
+    auto log = child(serial, "log");
+    log.append_attribute("file") = log_file.c_str();
+    log.append_attribute("append") = "on";
+  }
+  child(serial, "target").append_attribute("port") = 0;
+  auto console = child(devices, "console");
+  console.append_attribute("type") = "pty";
+  auto target = child(console, "target");
+  target.append_attribute("type") = "serial";
+  target.append_attribute("port") = 0;
+}
+
+}  // namespace
+
+std::string domain_xml(const DomainSpec& spec) {
+  pugi::xml_document doc;
+  auto domain = child(doc, "domain");
+  domain.append_attribute("type") = spec.virt_type.c_str();
+  child(domain, "name").text() = spec.name.c_str();
+  if (!spec.title.empty()) {
+    child(domain, "title").text() = spec.title.c_str();
+  }
+  if (!spec.metadata.empty()) {
+    pugi::xml_document meta;
+    parse(meta, spec.metadata, "domain metadata");
+    child(domain, "metadata").append_copy(meta.document_element());
+  }
+  auto memory = child(domain, "memory");
+  memory.append_attribute("unit") = "MiB";
+  memory.text() = static_cast<unsigned long long>(spec.memory_mib);
+  auto vcpu = child(domain, "vcpu");
+  vcpu.append_attribute("placement") = "static";
+  vcpu.text() = spec.vcpus;
+
+  auto os = child(domain, "os");
+  auto type = child(os, "type");
+  type.append_attribute("arch") = "x86_64";
+  type.append_attribute("machine") = spec.machine.c_str();
+  type.text() = "hvm";
+  child(os, "boot").append_attribute("dev") = "hd";
+
+  auto features = child(domain, "features");
+  child(features, "acpi");
+  child(features, "apic");
+  if (spec.virt_type == "kvm" && spec.host_passthrough) {
+    auto cpu = child(domain, "cpu");
+    cpu.append_attribute("mode") = "host-passthrough";
+    cpu.append_attribute("check") = "none";
+  }
+  child(domain, "clock").append_attribute("offset") = "utc";
+  child(domain, "on_poweroff").text() = "destroy";
+  child(domain, "on_reboot").text() = "restart";
+  child(domain, "on_crash").text() = "restart";
+
+  auto devices = child(domain, "devices");
+  for (const auto& disk : spec.disks) {
+    append_disk(devices, disk);
+  }
+  for (const auto& nic : spec.nics) {
+    append_nic(devices, nic);
+  }
+  append_console(devices, spec.console_log);
+  auto graphics = child(devices, "graphics");
+  graphics.append_attribute("type") = "vnc";
+  graphics.append_attribute("autoport") = "yes";
+  graphics.append_attribute("listen") = "127.0.0.1";
+  auto listen = child(graphics, "listen");
+  listen.append_attribute("type") = "address";
+  listen.append_attribute("address") = "127.0.0.1";
+  auto rng = child(devices, "rng");
+  rng.append_attribute("model") = "virtio";
+  auto backend = child(rng, "backend");
+  backend.append_attribute("model") = "random";
+  backend.text() = "/dev/urandom";
+  child(devices, "memballoon").append_attribute("model") = "virtio";
+  return serialize(doc);
+}
+
+std::string disk_device_xml(const DiskDevice& disk) {
+  pugi::xml_document doc;
+  append_disk(doc, disk);
+  return serialize(doc);
+}
+
+}  // namespace cpi::xml

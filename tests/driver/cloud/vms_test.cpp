@@ -1,0 +1,393 @@
+// create_vm, delete_vm, has_vm, reboot_vm, set_vm_metadata against test:///default.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <pugixml.hpp>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cpi/agent/iso_image.hpp"
+#include "cpi/cloud/ids.hpp"
+#include "cpi/errors.hpp"
+#include "support/test_driver.hpp"
+
+namespace cpi::testing {
+namespace {
+
+class VmsTest : public TestDriver {
+ protected:
+  void SetUp() override {
+    TestDriver::SetUp();
+    if (HasFatalFailure()) return;
+    m_stemcell = create_stemcell();
+  }
+
+  const cloud::StemcellCid& stemcell() const { return m_stemcell; }
+
+  // Asserts that create_vm(request) throws `Expected` and leaves volumes and domains as they were.
+  template <typename Expected>
+  void expect_create_fails_cleanly(const cloud::VmRequest& request) {
+    const auto volumes = volume_names();
+    const auto domains = domain_names();
+    EXPECT_THROW(cloud().create_vm(request), Expected);
+    EXPECT_EQ(volume_names(), volumes);
+    EXPECT_EQ(domain_names(), domains);
+  }
+
+ private:
+  cloud::StemcellCid m_stemcell;
+};
+
+TEST_F(VmsTest, CreateVmDefinesRunningAutostartDomain) {
+  const auto vm = create_vm(stemcell());
+
+  EXPECT_TRUE(cloud::is_vm_cid(vm.value)) << vm.value;
+  auto d = domain(vm.value);
+  EXPECT_EQ(virDomainIsActive(d.get()), 1);
+  int autostart = 0;
+  ASSERT_EQ(virDomainGetAutostart(d.get(), &autostart), 0);
+  EXPECT_EQ(autostart, 1);
+}
+
+TEST_F(VmsTest, RootDiskIsQcow2OverlayBackedByStemcell) {
+  const auto vm = create_vm(stemcell());
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+
+  const auto root = disk_with_volume(doc, cloud().root_volume(vm));
+  ASSERT_TRUE(root) << "no root disk in\n" << domain_xml(vm.value);
+  EXPECT_STREQ(root.attribute("type").value(), "volume");
+  EXPECT_STREQ(root.attribute("device").value(), "disk");
+  EXPECT_STREQ(root.child("source").attribute("pool").value(), k_pool);
+  EXPECT_STREQ(root.child("driver").attribute("type").value(), "qcow2");
+  EXPECT_EQ(root, doc.child("domain").child("devices").child("disk")) << "root disk comes first";
+
+  pugi::xml_document volume;
+  parse_xml(volume, volume_xml(cloud().root_volume(vm)));
+  EXPECT_STREQ(volume.child("volume").child("target").child("format").attribute("type").value(),
+               "qcow2");
+  EXPECT_EQ(std::string{volume.child("volume").child("backingStore").child_value("path")},
+            volume_path(stemcell().value));
+}
+
+TEST_F(VmsTest, EphemeralDiskHasTwentyCharacterSerial) {
+  const auto vm = create_vm(stemcell());
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+
+  const auto ephemeral = disk_with_volume(doc, cloud().ephemeral_volume(vm));
+  ASSERT_TRUE(ephemeral);
+  EXPECT_EQ(std::string{ephemeral.child_value("serial")}.size(), 20U);
+  EXPECT_STREQ(ephemeral.child("target").attribute("bus").value(), "virtio");
+  EXPECT_TRUE(volume_exists(cloud().ephemeral_volume(vm)));
+  pugi::xml_document volume;
+  parse_xml(volume, volume_xml(cloud().ephemeral_volume(vm)));
+  EXPECT_EQ(volume.child("volume").child("capacity").text().as_ullong(), 1024 * k_mib);
+}
+
+TEST_F(VmsTest, ConfigDriveIsReadonlyIdeCdrom) {
+  const auto vm = create_vm(stemcell());
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+
+  const auto config = disk_with_volume(doc, cloud().config_volume(vm));
+  ASSERT_TRUE(config);
+  EXPECT_STREQ(config.attribute("device").value(), "cdrom");
+  EXPECT_STREQ(config.child("target").attribute("bus").value(), "ide");
+  EXPECT_TRUE(config.child("readonly"));
+}
+
+TEST_F(VmsTest, ConfigVolumeIsPrivateToRoot) {
+  const auto vm = create_vm(stemcell());
+  pugi::xml_document volume;
+  parse_xml(volume, volume_xml(cloud().config_volume(vm)));
+
+  EXPECT_EQ(
+      std::string{volume.child("volume").child("target").child("permissions").child_value("mode")},
+      "0600");
+}
+
+TEST_F(VmsTest, NicMacMatchesReturnedNetworksAndUserData) {
+  const auto created = cloud().create_vm(vm_request(stemcell()));
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(created.cid.value));
+
+  const auto nic = doc.child("domain").child("devices").child("interface");
+  ASSERT_TRUE(nic);
+  EXPECT_STREQ(nic.attribute("type").value(), "network");
+  EXPECT_STREQ(nic.child("source").attribute("network").value(), "default");
+  const std::string mac = nic.child("mac").attribute("address").value();
+  EXPECT_EQ(mac.size(), 17U);
+  EXPECT_EQ(created.networks.at("private").at("mac"), mac);
+  EXPECT_EQ(user_data(created.cid).at("networks").at("private").at("mac"), mac);
+}
+
+TEST_F(VmsTest, EachNetworkGetsItsOwnNic) {
+  auto request = vm_request(stemcell());
+  request.networks["second"] = {{"type", "dynamic"}, {"cloud_properties", {{"name", "default"}}}};
+  const auto created = cloud().create_vm(request);
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(created.cid.value));
+
+  std::vector<std::string> macs;
+  for (auto nic : doc.child("domain").child("devices").children("interface")) {
+    macs.emplace_back(nic.child("mac").attribute("address").value());
+  }
+  ASSERT_EQ(macs.size(), 2U);
+  EXPECT_NE(macs[0], macs[1]);
+  for (const char* name : {"private", "second"}) {
+    const std::string mac = created.networks.at(name).at("mac");
+    EXPECT_EQ(std::count(macs.begin(), macs.end(), mac), 1) << name;
+  }
+}
+
+// The CLI sends cloud_properties null: the config's network is used.
+TEST_F(VmsTest, NetworkWithoutCloudPropertiesUsesConfiguredNetwork) {
+  auto request = vm_request(stemcell());
+  request.networks["private"]["cloud_properties"] = nullptr;
+  request.env = nullptr;
+  const auto vm = cloud().create_vm(request).cid;
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+
+  const auto nic = doc.child("domain").child("devices").child("interface");
+  EXPECT_STREQ(nic.child("source").attribute("network").value(), "default");
+  EXPECT_FALSE(user_data(vm).at("networks").at("private").contains("cloud_properties"));
+}
+
+TEST_F(VmsTest, VipNetworkGetsNoNic) {
+  auto request = vm_request(stemcell());
+  request.networks["public"] = {{"type", "vip"}, {"ip", "203.0.113.7"}};
+  const auto created = cloud().create_vm(request);
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(created.cid.value));
+
+  const auto nics = doc.child("domain").child("devices").children("interface");
+  EXPECT_EQ(std::distance(nics.begin(), nics.end()), 1);
+  EXPECT_EQ(created.networks.at("public").at("ip"), "203.0.113.7");
+}
+
+TEST_F(VmsTest, CpuAndMemoryFollowCloudProperties) {
+  const auto vm = create_vm(stemcell());
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+
+  EXPECT_EQ(doc.child("domain").child("vcpu").text().as_uint(), 2U);
+  const auto memory = doc.child("domain").child("memory");
+  ASSERT_STREQ(memory.attribute("unit").value(), "KiB");
+  EXPECT_EQ(memory.text().as_ullong(), 512ULL * 1024ULL);
+}
+
+TEST_F(VmsTest, DomainCarriesOurMetadataElement) {
+  const auto vm = create_vm(stemcell());
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+
+  ASSERT_TRUE(our_metadata(doc)) << domain_xml(vm.value);
+  const auto facts = metadata_facts(vm);
+  ASSERT_TRUE(facts.is_object());
+  EXPECT_EQ(facts.value("agent_id", ""), "agent-1");
+  EXPECT_EQ(facts.value("stemcell", ""), stemcell().value);
+}
+
+TEST_F(VmsTest, UserDataCarriesAgentSettings) {
+  const auto request = vm_request(stemcell());
+  const auto vm = cloud().create_vm(request).cid;
+  const auto settings = user_data(vm);
+
+  EXPECT_EQ(settings.at("agent_id"), "agent-1");
+  EXPECT_EQ(settings.at("vm").at("name"), vm.value);
+  EXPECT_EQ(settings.at("mbus"), k_mbus);
+  EXPECT_EQ(settings.at("env"), request.env);
+  EXPECT_EQ(settings.at("networks").at("private").at("ip"), "10.0.0.10");
+}
+
+TEST_F(VmsTest, UserDataPointsEphemeralAtItsSerial) {
+  const auto vm = create_vm(stemcell());
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+  const std::string serial =
+      disk_with_volume(doc, cloud().ephemeral_volume(vm)).child_value("serial");
+  ASSERT_FALSE(serial.empty());
+
+  EXPECT_EQ(user_data(vm).at("disks").at("ephemeral").at("path"),
+            "/dev/disk/by-id/virtio-" + serial);
+}
+
+TEST_F(VmsTest, MetaDataHasOpensshKey) {
+  const auto vm = create_vm(stemcell());
+  const auto files = agent::read_iso_files(config_drive(vm));
+
+  ASSERT_EQ(files.count("ec2/latest/meta-data.json"), 1U);
+  const auto meta = nlohmann::json::parse(files.at("ec2/latest/meta-data.json"));
+  ASSERT_TRUE(meta.at("public-keys").at("0").contains("openssh-key"));
+  EXPECT_TRUE(meta.at("public-keys").at("0").at("openssh-key").is_string());
+  EXPECT_EQ(files.count("openstack/latest/user_data"), 1U);
+}
+
+TEST_F(VmsTest, MissingStemcellFailsAndLeavesNothing) {
+  expect_create_fails_cleanly<VmCreationFailed>(vm_request({cloud::new_stemcell_cid()}));
+}
+
+TEST_F(VmsTest, UnknownNetworkFailsAndLeavesNothing) {
+  auto request = vm_request(stemcell());
+  request.networks["private"]["cloud_properties"]["name"] = "no-such-network";
+  expect_create_fails_cleanly<CloudError>(request);
+}
+
+TEST_F(VmsTest, UnknownCloudPropertyIsNamed) {
+  auto request = vm_request(stemcell());
+  request.cloud_properties["flavour"] = "large";
+  const auto volumes = volume_names();
+  try {
+    cloud().create_vm(request);
+    FAIL() << "create_vm accepted an unknown cloud property";
+  } catch (const CpiError& e) {
+    EXPECT_NE(std::string{e.what()}.find("flavour"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(volume_names(), volumes);
+}
+
+// Every mutating libvirt step of create_vm, failed in turn, leaves volumes and domains as they
+// were, and the failure is a VMCreationFailed.
+TEST_F(VmsTest, FailureAtEveryStepLeavesNothing) {
+  const auto volumes = volume_names();
+  const auto domains = domain_names();
+  fake().reset_calls();
+  const auto probe = create_vm(stemcell());
+  const int steps = fake().mutating_calls();
+  ASSERT_GE(steps, 7) << "root, ephemeral, config volume + upload, define, start, autostart";
+  cloud().delete_vm(probe);
+  ASSERT_EQ(volume_names(), volumes);
+  ASSERT_EQ(domain_names(), domains);
+
+  for (int n = 1; n <= steps; ++n) {
+    SCOPED_TRACE("failing mutating step " + std::to_string(n));
+    fake().fail_at(n);
+    EXPECT_THROW(cloud().create_vm(vm_request(stemcell())), VmCreationFailed);
+    EXPECT_TRUE(fake().injected());
+    EXPECT_EQ(volume_names(), volumes);
+    EXPECT_EQ(domain_names(), domains);
+  }
+  fake().disarm();
+}
+
+TEST_F(VmsTest, DeleteVmRemovesDomainAndItsVolumes) {
+  const auto volumes = volume_names();
+  const auto vm = create_vm(stemcell());
+
+  cloud().delete_vm(vm);
+
+  const auto domains = domain_names();
+  EXPECT_EQ(std::count(domains.begin(), domains.end(), vm.value), 0);
+  EXPECT_EQ(volume_names(), volumes);
+}
+
+TEST_F(VmsTest, DeleteVmKeepsAttachedPersistentDisks) {
+  const auto vm = create_vm(stemcell());
+  const auto disk = cloud().create_disk(64, nullptr, std::nullopt);
+  cloud().attach_disk(vm, disk, 2);
+
+  cloud().delete_vm(vm);
+
+  EXPECT_FALSE(cloud().has_vm(vm));
+  EXPECT_TRUE(cloud().has_disk(disk));
+  EXPECT_TRUE(volume_exists(disk.value));
+  EXPECT_FALSE(volume_exists(cloud().root_volume(vm)));
+}
+
+TEST_F(VmsTest, DeleteVmRemovesVolumesOfAnAlreadyUndefinedDomain) {
+  const auto volumes = volume_names();
+  const auto vm = create_vm(stemcell());
+  {
+    auto d = domain(vm.value);
+    ASSERT_EQ(virDomainDestroy(d.get()), 0);
+    ASSERT_EQ(virDomainUndefine(d.get()), 0);
+  }
+
+  cloud().delete_vm(vm);
+
+  EXPECT_EQ(volume_names(), volumes);
+}
+
+TEST_F(VmsTest, DeleteMissingVmSucceeds) {
+  const auto volumes = volume_names();
+  EXPECT_NO_THROW(cloud().delete_vm(cloud::new_vm_cid()));
+  EXPECT_EQ(volume_names(), volumes);
+}
+
+TEST_F(VmsTest, HasVmIsTrueForExistingVm) {
+  const auto vm = create_vm(stemcell());
+  EXPECT_TRUE(cloud().has_vm(vm));
+}
+
+TEST_F(VmsTest, HasVmIsFalseForMissingVm) { EXPECT_FALSE(cloud().has_vm(cloud::new_vm_cid())); }
+
+TEST_F(VmsTest, RebootOfRunningVmLeavesItRunning) {
+  const auto vm = create_vm(stemcell());
+  ASSERT_TRUE(domain_active(vm.value));
+
+  cloud().reboot_vm(vm);
+
+  EXPECT_TRUE(domain_active(vm.value));
+}
+
+TEST_F(VmsTest, RebootOfStoppedVmStartsIt) {
+  const auto vm = create_vm(stemcell());
+  ASSERT_EQ(virDomainDestroy(domain(vm.value).get()), 0);
+  ASSERT_FALSE(domain_active(vm.value));
+
+  cloud().reboot_vm(vm);
+
+  EXPECT_TRUE(domain_active(vm.value));
+}
+
+TEST_F(VmsTest, RebootOfMissingVmThrowsVmNotFound) {
+  EXPECT_THROW(cloud().reboot_vm(cloud::new_vm_cid()), VmNotFound);
+}
+
+TEST_F(VmsTest, SetVmMetadataSetsTitleAndMetadata) {
+  const auto vm = create_vm(stemcell());
+  const nlohmann::json metadata = {{"director", "bosh"},
+                                   {"deployment", "dep"},
+                                   {"job", "web"},
+                                   {"index", "3"},
+                                   {"name", "web/abc"}};
+
+  cloud().set_vm_metadata(vm, metadata);
+
+  auto reader = new_cloud();  // nothing cached: what a later CPI call reads
+  EXPECT_TRUE(reader->has_vm(vm));
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+  EXPECT_EQ(std::string{doc.child("domain").child_value("title")}, "dep/web/3");
+  const auto facts = metadata_facts(vm);
+  ASSERT_TRUE(facts.is_object());
+  EXPECT_EQ(facts.at("metadata"), metadata);
+}
+
+TEST_F(VmsTest, NewCloudInstanceReadsEarlierVmMetadata) {
+  const auto vm = create_vm(stemcell());
+  cloud().set_vm_metadata(vm, {{"deployment", "dep"}, {"job", "web"}, {"index", "0"}});
+
+  new_cloud()->set_vm_metadata(vm, {{"deployment", "dep"}, {"job", "db"}, {"index", "1"}});
+
+  const auto facts = metadata_facts(vm);
+  ASSERT_TRUE(facts.is_object());
+  EXPECT_EQ(facts.value("agent_id", ""), "agent-1") << "the facts create_vm stored were kept";
+  EXPECT_EQ(facts.at("metadata").at("job"), "db");
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+  EXPECT_EQ(std::string{doc.child("domain").child_value("title")}, "dep/db/1");
+}
+
+TEST_F(VmsTest, SetMetadataOfMissingVmThrowsVmNotFound) {
+  EXPECT_THROW(cloud().set_vm_metadata(cloud::new_vm_cid(), {{"name", "x"}}), VmNotFound);
+}
+
+}  // namespace
+}  // namespace cpi::testing

@@ -1,0 +1,311 @@
+#pragma once
+// FakeHypervisor: a HypervisorWrapper over libvirt's test:///default driver that emulates what
+// that driver lacks (style.md §3.8) and injects failures.
+//
+// Emulated (the test driver answers VIR_ERR_NO_SUPPORT):
+//   upload_volume    reads `length` bytes from the source into memory, keyed by volume path
+//   download_volume  the stored bytes, or zeros of the capacity when never uploaded (up to max)
+//   resize_volume    a capacity override that volume_info reports
+//   attach_device / detach_device  edit the persistent definition (inactive XML) and re-define it
+//   update_device / block_resize   recorded only
+//   domain_capabilities            nullopt, as the test driver
+// delete_volume forgets what was stored for the volume; clone_volume copies it.
+//
+// Fault injection: fail_at(n) makes the n-th mutating call from now throw
+// LibvirtError(VIR_ERR_INTERNAL_ERROR, "injected failure at step n") before it does anything.
+// Mutating: define/build/start/autostart pool, create/clone/upload/resize/delete volume,
+// define/start domain, domain autostart, metadata and title, attach/detach/update device,
+// suspend, block resize.
+
+#include <libvirt/virterror.h>
+
+#include <pugixml.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cpi/virt/error.hpp"
+#include "cpi/virt/hypervisor.hpp"
+
+namespace cpi::testing {
+
+class FakeHypervisor final : public virt::HypervisorWrapper {
+ public:
+  struct Upload {
+    std::string bytes;
+    bool sparse = false;
+  };
+  struct DeviceCall {
+    std::string domain;
+    std::string xml;
+    bool live = false;
+  };
+  struct BlockResize {
+    std::string domain;
+    std::string target;
+    std::uint64_t bytes = 0;
+  };
+
+  explicit FakeHypervisor(virt::Hypervisor& target) : HypervisorWrapper(target) {}
+
+  // --- fault injection
+  // Fails the n-th mutating call counted from now (n >= 1); resets mutating_calls() to 0.
+  void fail_at(int n) {
+    m_calls = 0;
+    m_fail_at = n;
+    m_failed = false;
+  }
+  void disarm() { m_fail_at = 0; }
+  void reset_calls() { m_calls = 0; }
+  int mutating_calls() const { return m_calls; }
+  bool injected() const { return m_failed; }
+
+  // --- what the emulation recorded
+  std::optional<Upload> uploaded(const std::string& volume_path) const {
+    auto it = m_uploads.find(volume_path);
+    if (it == m_uploads.end()) return std::nullopt;
+    return it->second;
+  }
+  const std::vector<DeviceCall>& updates() const { return m_updates; }
+  const std::vector<BlockResize>& block_resizes() const { return m_block_resizes; }
+  int upload_count() const { return m_upload_count; }
+
+  // --- host
+  std::optional<std::string> domain_capabilities(const std::string&) override {
+    return std::nullopt;
+  }
+
+  // --- pools
+  virt::Pool define_pool(const std::string& xml) override {
+    step();
+    return HypervisorWrapper::define_pool(xml);
+  }
+  void build_pool(virStoragePool& pool) override {
+    step();
+    HypervisorWrapper::build_pool(pool);
+  }
+  void start_pool(virStoragePool& pool) override {
+    step();
+    HypervisorWrapper::start_pool(pool);
+  }
+  void set_pool_autostart(virStoragePool& pool) override {
+    step();
+    HypervisorWrapper::set_pool_autostart(pool);
+  }
+
+  // --- volumes
+  virt::Volume create_volume(virStoragePool& pool, const std::string& xml) override {
+    step();
+    auto volume = HypervisorWrapper::create_volume(pool, xml);
+    forget(target().volume_path(*volume));  // a new volume starts empty
+    return volume;
+  }
+
+  virt::Volume clone_volume(virStoragePool& pool, const std::string& xml,
+                            virStorageVol& from) override {
+    step();
+    auto volume = HypervisorWrapper::clone_volume(pool, xml, from);
+    const std::string path = target().volume_path(*volume);
+    forget(path);
+    if (auto it = m_uploads.find(target().volume_path(from)); it != m_uploads.end()) {
+      m_uploads[path] = it->second;
+    }
+    return volume;
+  }
+
+  void upload_volume(virStorageVol& volume, virt::ByteSource& source, std::uint64_t length,
+                     bool sparse) override {
+    step();  // a failure here reads nothing from the source
+    const std::string path = target().volume_path(volume);
+    Upload upload;
+    upload.sparse = sparse;
+    try {
+      std::vector<char> buffer(1U << 20);
+      while (upload.bytes.size() < length) {
+        const auto want = static_cast<std::size_t>(
+            std::min<std::uint64_t>(buffer.size(), length - upload.bytes.size()));
+        const std::size_t got = source.read(buffer.data(), want);
+        if (got == 0) break;
+        upload.bytes.append(buffer.data(), got);
+      }
+    } catch (const std::exception& e) {  // as LibvirtHypervisor reports a failing source
+      throw virt::LibvirtError(VIR_ERR_INTERNAL_ERROR,
+                               "uploading into '" + path + "': " + e.what());
+    }
+    ++m_upload_count;
+    m_uploads[path] = std::move(upload);
+  }
+
+  std::string download_volume(virStorageVol& volume, std::uint64_t max_bytes) override {
+    const auto capacity = volume_info(volume).capacity;
+    const auto length = static_cast<std::size_t>(std::min(capacity, max_bytes));
+    std::string bytes;
+    if (auto it = m_uploads.find(target().volume_path(volume)); it != m_uploads.end()) {
+      bytes = it->second.bytes;
+    }
+    bytes.resize(std::max(bytes.size(), length), '\0');
+    bytes.resize(length);
+    return bytes;
+  }
+
+  void resize_volume(virStorageVol& volume, std::uint64_t capacity_bytes) override {
+    step();
+    m_capacity[target().volume_path(volume)] = capacity_bytes;
+  }
+
+  void delete_volume(virStorageVol& volume) override {
+    step();
+    const std::string path = target().volume_path(volume);
+    HypervisorWrapper::delete_volume(volume);
+    forget(path);
+  }
+
+  virt::VolumeInfo volume_info(virStorageVol& volume) override {
+    auto info = HypervisorWrapper::volume_info(volume);
+    if (auto it = m_capacity.find(target().volume_path(volume)); it != m_capacity.end()) {
+      info.capacity = it->second;
+    }
+    return info;
+  }
+
+  std::string volume_xml(virStorageVol& volume) override {
+    auto text = HypervisorWrapper::volume_xml(volume);
+    auto it = m_capacity.find(target().volume_path(volume));
+    if (it == m_capacity.end()) return text;
+    pugi::xml_document doc;
+    doc.load_string(text.c_str());
+    auto capacity = doc.child("volume").child("capacity");
+    capacity.attribute("unit").set_value("bytes");
+    capacity.text() = static_cast<unsigned long long>(it->second);
+    return serialize(doc);
+  }
+
+  // --- domains
+  virt::Domain define_domain(const std::string& xml) override {
+    step();
+    return HypervisorWrapper::define_domain(xml);
+  }
+  void start_domain(virDomain& domain) override {
+    step();
+    HypervisorWrapper::start_domain(domain);
+  }
+  void suspend_domain(virDomain& domain) override {
+    step();
+    HypervisorWrapper::suspend_domain(domain);
+  }
+  void set_domain_autostart(virDomain& domain) override {
+    step();
+    HypervisorWrapper::set_domain_autostart(domain);
+  }
+  void set_domain_metadata(virDomain& domain, const std::string& xml, const std::string& key,
+                           const std::string& ns_uri) override {
+    step();
+    HypervisorWrapper::set_domain_metadata(domain, xml, key, ns_uri);
+  }
+  void set_domain_title(virDomain& domain, const std::string& title) override {
+    step();
+    HypervisorWrapper::set_domain_title(domain, title);
+  }
+
+  // Appends the <disk> to the persistent definition (the live one of the test driver stays as
+  // it is until the domain restarts).
+  void attach_device(virDomain& domain, const std::string& xml, bool /*live*/) override {
+    step();
+    pugi::xml_document device;
+    parse(device, xml);
+    const std::string dev = device.child("disk").child("target").attribute("dev").value();
+    pugi::xml_document doc;
+    parse(doc, target().domain_xml(domain, true));
+    auto devices = doc.child("domain").child("devices");
+    for (auto disk : devices.children("disk")) {
+      if (dev == disk.child("target").attribute("dev").value()) {
+        throw virt::LibvirtError(VIR_ERR_OPERATION_FAILED,
+                                 "target " + dev + " already exists (emulated attach)");
+      }
+    }
+    // libvirt keeps disks together: insert after the last one.
+    auto last = devices.last_child();
+    for (auto disk : devices.children("disk")) last = disk;
+    if (last) {
+      devices.insert_copy_after(device.child("disk"), last);
+    } else {
+      devices.append_copy(device.child("disk"));
+    }
+    HypervisorWrapper::define_domain(serialize(doc));
+  }
+
+  // Removes the <disk> whose target dev matches from the persistent definition.
+  void detach_device(virDomain& domain, const std::string& xml, bool /*live*/) override {
+    step();
+    pugi::xml_document device;
+    parse(device, xml);
+    const std::string dev = device.child("disk").child("target").attribute("dev").value();
+    pugi::xml_document doc;
+    parse(doc, target().domain_xml(domain, true));
+    auto devices = doc.child("domain").child("devices");
+    for (auto disk : devices.children("disk")) {
+      if (dev == disk.child("target").attribute("dev").value()) {
+        devices.remove_child(disk);
+        HypervisorWrapper::define_domain(serialize(doc));
+        return;
+      }
+    }
+    throw virt::LibvirtError(VIR_ERR_DEVICE_MISSING,
+                             "no disk with target " + dev + " (emulated detach)");
+  }
+
+  void update_device(virDomain& domain, const std::string& xml, bool live) override {
+    step();
+    m_updates.push_back({virDomainGetName(&domain), xml, live});
+  }
+
+  void block_resize(virDomain& domain, const std::string& target_dev,
+                    std::uint64_t bytes) override {
+    step();
+    m_block_resizes.push_back({virDomainGetName(&domain), target_dev, bytes});
+  }
+
+ private:
+  void step() {
+    ++m_calls;
+    if (m_fail_at > 0 && m_calls == m_fail_at) {
+      m_failed = true;
+      throw virt::LibvirtError(VIR_ERR_INTERNAL_ERROR,
+                               "injected failure at step " + std::to_string(m_calls));
+    }
+  }
+
+  void forget(const std::string& path) {
+    m_uploads.erase(path);
+    m_capacity.erase(path);
+  }
+
+  static void parse(pugi::xml_document& doc, const std::string& text) {
+    if (!doc.load_string(text.c_str())) {
+      throw virt::LibvirtError(VIR_ERR_XML_ERROR, "unparsable XML given to the fake: " + text);
+    }
+  }
+
+  static std::string serialize(const pugi::xml_document& doc) {
+    std::ostringstream out;
+    doc.save(out, "  ", pugi::format_default | pugi::format_no_declaration);
+    return out.str();
+  }
+
+  int m_calls = 0;
+  int m_fail_at = 0;
+  bool m_failed = false;
+  int m_upload_count = 0;
+  std::map<std::string, Upload> m_uploads;
+  std::map<std::string, std::uint64_t> m_capacity;
+  std::vector<DeviceCall> m_updates;
+  std::vector<BlockResize> m_block_resizes;
+};
+
+}  // namespace cpi::testing
