@@ -32,6 +32,14 @@ struct PoolInfo {
   std::uint64_t available = 0;
 };
 
+// What the connection says about the host's software (versions as libvirt encodes them:
+// major * 1000000 + minor * 1000 + micro; 0 when unknown).
+struct HostVersions {
+  std::string type;              // virConnectGetType: "QEMU", "Test", "LXC" ...
+  std::uint64_t hypervisor = 0;  // virConnectGetVersion
+  std::uint64_t libvirt = 0;     // virConnectGetLibVersion (the daemon's, for remote URIs)
+};
+
 class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
@@ -40,6 +48,14 @@ class Hypervisor {
   virtual std::string uri() = 0;
   // virConnectGetDomainCapabilities for a virt type ("kvm", "qemu"); nullopt when unsupported.
   virtual std::optional<std::string> domain_capabilities(const std::string& virt_type) = 0;
+  // Operator tooling (cpi doctor / inspect / cleanup):
+  virtual HostVersions host_versions() = 0;
+  virtual std::string capabilities() = 0;  // virConnectGetCapabilities XML
+  // Names of every domain (running or not) / every volume of `pool` that start with `prefix`.
+  virtual std::vector<std::string> domain_names(const std::string& prefix) = 0;
+  virtual std::vector<std::string> volume_names(virStoragePool& pool,
+                                                const std::string& prefix) = 0;
+  virtual int domain_state(virDomain& domain) = 0;  // a virDomainState value
 
   // --- storage pools
   virtual std::optional<Pool> find_pool(const std::string& name) = 0;
@@ -111,6 +127,15 @@ class HypervisorWrapper : public Hypervisor {
   std::optional<std::string> domain_capabilities(const std::string& t) override {
     return m_target.domain_capabilities(t);
   }
+  HostVersions host_versions() override { return m_target.host_versions(); }
+  std::string capabilities() override { return m_target.capabilities(); }
+  std::vector<std::string> domain_names(const std::string& p) override {
+    return m_target.domain_names(p);
+  }
+  std::vector<std::string> volume_names(virStoragePool& pool, const std::string& p) override {
+    return m_target.volume_names(pool, p);
+  }
+  int domain_state(virDomain& d) override { return m_target.domain_state(d); }
   std::optional<Pool> find_pool(const std::string& n) override { return m_target.find_pool(n); }
   std::vector<std::string> active_pool_names() override { return m_target.active_pool_names(); }
   Pool define_pool(const std::string& x) override { return m_target.define_pool(x); }

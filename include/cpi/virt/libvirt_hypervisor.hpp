@@ -11,6 +11,12 @@ class LibvirtHypervisor final : public Hypervisor {
 
   std::string uri() override;
   std::optional<std::string> domain_capabilities(const std::string& virt_type) override;
+  // libvirt_hypervisor_query.cpp
+  HostVersions host_versions() override;
+  std::string capabilities() override;
+  std::vector<std::string> domain_names(const std::string& prefix) override;
+  std::vector<std::string> volume_names(virStoragePool& pool, const std::string& prefix) override;
+  int domain_state(virDomain& domain) override;
 
   std::optional<Pool> find_pool(const std::string& name) override;
   std::vector<std::string> active_pool_names() override;

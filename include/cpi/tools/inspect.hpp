@@ -1,0 +1,63 @@
+#pragma once
+// `cpi inspect` and `cpi cleanup` on a live host, through the Hypervisor seam only.
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cpi/config/config.hpp"
+#include "cpi/tools/inventory.hpp"
+#include "cpi/virt/hypervisor.hpp"
+
+namespace cpi::tools {
+
+// What the tools know about the connection besides the Hypervisor.
+struct HostContext {
+  std::string display_uri;  // no secrets
+  std::string transport;    // unix | tcp | tls | ssh | test | other (virt::ConnectTarget)
+  // Files the domains name (console logs) are on this machine.
+  bool local() const { return transport == "unix" || transport == "test"; }
+};
+
+struct InventoryOptions {
+  std::int64_t now = 0;                 // seconds since the epoch
+  std::int64_t min_age_seconds = 600;   // younger orphans are marked recent
+};
+
+// Every object this CPI owns (name prefix from `config`): its domains and the volumes of every
+// active pool, sorted (each VM followed by its volumes), orphans flagged. A disk's attachment
+// is read from its .meta; a .meta that cannot be read becomes a note, not a failure.
+// Throws virt::LibvirtError when listing fails.
+std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Config& config,
+                                        const InventoryOptions& options);
+
+// Details of the object a CID names (vm-, disk-, snap-, sc-), as JSON with "kind", "cid" and
+// "found"; see render_details (render.hpp) for the fields. `log_lines`: console log lines.
+nlohmann::json inspect_cid(virt::Hypervisor& hv, const config::Config& config,
+                           const HostContext& host, const std::string& cid, int log_lines);
+
+struct CleanupResult {
+  std::vector<std::string> deleted;                           // volume names
+  std::vector<std::string> would_delete;                      // dry run
+  std::vector<std::string> spared;                            // recent orphans
+  std::vector<std::pair<std::string, std::string>> failed;    // name, why
+  nlohmann::json to_json() const;
+  std::string text() const;
+};
+
+// Deletes exactly the orphans take_inventory flags (VM volumes without their domain, .meta
+// volumes without their disk/snapshot), each re-checked right before it is deleted; never a
+// persistent disk, snapshot or stemcell. Recent orphans are spared. With `dry_run`, deletes
+// nothing and lists what it would delete.
+CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config,
+                              const InventoryOptions& options, bool dry_run);
+
+// --- shared by the tools
+// "running", "shut off", ... for a virDomainState value.
+std::string domain_state_name(int state);
+// The JSON object a .meta volume holds ({} when empty or not JSON). Throws virt::LibvirtError.
+nlohmann::json read_meta_volume(virt::Hypervisor& hv, virStorageVol& meta);
+
+}  // namespace cpi::tools

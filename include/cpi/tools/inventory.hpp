@@ -1,0 +1,70 @@
+#pragma once
+// Every libvirt object this CPI owns, told apart by name (design.md "State lives in libvirt"):
+//   <prefix>vm-<uuid>                                 domain   (VM)
+//   <prefix>vm-<uuid>-root | -ephemeral | -config     volume   (a VM's own volume)
+//   <prefix>disk-<15 hex>       [+ .meta]             volume   (persistent disk)
+//   <prefix>snap-<uuid>         [+ .meta]             volume   (disk snapshot)
+//   <prefix>sc-<uuid>                                 volume   (stemcell)
+// and which of them are orphans: a VM volume whose domain is gone, a .meta whose disk or
+// snapshot is gone. Pure data and rules here (no libvirt); collecting is in inspect.hpp.
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cpi::tools {
+
+enum class ObjectKind { vm, vm_volume, disk, disk_meta, snapshot, snapshot_meta, stemcell };
+
+// "vm", "vm_volume", "disk", "disk_meta", "snapshot", "snapshot_meta", "stemcell"
+const char* kind_name(ObjectKind kind);
+
+struct ParsedName {
+  ObjectKind kind;
+  std::string cid;   // the CID the object belongs to: vm-..., disk-..., snap-..., sc-...
+  std::string role;  // vm_volume: root | ephemeral | config; otherwise empty
+};
+
+// What `name` is to this CPI with `prefix`; nullopt for a name the CPI does not own.
+// `domain` tells whether it names a domain (else a volume).
+std::optional<ParsedName> parse_object_name(const std::string& name, const std::string& prefix,
+                                            bool domain);
+
+struct OwnedObject {
+  ObjectKind kind = ObjectKind::vm;
+  std::string name;  // the libvirt name
+  std::string cid;
+  std::string role;
+  std::string pool;  // volumes only
+  std::uint64_t capacity = 0;
+  std::uint64_t allocation = 0;
+  std::string format;          // volumes: qcow2 | raw | iso ...
+  std::string state;           // vm: running | paused | shut off ...
+  std::string attached_to;     // disk: the VM its .meta names
+  std::optional<std::int64_t> changed_at;  // volumes: newest of mtime/ctime, when libvirt says
+  std::vector<std::string> notes;          // problems worth a look that are not orphans
+  bool orphan = false;
+  std::string orphan_reason;
+  bool recent = false;  // an orphan changed within the grace period: cleanup spares it
+};
+
+// Flags the orphans among `objects` (the whole inventory: domains and volumes of every pool).
+// A VM volume or .meta changed less than `min_age_seconds` before `now` is flagged but also
+// marked recent (a create_vm may be between creating its volumes and defining its domain).
+// Adds notes: a VM with no root volume, a disk attached to a VM that is gone.
+void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
+                  std::int64_t min_age_seconds);
+
+// {"objects": [...], "orphans": [names]}
+nlohmann::json inventory_json(const std::vector<OwnedObject>& objects);
+
+// A compact table: KIND, NAME, POOL, SIZE, STATE/ATTACHED, NOTES ("ORPHAN: ..." first).
+std::string inventory_table(const std::vector<OwnedObject>& objects);
+
+// "1.5 GiB", "512 MiB", "64 KiB", "100 B"
+std::string human_size(std::uint64_t bytes);
+
+}  // namespace cpi::tools

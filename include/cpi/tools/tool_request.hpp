@@ -1,0 +1,34 @@
+#pragma once
+// The operator subcommands (`cpi doctor`, `cpi inspect`, `cpi cleanup`) as the executable
+// parses them. The executable has no libvirt: it hands the request to the driver module's
+// entry point `cpi_run_tool` (src/tools/tools_module.cpp), which runs the tool and prints.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cpi::tools {
+
+struct ToolRequest {
+  std::string tool;                        // doctor | inspect | cleanup
+  std::optional<std::string> config_path;  // --config; built-in defaults without it
+  bool json = false;                       // --json: one JSON document on stdout
+  std::vector<std::string> cids;           // inspect: VM/disk/snapshot/stemcell CIDs
+  int log_lines = 20;                      // inspect: console log lines to show
+  bool orphans = false;                    // cleanup: --orphans (required)
+  bool dry_run = false;                    // cleanup: list, delete nothing
+  int min_age_seconds = 600;               // cleanup: spare orphans younger than this
+};
+
+// Exit codes of every tool.
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_findings = 1;  // doctor: a check failed; inspect: a CID not found;
+                                    // cleanup: a deletion failed
+constexpr int k_exit_error = 2;     // the tool could not run (config, connection, module)
+
+// The module's entry point (C linkage). Prints the result on stdout, errors on stderr, and
+// returns the exit code; never throws.
+using RunToolFunction = int (*)(const ToolRequest& request);
+constexpr const char* k_run_tool_symbol = "cpi_run_tool";
+
+}  // namespace cpi::tools
