@@ -116,19 +116,43 @@ done
 
 cpi="${work}/packages/libvirt_cpi/bin/cpi"
 if [ -x "$cpi" ]; then
-  echo "== checks on ${cpi}"
-  readelf -d "$cpi" | grep -E 'R(UN)?PATH' || true
-  if ldd "$cpi" | grep -q "libvirt.so.0 => ${work}/packages/libvirt-client/lib/"; then
+  echo "== checks on the libvirt_cpi package"
+  # libvirt may be linked by bin/cpi itself or by the driver module it loads.
+  linked=0
+  while IFS= read -r -d '' object; do
+    echo "   ${object#"${work}/packages/"}: $(readelf -d "$object" | grep -oE 'R(UN)?PATH.*' || echo 'no RPATH')"
+    deps=$(env -i PATH=/usr/bin:/bin ldd "$object")
+    if grep -q 'not found' <<<"$deps"; then
+      echo "   unresolved libraries in ${object}:" >&2
+      grep 'not found' <<<"$deps" >&2
+      exit 1
+    fi
+    if grep -q 'libvirt.so.0 =>' <<<"$deps"; then
+      if grep -q "libvirt.so.0 => ${work}/packages/libvirt-client/lib/" <<<"$deps"; then
+        linked=1
+      else
+        echo "   ${object} takes libvirt.so.0 from outside libvirt-client:" >&2
+        grep 'libvirt.so.0' <<<"$deps" >&2
+        exit 1
+      fi
+    fi
+  done < <(find "${work}/packages/libvirt_cpi" -type f \( -name cpi -o -name '*.so' \) -print0)
+  if [ "$linked" -eq 1 ]; then
     echo "   libvirt.so.0 resolves inside libvirt-client"
   else
-    echo "   libvirt.so.0 does NOT resolve inside libvirt-client:" >&2
-    ldd "$cpi" >&2
+    echo "   nothing in the package links libvirt.so.0" >&2
     exit 1
   fi
-  # Answer `info` through the same config the test driver uses.
-  response=$(printf '%s' '{"method":"info","arguments":[],"context":{"director_uuid":"x"},"api_version":1}' |
-    env -i PATH=/usr/bin:/bin "$cpi" --config "${repo}/config/cpi-test.json")
-  echo "   info: ${response}"
-  case "$response" in *'"error":null'*) ;; *) echo "   info failed" >&2; exit 1 ;; esac
+  # info (no libvirt needed) and a call that loads the driver and connects to
+  # libvirt's in-process test driver, both under an empty environment.
+  for method in info has_vm; do
+    case "$method" in
+      info) request='{"method":"info","arguments":[],"context":{"director_uuid":"x"},"api_version":1}' ;;
+      has_vm) request='{"method":"has_vm","arguments":["vm-00000000-0000-4000-8000-000000000000"],"context":{"director_uuid":"x"},"api_version":2}' ;;
+    esac
+    response=$(printf '%s' "$request" | env -i PATH=/usr/bin:/bin "$cpi" --config "${repo}/config/cpi-test.json" 2>"${work}/logs/cpi-${method}.stderr")
+    echo "   ${method}: ${response}"
+    case "$response" in *'"error":null'*) ;; *) echo "   ${method} failed (stderr: ${work}/logs/cpi-${method}.stderr)" >&2; exit 1 ;; esac
+  done
 fi
 echo "built ${built} package(s) under ${work}/packages"

@@ -30,15 +30,15 @@ done
 
 candidates=(CMakeLists.txt cmake src include third_party LICENSE NOTICE COPYING)
 cd "$repo"
+if [ "$mode" = head ] && ! git rev-parse --verify -q HEAD >/dev/null; then
+  echo "make-cpi-source-tarball: the repository has no commit yet; use --working-tree" >&2
+  exit 1
+fi
 mkdir -p "$(dirname "$output")"
 tmp=$(mktemp "${output}.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 
 if [ "$mode" = head ]; then
-  if ! git rev-parse --verify -q HEAD >/dev/null; then
-    echo "make-cpi-source-tarball: the repository has no commit yet; use --working-tree" >&2
-    exit 1
-  fi
   paths=()
   for p in "${candidates[@]}"; do
     if git cat-file -e "HEAD:${p}" 2>/dev/null; then paths+=("$p"); fi

@@ -1,4 +1,5 @@
 // cpi: reads one CPI request on stdin, writes one JSON response on stdout, logs to stderr.
+// `cpi doctor|inspect|cleanup` are operator tools (cpi/tools/cli.hpp), run by the driver module.
 
 #include <CLI/CLI.hpp>
 
@@ -10,6 +11,7 @@
 
 #include "cpi/cloud/driver_loader.hpp"
 #include "cpi/rpc/dispatcher.hpp"
+#include "cpi/tools/cli.hpp"
 #include "cpi/util/log.hpp"
 
 int main(int argc, char** argv) {
@@ -19,7 +21,13 @@ int main(int argc, char** argv) {
   std::optional<std::string> config_path;
   app.add_option("-c,--config", config_path, "CPI config file (JSON); defaults apply without it");
   app.set_version_flag("-v,--version", std::string{"bosh-libvirt-cpi "} + CPI_VERSION);
+  cpi::tools::ToolRequest tool;
+  cpi::tools::add_tool_commands(app, tool);
   CLI11_PARSE(app, argc, argv);
+  if (!tool.tool.empty()) {
+    if (!tool.config_path) tool.config_path = config_path;  // `cpi --config F doctor`
+    return cpi::tools::run_tool_command(tool);
+  }
 
   std::string input{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
 

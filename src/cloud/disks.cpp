@@ -148,10 +148,21 @@ SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json
       }
     }
     try {
-      m_hv.clone_volume(*located->pool,
-                        xml::volume_xml({snap_name, facts.capacity_bytes,
-                                         facts.format.empty() ? "raw" : facts.format, "0600"}),
-                        *located->volume);
+      const std::string format = facts.format.empty() ? "raw" : facts.format;
+      const auto snap_xml = xml::volume_xml({snap_name, facts.capacity_bytes, format, "0600"});
+      if (paused && format != "raw") {
+        // The running qemu holds the image locked, so qemu-img (what libvirt runs to clone a
+        // qcow2 volume) cannot open it; the paused VM has flushed it, so its bytes are a copy.
+        auto copy = m_hv.create_volume(*located->pool, snap_xml);
+        try {
+          m_hv.copy_volume_bytes(*located->volume, *copy);
+        } catch (...) {
+          m_hv.delete_volume(*copy);
+          throw;
+        }
+      } else {
+        m_hv.clone_volume(*located->pool, snap_xml, *located->volume);
+      }
     } catch (...) {
       if (paused) m_hv.resume_domain(**paused);
       throw;

@@ -33,9 +33,15 @@ std::vector<fs::path> candidates() {
 
 OpenCloudFunction load() {
   static OpenCloudFunction loaded = nullptr;
-  if (loaded != nullptr) {
-    return loaded;
+  if (loaded == nullptr) {
+    loaded = reinterpret_cast<OpenCloudFunction>(load_driver_symbol(k_open_cloud_symbol));
   }
+  return loaded;
+}
+
+}  // namespace
+
+void* load_driver_symbol(const char* name) {
   std::string tried;
   for (const auto& path : candidates()) {
     if (!fs::exists(path)) {
@@ -49,20 +55,15 @@ OpenCloudFunction load() {
       tried += (tried.empty() ? "" : ", ") + path.string() + " (" + (why ? why : "?") + ")";
       continue;
     }
-    auto* symbol = ::dlsym(handle, k_open_cloud_symbol);
-    if (symbol == nullptr) {
-      tried += (tried.empty() ? "" : ", ") + path.string() + " (no entry point)";
-      continue;
+    if (void* symbol = ::dlsym(handle, name); symbol != nullptr) {
+      return symbol;
     }
-    loaded = reinterpret_cast<OpenCloudFunction>(symbol);
-    return loaded;
+    tried += (tried.empty() ? "" : ", ") + path.string() + " (no entry point " + name + ")";
   }
   throw CloudError("cannot load the libvirt driver module cpi_libvirt.so (tried: " + tried +
                    "); check that the package installed it next to the cpi binary and that "
                    "libvirt's client library is installed");
 }
-
-}  // namespace
 
 actions::CloudFactory driver_module_factory() {
   return [](const config::Config& config) -> std::unique_ptr<Cloud> {

@@ -39,16 +39,60 @@ StemcellCid LibvirtCloud::create_stemcell(const std::string& image_path,
   return cid;
 }
 
+// VMs' root disks are qcow2 overlays on the stemcell volume: deleting it under them would break
+// them at their next start. A stemcell still in use is only marked deleted (in its .meta
+// volume) and removed by delete_vm once its last VM is gone.
 void LibvirtCloud::delete_stemcell(const StemcellCid& cid) {
   const std::string name = object_name(cid.value);
+  virStoragePool& target = pool();
   translate("deleting stemcell '" + cid.value + "'", [&] {
-    auto volume = m_hv.find_volume(pool(), name);
+    auto volume = m_hv.find_volume(target, name);
     if (!volume) {
       spdlog::info("stemcell {} is already gone", cid.value);
+      delete_if_exists(target, meta_volume(name));
+      return;
+    }
+    const auto users = stemcell_users(target, m_hv.volume_path(**volume));
+    if (users > 0) {
+      write_meta(target, name, {{"deleted", true}});
+      spdlog::info("stemcell {} is still the base of {} VM root disk(s): kept until they are "
+                   "deleted",
+                   cid.value, users);
       return;
     }
     m_hv.delete_volume(**volume);
+    delete_if_exists(target, meta_volume(name));
     spdlog::info("deleted stemcell {}", cid.value);
+  });
+}
+
+std::size_t LibvirtCloud::stemcell_users(virStoragePool& target, const std::string& path) {
+  const std::string vm_prefix = object_name("vm-");
+  std::size_t users = 0;
+  for (const auto& volume_name : m_hv.list_volume_names(target)) {
+    const bool root = volume_name.size() > 5 && volume_name.compare(0, vm_prefix.size(), vm_prefix) == 0 &&
+                      volume_name.compare(volume_name.size() - 5, 5, "-root") == 0;
+    if (!root) continue;
+    auto volume = m_hv.find_volume(target, volume_name);
+    if (!volume) continue;
+    const auto facts = xml::read_volume_xml(m_hv.volume_xml(**volume));
+    if (facts.backing_path && *facts.backing_path == path) ++users;
+  }
+  return users;
+}
+
+void LibvirtCloud::collect_stemcell(const StemcellCid& cid) {
+  const std::string name = object_name(cid.value);
+  virStoragePool& target = pool();
+  translate("removing deleted stemcell '" + cid.value + "'", [&] {
+    if (!m_hv.find_volume(target, meta_volume(name))) return;  // not marked deleted
+    if (!read_meta(target, name).value("deleted", false)) return;
+    auto volume = m_hv.find_volume(target, name);
+    if (volume && stemcell_users(target, m_hv.volume_path(**volume)) == 0) {
+      m_hv.delete_volume(**volume);
+      spdlog::info("deleted stemcell {} (its last VM is gone)", cid.value);
+    }
+    if (!volume || !m_hv.find_volume(target, name)) delete_if_exists(target, meta_volume(name));
   });
 }
 

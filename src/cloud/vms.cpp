@@ -278,7 +278,9 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
   const std::string name = object_name(cid.value);
   auto domain = translate("looking up vm '" + cid.value + "'", [&] { return m_hv.find_domain(name); });
   virStoragePool& target = pool();
+  std::string stemcell;
   if (domain) {
+    stemcell = vm_facts(**domain).value("stemcell", "");
     const auto facts = xml::read_domain_xml(
         translate("reading vm '" + cid.value + "'", [&] { return m_hv.domain_xml(**domain, true); }));
     translate("stopping vm '" + cid.value + "'", [&] {
@@ -318,6 +320,13 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
   }
   for (const auto& volume : {root_volume(cid), ephemeral_volume(cid), config_volume(cid)}) {
     delete_if_exists(target, volume);
+  }
+  if (!stemcell.empty()) {
+    try {
+      collect_stemcell({stemcell});
+    } catch (const std::exception& e) {
+      spdlog::warn("checking whether stemcell {} can now be removed: {}", stemcell, e.what());
+    }
   }
 }
 

@@ -44,6 +44,7 @@ int group_of(ObjectKind kind) {
     case ObjectKind::snapshot_meta:
       return 2;
     case ObjectKind::stemcell:
+    case ObjectKind::stemcell_meta:
       return 3;
   }
   return 4;
@@ -53,7 +54,7 @@ void add_volumes(virt::Hypervisor& hv, const std::string& pool_name, const std::
                  std::vector<OwnedObject>& out) {
   auto pool = hv.find_pool(pool_name);
   if (!pool) return;  // went away while we looked
-  for (const auto& name : hv.volume_names(**pool, prefix)) {
+  for (const auto& name : hv.list_volume_names(**pool)) {
     const auto parsed = parse_object_name(name, prefix, false);
     if (!parsed) continue;
     auto volume = hv.find_volume(**pool, name);
@@ -70,10 +71,14 @@ void add_volumes(virt::Hypervisor& hv, const std::string& pool_name, const std::
     const std::string text = hv.volume_xml(**volume);
     object.format = xml::read_volume_xml(text).format;
     object.changed_at = changed_at(text);
-    if (object.kind == ObjectKind::disk) {
+    if (object.kind == ObjectKind::disk || object.kind == ObjectKind::stemcell) {
       try {
         if (auto meta = hv.find_volume(**pool, name + ".meta")) {
-          object.attached_to = read_meta_volume(hv, **meta).value("attached_to", "");
+          const auto facts = read_meta_volume(hv, **meta);
+          object.attached_to = facts.value("attached_to", "");
+          if (facts.value("deleted", false)) {
+            object.notes.push_back("deleted by BOSH; kept while VM root disks are based on it");
+          }
         }
       } catch (const std::exception& e) {
         object.notes.push_back(std::string{"cannot read its .meta: "} + e.what());
@@ -118,7 +123,7 @@ std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Conf
                                         const InventoryOptions& options) {
   const std::string& prefix = config.libvirt.name_prefix;
   std::vector<OwnedObject> objects;
-  for (const auto& name : hv.domain_names(prefix)) {
+  for (const auto& name : hv.list_domain_names()) {
     const auto parsed = parse_object_name(name, prefix, true);
     if (!parsed) continue;
     auto domain = hv.find_domain(name);

@@ -19,6 +19,18 @@ bool ends_with(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// What a .meta volume belongs to.
+std::string owner_word(ObjectKind meta_kind) {
+  switch (meta_kind) {
+    case ObjectKind::disk_meta:
+      return "disk";
+    case ObjectKind::snapshot_meta:
+      return "snapshot";
+    default:
+      return "stemcell";
+  }
+}
+
 std::string size_column(const OwnedObject& object) {
   if (object.kind == ObjectKind::vm) {
     return "-";
@@ -71,6 +83,8 @@ const char* kind_name(ObjectKind kind) {
       return "snapshot_meta";
     case ObjectKind::stemcell:
       return "stemcell";
+    case ObjectKind::stemcell_meta:
+      return "stemcell_meta";
   }
   return "?";
 }
@@ -94,6 +108,9 @@ std::optional<ParsedName> parse_object_name(const std::string& name, const std::
     }
     if (cloud::is_snapshot_cid(base)) {
       return ParsedName{ObjectKind::snapshot_meta, base, ""};
+    }
+    if (cloud::is_stemcell_cid(base)) {
+      return ParsedName{ObjectKind::stemcell_meta, base, ""};
     }
     return std::nullopt;
   }
@@ -142,13 +159,13 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
         }
         break;
       case ObjectKind::disk_meta:
-      case ObjectKind::snapshot_meta: {
+      case ObjectKind::snapshot_meta:
+      case ObjectKind::stemcell_meta: {
         const std::string base = object.name.substr(0, object.name.size() - 5);
         if (volumes.count({object.pool, base}) == 0) {
           object.orphan = true;
-          object.orphan_reason =
-              std::string{object.kind == ObjectKind::disk_meta ? "disk" : "snapshot"} + " '" +
-              object.cid + "' does not exist in pool '" + object.pool + "'";
+          object.orphan_reason = owner_word(object.kind) + " '" + object.cid +
+                                 "' does not exist in pool '" + object.pool + "'";
         }
         break;
       }
@@ -176,8 +193,8 @@ nlohmann::json inventory_json(const std::vector<OwnedObject>& objects) {
   nlohmann::json list = nlohmann::json::array();
   nlohmann::json orphans = nlohmann::json::array();
   for (const auto& object : objects) {
-    nlohmann::json item = {{"kind", kind_name(object.kind)}, {"name", object.name},
-                           {"cid", object.cid}};
+    nlohmann::json item = {
+        {"kind", kind_name(object.kind)}, {"name", object.name}, {"cid", object.cid}};
     if (!object.role.empty()) item["role"] = object.role;
     if (object.kind == ObjectKind::vm) {
       item["state"] = object.state;
@@ -188,7 +205,8 @@ nlohmann::json inventory_json(const std::vector<OwnedObject>& objects) {
       item["format"] = object.format;
     }
     if (object.kind == ObjectKind::disk) {
-      item["attached_to"] = object.attached_to.empty() ? nlohmann::json() : object.attached_to;
+      item["attached_to"] =
+          object.attached_to.empty() ? nlohmann::json() : nlohmann::json(object.attached_to);
     }
     item["notes"] = object.notes;
     item["orphan"] = object.orphan;

@@ -115,9 +115,9 @@ std::optional<CertificateDates> certificate_dates(const std::string& pem) {
   }
   const util::PrivateDir scratch{"cpi-doctor"};
   const auto file = scratch.write_file("cert.pem", pem);
-  const auto result = run_command(shell_quote(openssl->string()) +
-                                  " x509 -noout -startdate -enddate -subject -in " +
-                                  shell_quote(file.string()));
+  const auto result =
+      run_command(shell_quote(openssl->string()) +
+                  " x509 -noout -startdate -enddate -subject -in " + shell_quote(file.string()));
   const auto not_before = parse_openssl_time(value_after(result.output, "notBefore="));
   const auto not_after = parse_openssl_time(value_after(result.output, "notAfter="));
   if (result.status != 0 || !not_before || !not_after) {
@@ -139,24 +139,29 @@ Check certificate_check(const std::string& name, const std::string& what, const 
     return {name, Verdict::warn, what + ": validity not checked (no openssl command)",
             "install openssl to let doctor check certificate dates"};
   }
-  const std::string subject = dates->subject.empty() ? "" : " (" + dates->subject + ")";
-  if (now < dates->not_before) {
+  return certificate_verdict(name, what, *dates, now);
+}
+
+Check certificate_verdict(const std::string& name, const std::string& what,
+                          const CertificateDates& dates, std::int64_t now) {
+  const std::string subject = dates.subject.empty() ? "" : " (" + dates.subject + ")";
+  if (now < dates.not_before) {
     return {name, Verdict::fail,
-            what + " is not valid before " + format_date(dates->not_before) + subject,
+            what + " is not valid before " + format_date(dates.not_before) + subject,
             "check this machine's clock, or issue a certificate valid now"};
   }
-  if (now > dates->not_after) {
-    return {name, Verdict::fail, what + " expired on " + format_date(dates->not_after) + subject,
+  if (now > dates.not_after) {
+    return {name, Verdict::fail, what + " expired on " + format_date(dates.not_after) + subject,
             "issue a new certificate and update " + what};
   }
-  const std::int64_t days = (dates->not_after - now) / k_day;
+  const std::int64_t days = (dates.not_after - now) / k_day;
   if (days < k_warn_days) {
     return {name, Verdict::warn,
-            what + " expires on " + format_date(dates->not_after) + " (in " +
-                std::to_string(days) + " days)" + subject,
+            what + " expires on " + format_date(dates.not_after) + " (in " + std::to_string(days) +
+                " days)" + subject,
             "renew it before then: libvirt refuses expired certificates"};
   }
-  return {name, Verdict::ok, what + " valid until " + format_date(dates->not_after) + subject, ""};
+  return {name, Verdict::ok, what + " valid until " + format_date(dates.not_after) + subject, ""};
 }
 
 std::string tail_file(const fs::path& file, int lines) {
@@ -172,15 +177,21 @@ std::string tail_file(const fs::path& file, int lines) {
   if (!text.empty() && text.back() == '\n') {
     text.pop_back();
   }
-  std::size_t at = text.size();
-  for (int n = 0; n < lines && at != std::string::npos && at > 0; ++n) {
-    at = text.rfind('\n', at - 1);
-  }
-  if (lines <= 0) {
+  if (lines <= 0 || text.empty()) {
     return {};
   }
-  const std::string tail = at == std::string::npos ? text : text.substr(at + 1);
-  return tail.empty() ? tail : tail + "\n";
+  std::size_t from = 0;  // the whole text unless it has more than `lines` lines
+  int found = 0;
+  for (std::size_t at = text.size(); at > 0;) {
+    const std::size_t newline = text.rfind('\n', at - 1);
+    if (newline == std::string::npos) break;
+    if (++found == lines) {
+      from = newline + 1;
+      break;
+    }
+    at = newline;
+  }
+  return text.substr(from) + "\n";
 }
 
 }  // namespace cpi::tools

@@ -32,6 +32,20 @@ std::string take_string(char* text, const std::string& action) {
   return owned.get();
 }
 
+// throw_last_error for a failure already reported: the error is copied before `describe` runs,
+// because naming an object (vir*GetName) resets libvirt's last error.
+template <typename Describe>
+[[noreturn]] void throw_failure(Describe&& describe) {
+  virErrorPtr saved = virSaveLastError();
+  const int code = saved != nullptr && saved->code != VIR_ERR_OK ? saved->code : VIR_ERR_INTERNAL_ERROR;
+  const std::string message = saved != nullptr && saved->message != nullptr
+                                  ? saved->message
+                                  : "libvirt reported no error detail";
+  if (saved != nullptr) virFreeError(saved);
+  virResetLastError();
+  throw LibvirtError(code, describe() + ": " + message);
+}
+
 void check(int rc, const std::string& action) {
   if (rc < 0) {
     throw_last_error(action);
@@ -110,12 +124,15 @@ class SparseFeeder {
     return p - m_pos;
   }
 
+  // Serves the data section on_hole announced. libvirt asks in pieces of its own size (not a
+  // multiple of k_block), so the section is counted down rather than re-scanned from a
+  // misaligned position, where a window of zeros inside the section would end the stream early.
   int on_data(char* bytes, size_t nbytes) {
     try {
-      if (!fill()) return 0;
-      const std::size_t n = std::min({nbytes, run(false), m_size - m_pos});
+      const std::size_t n = std::min({nbytes, m_section, m_size - m_pos});
       std::memcpy(bytes, m_buffer.data() + m_pos, n);
       m_pos += n;
+      m_section -= n;
       return static_cast<int>(n);
     } catch (const std::exception& e) {
       failure = e.what();
@@ -135,8 +152,9 @@ class SparseFeeder {
         *in_data = 0;
         *length = static_cast<long long>(zeros);
       } else {
+        m_section = run(false);
         *in_data = 1;
-        *length = static_cast<long long>(run(false));
+        *length = static_cast<long long>(m_section);
       }
       return 0;
     } catch (const std::exception& e) {
@@ -155,6 +173,7 @@ class SparseFeeder {
   std::vector<char> m_buffer;
   std::size_t m_pos = 0;
   std::size_t m_size = 0;
+  std::size_t m_section = 0;  // bytes left of the data section on_hole announced
 };
 
 struct PlainFeeder {
@@ -256,12 +275,24 @@ std::optional<Volume> LibvirtHypervisor::find_volume(virStoragePool& pool,
     virResetLastError();
     return std::nullopt;
   }
-  throw_last_error("looking up volume '" + name + "' in pool '" + name_of(pool) + "'");
+  throw_failure([&] { return "looking up volume '" + name + "' in pool '" + name_of(pool) + "'"; });
+}
+
+std::vector<std::string> LibvirtHypervisor::list_volume_names(virStoragePool& pool) {
+  virStorageVolPtr* volumes = nullptr;
+  const int count = virStoragePoolListAllVolumes(&pool, &volumes, 0);
+  if (count < 0) throw_failure([&] { return "listing the volumes of pool '" + name_of(pool) + "'"; });
+  std::vector<Volume> owned;
+  for (int i = 0; i < count; ++i) owned.emplace_back(volumes[i]);
+  std::free(volumes);
+  std::vector<std::string> names;
+  for (auto& volume : owned) names.push_back(name_of(*volume));
+  return names;
 }
 
 Volume LibvirtHypervisor::create_volume(virStoragePool& pool, const std::string& xml) {
   Volume volume{virStorageVolCreateXML(&pool, xml.c_str(), 0)};
-  if (!volume) throw_last_error("creating a volume in pool '" + name_of(pool) + "'");
+  if (!volume) throw_failure([&] { return "creating a volume in pool '" + name_of(pool) + "'"; });
   return volume;
 }
 
@@ -269,7 +300,8 @@ Volume LibvirtHypervisor::clone_volume(virStoragePool& pool, const std::string& 
                                        virStorageVol& from) {
   Volume volume{virStorageVolCreateXMLFrom(&pool, xml.c_str(), &from, 0)};
   if (!volume) {
-    throw_last_error("cloning volume '" + name_of(from) + "' in pool '" + name_of(pool) + "'");
+    throw_failure(
+        [&] { return "cloning volume '" + name_of(from) + "' in pool '" + name_of(pool) + "'"; });
   }
   return volume;
 }
@@ -321,6 +353,29 @@ std::string LibvirtHypervisor::download_volume(virStorageVol& volume, std::uint6
   return out;
 }
 
+void LibvirtHypervisor::copy_volume_bytes(virStorageVol& from, virStorageVol& to) {
+  const std::string what = "copying volume '" + name_of(from) + "' into '" + name_of(to) + "'";
+  Stream in{virStreamNew(&m_conn, 0)};
+  if (in.get() == nullptr) throw_last_error(what);
+  if (virStorageVolDownload(&from, in.get(), 0, 0, 0) < 0) throw_last_error(what);  // 0: all
+  Stream out{virStreamNew(&m_conn, 0)};
+  if (out.get() == nullptr) throw_last_error(what);
+  if (virStorageVolUpload(&to, out.get(), 0, 0, 0) < 0) throw_last_error(what);
+  std::vector<char> buffer(256U << 10);
+  for (;;) {
+    const int got = virStreamRecv(in.get(), buffer.data(), buffer.size());
+    if (got < 0) throw_last_error(what);
+    if (got == 0) break;
+    for (int sent = 0; sent < got;) {
+      const int n = virStreamSend(out.get(), buffer.data() + sent, static_cast<size_t>(got - sent));
+      if (n < 0) throw_last_error(what);
+      sent += n;
+    }
+  }
+  in.finish(what.c_str());
+  out.finish(what.c_str());
+}
+
 void LibvirtHypervisor::resize_volume(virStorageVol& volume, std::uint64_t capacity_bytes) {
   check(virStorageVolResize(&volume, capacity_bytes, 0),
         "resizing volume '" + name_of(volume) + "'");
@@ -354,6 +409,18 @@ std::optional<Domain> LibvirtHypervisor::find_domain(const std::string& name) {
     return std::nullopt;
   }
   throw_last_error("looking up domain '" + name + "'");
+}
+
+std::vector<std::string> LibvirtHypervisor::list_domain_names() {
+  virDomainPtr* domains = nullptr;
+  const int count = virConnectListAllDomains(&m_conn, &domains, 0);
+  if (count < 0) throw_last_error("listing domains");
+  std::vector<Domain> owned;
+  for (int i = 0; i < count; ++i) owned.emplace_back(domains[i]);
+  std::free(domains);
+  std::vector<std::string> names;
+  for (auto& domain : owned) names.push_back(name_of(*domain));
+  return names;
 }
 
 Domain LibvirtHypervisor::define_domain(const std::string& xml) {
@@ -395,7 +462,7 @@ void LibvirtHypervisor::undefine_domain(virDomain& domain) {
     check(virDomainUndefine(&domain), "undefining domain '" + name_of(domain) + "'");
     return;
   }
-  throw_last_error("undefining domain '" + name_of(domain) + "'");
+  throw_failure([&] { return "undefining domain '" + name_of(domain) + "'"; });
 }
 
 void LibvirtHypervisor::suspend_domain(virDomain& domain) {
@@ -408,7 +475,7 @@ void LibvirtHypervisor::resume_domain(virDomain& domain) {
 
 bool LibvirtHypervisor::domain_active(virDomain& domain) {
   const int rc = virDomainIsActive(&domain);
-  if (rc < 0) throw_last_error("reading the state of domain '" + name_of(domain) + "'");
+  if (rc < 0) throw_failure([&] { return "reading the state of domain '" + name_of(domain) + "'"; });
   return rc == 1;
 }
 
@@ -439,7 +506,7 @@ std::optional<std::string> LibvirtHypervisor::domain_metadata(virDomain& domain,
       virResetLastError();
       return std::nullopt;
     }
-    throw_last_error("reading metadata of domain '" + name_of(domain) + "'");
+    throw_failure([&] { return "reading metadata of domain '" + name_of(domain) + "'"; });
   }
   OwnedCString owned{xml};
   return std::string{owned.get()};

@@ -119,6 +119,16 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
     return volume;
   }
 
+  // Emulated: the test driver can neither download nor upload.
+  void copy_volume_bytes(virStorageVol& from, virStorageVol& to) override {
+    step();
+    const std::string path = target().volume_path(to);
+    forget(path);
+    if (auto it = m_uploads.find(target().volume_path(from)); it != m_uploads.end()) {
+      m_uploads[path] = it->second;
+    }
+  }
+
   void upload_volume(virStorageVol& volume, virt::ByteSource& source, std::uint64_t length,
                      bool sparse) override {
     step();  // a failure here reads nothing from the source

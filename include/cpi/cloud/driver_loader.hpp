@@ -17,4 +17,8 @@ constexpr const char* k_open_cloud_symbol = "cpi_open_libvirt_cloud";
 // Throws CloudError naming the paths tried when it cannot be loaded.
 actions::CloudFactory driver_module_factory();
 
+// The address of the module's exported symbol `name` (C linkage), loading the module from the
+// same places on first use. Throws CloudError naming the paths tried.
+void* load_driver_symbol(const char* name);
+
 }  // namespace cpi::cloud

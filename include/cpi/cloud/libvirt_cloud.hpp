@@ -67,6 +67,12 @@ class LibvirtCloud final : public Cloud {
   virt::Volume upload_bytes(virStoragePool& pool, const std::string& name,
                             const std::string& bytes, const std::string& mode);
 
+  // stemcells.cpp
+  // How many VM root volumes in `target` are overlays on the volume at `path` (a pool scan).
+  std::size_t stemcell_users(virStoragePool& target, const std::string& path);
+  // Removes a stemcell that delete_stemcell kept for its VMs, once none is left.
+  void collect_stemcell(const StemcellCid& cid);
+
   // vms.cpp
   virt::Domain require_domain(const VmCid& cid);
   std::string virt_type();

@@ -22,8 +22,8 @@ struct HostContext {
 };
 
 struct InventoryOptions {
-  std::int64_t now = 0;                 // seconds since the epoch
-  std::int64_t min_age_seconds = 600;   // younger orphans are marked recent
+  std::int64_t now = 0;                // seconds since the epoch
+  std::int64_t min_age_seconds = 600;  // younger orphans are marked recent
 };
 
 // Every object this CPI owns (name prefix from `config`): its domains and the volumes of every
@@ -39,10 +39,10 @@ nlohmann::json inspect_cid(virt::Hypervisor& hv, const config::Config& config,
                            const HostContext& host, const std::string& cid, int log_lines);
 
 struct CleanupResult {
-  std::vector<std::string> deleted;                           // volume names
-  std::vector<std::string> would_delete;                      // dry run
-  std::vector<std::string> spared;                            // recent orphans
-  std::vector<std::pair<std::string, std::string>> failed;    // name, why
+  std::vector<std::string> deleted;                         // volume names
+  std::vector<std::string> would_delete;                    // dry run
+  std::vector<std::string> spared;                          // recent orphans
+  std::vector<std::pair<std::string, std::string>> failed;  // name, why
   nlohmann::json to_json() const;
   std::string text() const;
 };

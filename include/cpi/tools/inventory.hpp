@@ -4,9 +4,11 @@
 //   <prefix>vm-<uuid>-root | -ephemeral | -config     volume   (a VM's own volume)
 //   <prefix>disk-<15 hex>       [+ .meta]             volume   (persistent disk)
 //   <prefix>snap-<uuid>         [+ .meta]             volume   (disk snapshot)
-//   <prefix>sc-<uuid>                                 volume   (stemcell)
-// and which of them are orphans: a VM volume whose domain is gone, a .meta whose disk or
-// snapshot is gone. Pure data and rules here (no libvirt); collecting is in inspect.hpp.
+//   <prefix>sc-<uuid>           [+ .meta]             volume   (stemcell; the .meta marks one
+//                                                              delete_stemcell kept for its VMs)
+// and which of them are orphans: a VM volume whose domain is gone, a .meta whose disk,
+// snapshot or stemcell is gone. Pure data and rules here (no libvirt); collecting is in
+// inspect.hpp.
 
 #include <nlohmann/json.hpp>
 
@@ -17,9 +19,19 @@
 
 namespace cpi::tools {
 
-enum class ObjectKind { vm, vm_volume, disk, disk_meta, snapshot, snapshot_meta, stemcell };
+enum class ObjectKind {
+  vm,
+  vm_volume,
+  disk,
+  disk_meta,
+  snapshot,
+  snapshot_meta,
+  stemcell,
+  stemcell_meta
+};
 
-// "vm", "vm_volume", "disk", "disk_meta", "snapshot", "snapshot_meta", "stemcell"
+// "vm", "vm_volume", "disk", "disk_meta", "snapshot", "snapshot_meta", "stemcell",
+// "stemcell_meta"
 const char* kind_name(ObjectKind kind);
 
 struct ParsedName {
@@ -41,9 +53,9 @@ struct OwnedObject {
   std::string pool;  // volumes only
   std::uint64_t capacity = 0;
   std::uint64_t allocation = 0;
-  std::string format;          // volumes: qcow2 | raw | iso ...
-  std::string state;           // vm: running | paused | shut off ...
-  std::string attached_to;     // disk: the VM its .meta names
+  std::string format;                      // volumes: qcow2 | raw | iso ...
+  std::string state;                       // vm: running | paused | shut off ...
+  std::string attached_to;                 // disk: the VM its .meta names
   std::optional<std::int64_t> changed_at;  // volumes: newest of mtime/ctime, when libvirt says
   std::vector<std::string> notes;          // problems worth a look that are not orphans
   bool orphan = false;

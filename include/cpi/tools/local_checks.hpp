@@ -41,9 +41,14 @@ struct CertificateDates {
 // openssl command is not installed; throws CloudError when openssl cannot read the PEM.
 std::optional<CertificateDates> certificate_dates(const std::string& pem);
 
-// The verdict on one certificate at time `now`: fail when expired or not yet valid, warn when
-// it expires within 30 days or openssl is missing, ok otherwise. `what` names it in the detail
+// The verdict on a certificate with `dates` at time `now`: fail when expired or not yet valid,
+// warn when it expires within 30 days, ok otherwise. `what` names it in the detail
 // ("libvirt.tls.ca_cert").
+Check certificate_verdict(const std::string& name, const std::string& what,
+                          const CertificateDates& dates, std::int64_t now);
+
+// certificate_verdict on the dates of `pem`; fail when openssl cannot read it, warn when the
+// openssl command is missing.
 Check certificate_check(const std::string& name, const std::string& what, const std::string& pem,
                         std::int64_t now);
 

@@ -16,7 +16,7 @@ enum class Verdict { ok, warn, fail };
 const char* verdict_name(Verdict verdict);
 
 struct Check {
-  std::string name;    // short and stable, for --json consumers: "config", "storage_pool" ...
+  std::string name;  // short and stable, for --json consumers: "config", "storage_pool" ...
   Verdict verdict = Verdict::ok;
   std::string detail;  // what was found
   std::string hint;    // what to do about it; may be empty when ok

@@ -51,10 +51,6 @@ class Hypervisor {
   // Operator tooling (cpi doctor / inspect / cleanup):
   virtual HostVersions host_versions() = 0;
   virtual std::string capabilities() = 0;  // virConnectGetCapabilities XML
-  // Names of every domain (running or not) / every volume of `pool` that start with `prefix`.
-  virtual std::vector<std::string> domain_names(const std::string& prefix) = 0;
-  virtual std::vector<std::string> volume_names(virStoragePool& pool,
-                                                const std::string& prefix) = 0;
   virtual int domain_state(virDomain& domain) = 0;  // a virDomainState value
 
   // --- storage pools
@@ -70,6 +66,8 @@ class Hypervisor {
 
   // --- volumes
   virtual std::optional<Volume> find_volume(virStoragePool& pool, const std::string& name) = 0;
+  // Names of every volume in the pool (a scan: for rare operations and tools, never lookups).
+  virtual std::vector<std::string> list_volume_names(virStoragePool& pool) = 0;
   virtual Volume create_volume(virStoragePool& pool, const std::string& xml) = 0;
   virtual Volume clone_volume(virStoragePool& pool, const std::string& xml,
                               virStorageVol& from) = 0;
@@ -78,6 +76,9 @@ class Hypervisor {
                              bool sparse) = 0;
   // The first `max_bytes` bytes of the volume's content.
   virtual std::string download_volume(virStorageVol& volume, std::uint64_t max_bytes) = 0;
+  // Streams the stored bytes of `from` (a qcow2 file stays qcow2) over the start of `to`, through
+  // this process. For an image a running qemu holds locked, which qemu-img (clone_volume) refuses.
+  virtual void copy_volume_bytes(virStorageVol& from, virStorageVol& to) = 0;
   virtual void resize_volume(virStorageVol& volume, std::uint64_t capacity_bytes) = 0;
   virtual void delete_volume(virStorageVol& volume) = 0;
   virtual std::string volume_xml(virStorageVol& volume) = 0;
@@ -86,6 +87,8 @@ class Hypervisor {
 
   // --- domains
   virtual std::optional<Domain> find_domain(const std::string& name) = 0;
+  // Names of every domain, running or not (a scan: for tools, never lookups).
+  virtual std::vector<std::string> list_domain_names() = 0;
   virtual Domain define_domain(const std::string& xml) = 0;
   virtual void start_domain(virDomain& domain) = 0;
   virtual void destroy_domain(virDomain& domain) = 0;    // hard power-off
@@ -129,12 +132,6 @@ class HypervisorWrapper : public Hypervisor {
   }
   HostVersions host_versions() override { return m_target.host_versions(); }
   std::string capabilities() override { return m_target.capabilities(); }
-  std::vector<std::string> domain_names(const std::string& p) override {
-    return m_target.domain_names(p);
-  }
-  std::vector<std::string> volume_names(virStoragePool& pool, const std::string& p) override {
-    return m_target.volume_names(pool, p);
-  }
   int domain_state(virDomain& d) override { return m_target.domain_state(d); }
   std::optional<Pool> find_pool(const std::string& n) override { return m_target.find_pool(n); }
   std::vector<std::string> active_pool_names() override { return m_target.active_pool_names(); }
@@ -148,6 +145,10 @@ class HypervisorWrapper : public Hypervisor {
   std::optional<Volume> find_volume(virStoragePool& p, const std::string& n) override {
     return m_target.find_volume(p, n);
   }
+  std::vector<std::string> list_volume_names(virStoragePool& p) override {
+    return m_target.list_volume_names(p);
+  }
+  std::vector<std::string> list_domain_names() override { return m_target.list_domain_names(); }
   Volume create_volume(virStoragePool& p, const std::string& x) override {
     return m_target.create_volume(p, x);
   }
@@ -159,6 +160,9 @@ class HypervisorWrapper : public Hypervisor {
   }
   std::string download_volume(virStorageVol& v, std::uint64_t m) override {
     return m_target.download_volume(v, m);
+  }
+  void copy_volume_bytes(virStorageVol& f, virStorageVol& t) override {
+    m_target.copy_volume_bytes(f, t);
   }
   void resize_volume(virStorageVol& v, std::uint64_t c) override { m_target.resize_volume(v, c); }
   void delete_volume(virStorageVol& v) override { m_target.delete_volume(v); }

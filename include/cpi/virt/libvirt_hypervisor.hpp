@@ -14,8 +14,6 @@ class LibvirtHypervisor final : public Hypervisor {
   // libvirt_hypervisor_query.cpp
   HostVersions host_versions() override;
   std::string capabilities() override;
-  std::vector<std::string> domain_names(const std::string& prefix) override;
-  std::vector<std::string> volume_names(virStoragePool& pool, const std::string& prefix) override;
   int domain_state(virDomain& domain) override;
 
   std::optional<Pool> find_pool(const std::string& name) override;
@@ -29,11 +27,13 @@ class LibvirtHypervisor final : public Hypervisor {
   std::string pool_xml(virStoragePool& pool) override;
 
   std::optional<Volume> find_volume(virStoragePool& pool, const std::string& name) override;
+  std::vector<std::string> list_volume_names(virStoragePool& pool) override;
   Volume create_volume(virStoragePool& pool, const std::string& xml) override;
   Volume clone_volume(virStoragePool& pool, const std::string& xml, virStorageVol& from) override;
   void upload_volume(virStorageVol& volume, ByteSource& source, std::uint64_t length,
                      bool sparse) override;
   std::string download_volume(virStorageVol& volume, std::uint64_t max_bytes) override;
+  void copy_volume_bytes(virStorageVol& from, virStorageVol& to) override;
   void resize_volume(virStorageVol& volume, std::uint64_t capacity_bytes) override;
   void delete_volume(virStorageVol& volume) override;
   std::string volume_xml(virStorageVol& volume) override;
@@ -41,6 +41,7 @@ class LibvirtHypervisor final : public Hypervisor {
   VolumeInfo volume_info(virStorageVol& volume) override;
 
   std::optional<Domain> find_domain(const std::string& name) override;
+  std::vector<std::string> list_domain_names() override;
   Domain define_domain(const std::string& xml) override;
   void start_domain(virDomain& domain) override;
   void destroy_domain(virDomain& domain) override;

@@ -214,3 +214,41 @@ TEST_F(StemcellsTest, FailureWhileCreatingPoolLeavesNoPool) {
 
 }  // namespace
 }  // namespace cpi::testing
+
+namespace cpi::testing {
+namespace {
+
+class StemcellInUseTest : public TestDriver {};
+
+TEST_F(StemcellInUseTest, DeleteKeepsAStemcellItsVmsStillUse) {
+  const auto stemcell = create_stemcell();
+  const auto vm = create_vm(stemcell);
+
+  cloud().delete_stemcell(stemcell);
+  EXPECT_TRUE(volume_exists(stemcell.value)) << "the VM's root disk is an overlay on it";
+
+  cloud().delete_vm(vm);
+  EXPECT_FALSE(volume_exists(stemcell.value)) << "removed with its last VM";
+  EXPECT_FALSE(volume_exists(stemcell.value + ".meta"));
+}
+
+TEST_F(StemcellInUseTest, StemcellStaysWhileAnyOfItsVmsRemains) {
+  const auto stemcell = create_stemcell();
+  const auto first = create_vm(stemcell);
+  const auto second = create_vm(stemcell);
+
+  cloud().delete_stemcell(stemcell);
+  cloud().delete_vm(first);
+  EXPECT_TRUE(volume_exists(stemcell.value));
+  cloud().delete_vm(second);
+  EXPECT_FALSE(volume_exists(stemcell.value));
+}
+
+TEST_F(StemcellInUseTest, DeletingAVmLeavesAStemcellNobodyDeleted) {
+  const auto stemcell = create_stemcell();
+  cloud().delete_vm(create_vm(stemcell));
+  EXPECT_TRUE(volume_exists(stemcell.value));
+}
+
+}  // namespace
+}  // namespace cpi::testing

@@ -1,0 +1,202 @@
+// `cpi cleanup --orphans` (src/tools/cleanup.cpp) on test:///default: removes exactly the orphans
+// inspect flags, never a persistent disk, snapshot or stemcell.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "cpi/tools/runner.hpp"
+#include "driver/tools/tools_fixture.hpp"
+
+namespace cpi::testing {
+namespace {
+
+class CleanupTest : public ToolsFixture {
+ protected:
+  void SetUp() override {
+    ToolsFixture::SetUp();
+    populate();
+  }
+
+  tools::CleanupResult cleanup(bool dry_run = false, std::int64_t min_age = 0) {
+    return tools::cleanup_orphans(fake(), config(), options(min_age), dry_run);
+  }
+
+  static std::set<std::string> as_set(const std::vector<std::string>& names) {
+    return {names.begin(), names.end()};
+  }
+
+  static std::set<std::string> minus(const std::set<std::string>& a,
+                                     const std::set<std::string>& b) {
+    std::set<std::string> out;
+    std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::inserter(out, out.end()));
+    return out;
+  }
+
+  // Every volume that must survive any cleanup.
+  std::set<std::string> precious() const {
+    return {stemcell.value,           attached.value,           attached.value + ".meta",
+            detached.value,           detached.value + ".meta", snapshot.value,
+            snapshot.value + ".meta", vm.value + "-root",       vm.value + "-ephemeral",
+            vm.value + "-config"};
+  }
+};
+
+TEST_F(CleanupTest, DryRunListsTheOrphansAndDeletesNothing) {
+  const auto before = volume_set();
+  const auto result = cleanup(true);
+  EXPECT_EQ(as_set(result.would_delete), orphans);
+  EXPECT_TRUE(result.deleted.empty());
+  EXPECT_EQ(volume_set(), before);
+}
+
+TEST_F(CleanupTest, RemovesExactlyTheOrphansInspectFlags) {
+  const auto flagged = orphan_names(inventory());
+  ASSERT_EQ(flagged, orphans);
+  const auto before = volume_set();
+
+  const auto result = cleanup();
+  EXPECT_TRUE(result.failed.empty());
+  EXPECT_EQ(as_set(result.deleted), flagged);
+  EXPECT_EQ(minus(before, volume_set()), flagged);
+  for (const auto& name : precious()) {
+    EXPECT_TRUE(volume_exists(name)) << name << " was deleted";
+  }
+  EXPECT_TRUE(orphan_names(inventory()).empty());
+  EXPECT_EQ(domain_names().size(), 2U) << "the test driver's own domain and our VM";
+  EXPECT_TRUE(cleanup().deleted.empty()) << "a second run finds nothing";
+}
+
+TEST_F(CleanupTest, VmLostWithoutDeleteVmLeavesItsDiskAndStemcell) {
+  // The domain disappears behind the CPI's back (undefined by hand, a crashed delete_vm).
+  {
+    auto d = domain(vm.value);
+    ASSERT_EQ(virDomainDestroy(d.get()), 0);
+    ASSERT_EQ(virDomainUndefine(d.get()), 0);
+  }
+  const auto objects = inventory();
+  for (const char* role : {"-root", "-ephemeral", "-config"}) {
+    EXPECT_TRUE(orphan_names(objects).count(vm.value + role)) << role;
+  }
+  const auto* disk = find(objects, attached.value);
+  ASSERT_NE(disk, nullptr);
+  EXPECT_FALSE(disk->orphan);
+  ASSERT_EQ(disk->notes.size(), 1U) << "its .meta names a VM that is gone";
+
+  const auto result = cleanup();
+  EXPECT_TRUE(result.failed.empty());
+  for (const char* role : {"-root", "-ephemeral", "-config"}) {
+    EXPECT_FALSE(volume_exists(vm.value + role)) << role;
+  }
+  for (const auto& name : {stemcell.value, attached.value, attached.value + ".meta", snapshot.value,
+                           snapshot.value + ".meta", detached.value}) {
+    EXPECT_TRUE(volume_exists(name)) << name << " was deleted";
+  }
+}
+
+TEST_F(CleanupTest, StemcellKeptForItsVmsStaysButItsOrphanedMetaGoes) {
+  write_meta(stemcell.value, {{"deleted", true}});  // what delete_stemcell leaves while VMs use it
+  const std::string gone_sc_meta = cloud::new_stemcell_cid().value + ".meta";
+  make_volume(gone_sc_meta);
+
+  const auto objects = inventory();
+  const auto* kept = find(objects, stemcell.value);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_FALSE(kept->orphan);
+  ASSERT_EQ(kept->notes.size(), 1U);
+  EXPECT_NE(kept->notes[0].find("deleted by BOSH"), std::string::npos) << kept->notes[0];
+  EXPECT_TRUE(orphan_names(objects).count(gone_sc_meta));
+
+  const auto result = cleanup();
+  EXPECT_TRUE(as_set(result.deleted).count(gone_sc_meta));
+  EXPECT_TRUE(volume_exists(stemcell.value));
+  EXPECT_TRUE(volume_exists(stemcell.value + ".meta"));
+  EXPECT_FALSE(volume_exists(gone_sc_meta));
+}
+
+// Adds <timestamps> (changed now) to every volume's XML, as a dir pool reports them.
+class FreshVolumes final : public virt::HypervisorWrapper {
+ public:
+  using HypervisorWrapper::HypervisorWrapper;
+  std::string volume_xml(virStorageVol& volume) override {
+    std::string text = HypervisorWrapper::volume_xml(volume);
+    const std::string now = std::to_string(std::time(nullptr)) + ".5";
+    const auto at = text.find("</target>");
+    if (at != std::string::npos) {
+      text.insert(at,
+                  "<timestamps><mtime>" + now + "</mtime><ctime>" + now + "</ctime></timestamps>");
+    }
+    return text;
+  }
+};
+
+TEST_F(CleanupTest, SparesOrphansChangedWithinMinAge) {
+  FreshVolumes fresh{fake()};
+  const auto before = volume_set();
+  const auto spared = tools::cleanup_orphans(fresh, config(), options(600), false);
+  EXPECT_EQ(as_set(spared.spared), orphans);
+  EXPECT_TRUE(spared.deleted.empty());
+  EXPECT_EQ(volume_set(), before);
+
+  const auto deleted = tools::cleanup_orphans(fresh, config(), options(0), false);
+  EXPECT_EQ(as_set(deleted.deleted), orphans);
+}
+
+// Lists no domains, as if our VM's domain were defined just after the listing: its volumes look
+// orphaned to the inventory, but cleanup looks again before deleting and keeps them.
+class LateDomainList final : public virt::HypervisorWrapper {
+ public:
+  using HypervisorWrapper::HypervisorWrapper;
+  std::vector<std::string> list_domain_names() override { return {}; }
+};
+
+TEST_F(CleanupTest, RechecksEachOrphanRightBeforeDeletingIt) {
+  LateDomainList late{fake()};
+  const auto objects = tools::take_inventory(late, config(), options());
+  ASSERT_TRUE(orphan_names(objects).count(vm.value + "-root"));
+
+  const auto result = tools::cleanup_orphans(late, config(), options(), false);
+  EXPECT_EQ(as_set(result.deleted), orphans);
+  EXPECT_TRUE(volume_exists(vm.value + "-root"));
+  EXPECT_TRUE(volume_exists(vm.value + "-config"));
+}
+
+TEST_F(CleanupTest, AnotherPrefixLeavesOurOrphansAlone) {
+  auto theirs = config();
+  theirs.libvirt.name_prefix = "p2-";
+  const std::string their_orphan = "p2-" + cloud::new_vm_cid().value + "-root";
+  make_volume(their_orphan);
+  const auto before = volume_set();
+
+  const auto result = tools::cleanup_orphans(fake(), theirs, options(), false);
+  EXPECT_EQ(result.deleted, std::vector<std::string>{their_orphan});
+  EXPECT_EQ(minus(before, volume_set()), std::set<std::string>{their_orphan});
+}
+
+TEST_F(CleanupTest, RunOnHostPrintsWhatItDidAsTextOrJson) {
+  tools::ToolRequest request;
+  request.tool = "cleanup";
+  request.orphans = true;
+  request.dry_run = true;
+  request.min_age_seconds = 0;
+  std::ostringstream text;
+  EXPECT_EQ(tools::run_on_host(request, fake(), config(), host(), text), tools::k_exit_ok);
+  EXPECT_NE(text.str().find("would delete  " + gone_vm.value + "-root"), std::string::npos)
+      << text.str();
+
+  request.dry_run = false;
+  request.json = true;
+  std::ostringstream json;
+  EXPECT_EQ(tools::run_on_host(request, fake(), config(), host(), json), tools::k_exit_ok);
+  const auto parsed = nlohmann::json::parse(json.str(), nullptr, false);
+  ASSERT_TRUE(parsed.is_object()) << json.str();
+  EXPECT_EQ(parsed["deleted"].size(), orphans.size());
+  EXPECT_TRUE(parsed["failed"].empty());
+}
+
+}  // namespace
+}  // namespace cpi::testing
