@@ -101,6 +101,16 @@ std::optional<LibvirtCloud::Located> LibvirtCloud::locate(const std::string& vol
   });
 }
 
+bool LibvirtCloud::supports_backing_store(const std::string& pool_type) {
+  return pool_type == "dir" || pool_type == "fs" || pool_type == "netfs";
+}
+
+bool LibvirtCloud::pool_has_overlays(virStoragePool& target) {
+  const auto facts = xml::read_pool_xml(
+      translate("reading storage pool XML", [&] { return m_hv.pool_xml(target); }));
+  return supports_backing_store(facts.type);
+}
+
 void LibvirtCloud::delete_if_exists(virStoragePool& target, const std::string& volume_name) {
   translate("deleting volume '" + volume_name + "'", [&] {
     if (auto volume = m_hv.find_volume(target, volume_name)) {

@@ -3,6 +3,8 @@
 #include "cpi/config/fields.hpp"
 #include "cpi/errors.hpp"
 
+#include <cctype>
+
 namespace cpi::cloud {
 namespace {
 
@@ -18,6 +20,70 @@ std::optional<std::int64_t> integer_alias(config::FieldReader& reader, const std
     reader.fail(alias, "is an alias of '" + key + "'; set only one of them");
   }
   return a ? a : b;
+}
+
+bool hex_digits(const std::string& text, std::size_t from, std::size_t count) {
+  for (std::size_t i = from; i < from + count; ++i) {
+    if (std::isxdigit(static_cast<unsigned char>(text[i])) == 0) return false;
+  }
+  return true;
+}
+
+std::string lowercase(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// "dddd:bb:ss.f" with hex digits and a function 0-7.
+bool pci_address(const std::string& text) {
+  return text.size() == 12 && hex_digits(text, 0, 4) && text[4] == ':' && hex_digits(text, 5, 2) &&
+         text[7] == ':' && hex_digits(text, 8, 2) && text[10] == '.' && text[11] >= '0' &&
+         text[11] <= '7';
+}
+
+// "0x" and four hex digits.
+bool usb_id(const std::string& text) {
+  return text.size() == 6 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X') &&
+         hex_digits(text, 2, 4);
+}
+
+std::vector<HostDeviceProps> host_devices(config::FieldReader& reader) {
+  std::vector<HostDeviceProps> out;
+  const auto* list = reader.any("host_devices");
+  if (list == nullptr) return out;
+  if (!list->is_array()) {
+    reader.fail("host_devices", "expected a list of PCI addresses (\"0000:65:00.0\") or USB "
+                                "{vendor, product} objects, got " + config::json_type_name(*list));
+  }
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const auto& item = (*list)[i];
+    const std::string key = "host_devices[" + std::to_string(i) + "]";
+    HostDeviceProps device;
+    if (item.is_string()) {
+      device.pci = lowercase(item.get<std::string>());
+      if (!pci_address(device.pci)) {
+        reader.fail(key, "is not a PCI address like 0000:65:00.0");
+      }
+    } else if (item.is_object()) {
+      config::FieldReader usb{item, "create_vm", "cloud_properties." + key};
+      device.vendor = lowercase(usb.string("vendor").value_or(""));
+      device.product = lowercase(usb.string("product").value_or(""));
+      usb.finish();
+      if (!usb_id(device.vendor)) usb.fail("vendor", "expected a USB id like \"0x1234\"");
+      if (!usb_id(device.product)) usb.fail("product", "expected a USB id like \"0x5678\"");
+    } else {
+      reader.fail(key, "expected a PCI address string or a USB {vendor, product} object, got " +
+                           config::json_type_name(item));
+    }
+    for (const auto& seen : out) {
+      if (seen.pci == device.pci && seen.vendor == device.vendor &&
+          seen.product == device.product) {
+        reader.fail(key, "is listed twice");
+      }
+    }
+    out.push_back(device);
+  }
+  return out;
 }
 
 }  // namespace
@@ -40,6 +106,18 @@ VmProps parse_vm_props(const nlohmann::json& cloud_properties) {
     }
     root->finish();
   }
+  props.host_devices = host_devices(reader);
+  props.cpu_mode = reader.choice("cpu_mode", {"host-passthrough", "host-model", "custom"})
+                       .value_or("");
+  props.cpu_model = reader.string("cpu_model").value_or("");
+  if (props.cpu_mode == "custom" && props.cpu_model.empty()) {
+    reader.fail("cpu_model", "is required with cpu_mode custom (a libvirt CPU model name)");
+  }
+  if (props.cpu_mode != "custom" && !props.cpu_model.empty()) {
+    reader.fail("cpu_model", "applies only with cpu_mode custom");
+  }
+  props.nested_virtualization = reader.boolean("nested_virtualization").value_or(false);
+  props.hugepages = reader.boolean("hugepages").value_or(false);
   reader.finish();
   return props;
 }

@@ -14,6 +14,7 @@
 #include "cpi/util/rollback.hpp"
 #include "cpi/util/uuid.hpp"
 #include "cpi/xml/domain_xml.hpp"
+#include "cpi/xml/flavour.hpp"
 #include "cpi/xml/volume_xml.hpp"
 #include "cpi/xml/xml_util.hpp"
 
@@ -109,6 +110,7 @@ void LibvirtCloud::write_vm_facts(virDomain& domain, const nlohmann::json& facts
 
 CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
   const auto props = parse_vm_props(request.cloud_properties);
+  const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
   const std::string& mbus = m_config.agent.require_mbus("create_vm");
   (void)mbus;
   if (!request.networks.is_object()) {
@@ -164,24 +166,35 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
       const std::string mac = random_mac();
       copy["mac"] = mac;
       networks[name] = copy;
-      nics.push_back({mac, np.type, np.source, np.mode, "virtio"});
+      nics.push_back({mac, np.type, np.source, np.mode, flavour->nic_model()});
     }
 
-    const std::string bus = disk_bus();
+    const std::string bus = flavour->disk_bus(disk_bus());
     std::vector<xml::DiskDevice> disks;
 
-    // Root: a qcow2 overlay on the stemcell (O(1) in the image size).
+    // Root: a qcow2 overlay on the stemcell (O(1) in the image size) where the pool type has
+    // backing stores (dir, fs, netfs), else a full copy in the stemcell's format (logical: LVs).
+    const bool overlays = pool_has_overlays(target);
+    const std::string stemcell_format =
+        stemcell_facts.format.empty() ? "raw" : stemcell_facts.format;
+    const std::string root_format = overlays ? "qcow2" : stemcell_format;
+    const std::string volume_format = overlays ? "qcow2" : "raw";
+    flavour->require_format(root_format, "root disk of stemcell '" + request.stemcell.value + "'");
     const std::string root_name = root_volume(cid);
     std::uint64_t root_capacity = stemcell_facts.capacity_bytes;
     if (props.root_disk_mib) root_capacity = std::max(root_capacity, *props.root_disk_mib * k_mib);
     translate("creating root disk '" + root_name + "'", [&] {
-      m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
-                                                          stemcell_facts.path,
-                                                          stemcell_facts.format}));
+      if (overlays) {
+        m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
+                                                            stemcell_facts.path, stemcell_format}));
+      } else {
+        m_hv.clone_volume(target, xml::volume_xml({root_name, root_capacity, root_format, ""}),
+                          **stemcell);
+      }
     });
     rollback.add("delete volume '" + root_name + "'",
                  [this, &target, root_name] { delete_if_exists(target, root_name); });
-    disks.push_back({pool_name, root_name, "qcow2", xml::next_target(bus, {}), bus, "", false});
+    disks.push_back({pool_name, root_name, root_format, xml::next_target(bus, {}), bus, "", false});
 
     // Ephemeral disk, with its own serial.
     nlohmann::json ephemeral_hint = nullptr;
@@ -191,11 +204,11 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
       ephemeral_serial = new_ephemeral_serial();
       translate("creating ephemeral disk '" + eph_name + "'", [&] {
         m_hv.create_volume(target, xml::volume_xml({eph_name, props.ephemeral_disk_mib * k_mib,
-                                                    "qcow2", ""}));
+                                                    volume_format, ""}));
       });
       rollback.add("delete volume '" + eph_name + "'",
                    [this, &target, eph_name] { delete_if_exists(target, eph_name); });
-      disks.push_back({pool_name, eph_name, "qcow2", xml::next_target(bus, {disks[0].target}),
+      disks.push_back({pool_name, eph_name, volume_format, xml::next_target(bus, {disks[0].target}),
                        bus, ephemeral_serial, false});
       ephemeral_hint = disk_hint(ephemeral_serial, bus);
     }
@@ -208,7 +221,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     settings.networks = networks;
     settings.ephemeral = ephemeral_hint;
     settings.env = request.env.is_object() ? request.env : nlohmann::json::object();
-    settings.system_disk = bus == "virtio" ? "/dev/vda" : "/dev/sda";
+    settings.system_disk = "/dev/" + disks[0].target;
     const std::string iso =
         agent::config_drive_iso(agent::meta_data(settings), agent::user_data(settings));
     const std::string config_name = config_volume(cid);
@@ -216,7 +229,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
               [&] { upload_bytes(target, config_name, iso, "0600"); });
     rollback.add("delete volume '" + config_name + "'",
                  [this, &target, config_name] { delete_if_exists(target, config_name); });
-    const std::string cd_bus = cdrom_bus();
+    const std::string cd_bus = flavour->cdrom_bus(cdrom_bus());
     std::vector<std::string> used;
     for (const auto& d : disks) used.push_back(d.target);
     disks.push_back({pool_name, config_name, "raw", xml::next_target(cd_bus, used), cd_bus, "",
@@ -225,14 +238,30 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     // Domain.
     xml::DomainSpec spec;
     spec.name = domain_name;
-    spec.virt_type = virt_type();
+    spec.virt_type = flavour->domain_type([this] { return virt_type(); });
     spec.machine = m_config.libvirt.machine;
     spec.vcpus = props.cpu;
     spec.memory_mib = props.ram_mib;
     spec.host_passthrough = spec.virt_type == "kvm";
     spec.disks = disks;
     spec.nics = nics;
-    spec.console_log = "/var/log/libvirt/qemu/" + domain_name + "-console.log";
+    spec.console_log = flavour->console_log(domain_name);
+    for (const auto& device : props.host_devices) {
+      spec.host_devices.push_back({device.pci, device.vendor, device.product});
+    }
+    spec.cpu = {props.cpu_mode, props.cpu_model, ""};
+    if (props.nested_virtualization) {
+      spec.cpu.nested_feature = xml::nested_virt_feature(
+          translate("reading host capabilities", [&] { return m_hv.capabilities(); }));
+    }
+    spec.hugepages = props.hugepages;
+    for (const auto& disk : spec.disks) {  // host paths, for the flavours that write <source file>
+      if (!flavour->needs_volume_paths()) break;
+      translate("reading the path of volume '" + disk.volume + "'", [&] {
+        auto volume = m_hv.find_volume(target, disk.volume);
+        if (volume) spec.volume_paths[disk.volume] = m_hv.volume_path(**volume);
+      });
+    }
     spec.metadata = facts_xml({{"agent_id", request.agent_id},
                                {"created_at", now_utc()},
                                {"stemcell", request.stemcell.value},
@@ -240,7 +269,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
                                {"bus", bus},
                                {"api_version", request.api_version},
                                {"metadata", nlohmann::json::object()}});
-    const std::string domain_text = xml::domain_xml(spec);
+    const std::string domain_text = flavour->build(spec);
     spdlog::debug("domain XML for {}:\n{}", domain_name, domain_text);
     auto domain = translate("defining domain '" + domain_name + "'",
                             [&] { return m_hv.define_domain(domain_text); });

@@ -12,6 +12,7 @@ namespace {
 std::string bus_prefix(const std::string& bus) {
   if (bus == "virtio") return "vd";
   if (bus == "ide") return "hd";
+  if (bus == "xen") return "xvd";
   return "sd";
 }
 

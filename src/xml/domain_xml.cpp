@@ -66,6 +66,55 @@ void append_console(pugi::xml_node devices, const std::string& log_file) {
   target.append_attribute("port") = 0;
 }
 
+void append_cpu(pugi::xml_node domain, const DomainSpec& spec) {
+  const std::string mode =
+      !spec.cpu.mode.empty() ? spec.cpu.mode
+                             : (spec.virt_type == "kvm" && spec.host_passthrough ? "host-passthrough"
+                                                                                  : "");
+  if (mode.empty()) {
+    return;
+  }
+  auto cpu = child(domain, "cpu");
+  cpu.append_attribute("mode") = mode.c_str();
+  if (mode == "custom") {
+    cpu.append_attribute("match") = "exact";
+    cpu.append_attribute("check") = "partial";
+    auto model = child(cpu, "model");
+    model.append_attribute("fallback") = "forbid";
+    model.text() = spec.cpu.model.c_str();
+  } else {
+    cpu.append_attribute("check") = "none";
+  }
+  if (!spec.cpu.nested_feature.empty()) {
+    auto feature = child(cpu, "feature");
+    feature.append_attribute("policy") = "require";
+    feature.append_attribute("name") = spec.cpu.nested_feature.c_str();
+  }
+}
+
+// "0000:65:00.0" -> <address domain='0x0000' bus='0x65' slot='0x00' function='0x0'/>.
+void append_hostdev(pugi::xml_node devices, const HostDevice& device) {
+  auto node = child(devices, "hostdev");
+  node.append_attribute("mode") = "subsystem";
+  node.append_attribute("type") = device.pci.empty() ? "usb" : "pci";
+  node.append_attribute("managed") = "yes";
+  auto source = child(node, "source");
+  if (device.pci.empty()) {
+    child(source, "vendor").append_attribute("id") = device.vendor.c_str();
+    child(source, "product").append_attribute("id") = device.product.c_str();
+    return;
+  }
+  if (device.pci.size() != 12 || device.pci[4] != ':' || device.pci[7] != ':' ||
+      device.pci[10] != '.') {
+    throw CpiError("host device '" + device.pci + "' is not a PCI address like 0000:65:00.0");
+  }
+  auto address = child(source, "address");
+  address.append_attribute("domain") = ("0x" + device.pci.substr(0, 4)).c_str();
+  address.append_attribute("bus") = ("0x" + device.pci.substr(5, 2)).c_str();
+  address.append_attribute("slot") = ("0x" + device.pci.substr(8, 2)).c_str();
+  address.append_attribute("function") = ("0x" + device.pci.substr(11, 1)).c_str();
+}
+
 }  // namespace
 
 std::string domain_xml(const DomainSpec& spec) {
@@ -87,6 +136,9 @@ std::string domain_xml(const DomainSpec& spec) {
   auto vcpu = child(domain, "vcpu");
   vcpu.append_attribute("placement") = "static";
   vcpu.text() = spec.vcpus;
+  if (spec.hugepages) {
+    child(child(domain, "memoryBacking"), "hugepages");
+  }
 
   auto os = child(domain, "os");
   auto type = child(os, "type");
@@ -98,11 +150,7 @@ std::string domain_xml(const DomainSpec& spec) {
   auto features = child(domain, "features");
   child(features, "acpi");
   child(features, "apic");
-  if (spec.virt_type == "kvm" && spec.host_passthrough) {
-    auto cpu = child(domain, "cpu");
-    cpu.append_attribute("mode") = "host-passthrough";
-    cpu.append_attribute("check") = "none";
-  }
+  append_cpu(domain, spec);
   child(domain, "clock").append_attribute("offset") = "utc";
   child(domain, "on_poweroff").text() = "destroy";
   child(domain, "on_reboot").text() = "restart";
@@ -114,6 +162,9 @@ std::string domain_xml(const DomainSpec& spec) {
   }
   for (const auto& nic : spec.nics) {
     append_nic(devices, nic);
+  }
+  for (const auto& device : spec.host_devices) {
+    append_hostdev(devices, device);
   }
   append_console(devices, spec.console_log);
   auto graphics = child(devices, "graphics");

@@ -32,13 +32,13 @@ struct GuestTick {
 // One boot of the guest, in the order its records came.
 struct GuestBoot {
   std::string id;
-  bool ended = false;                   // `BOSHTEST end` seen: the report is complete
-  std::string configdrive;              // the whole `configdrive ...` record after the keyword
+  bool ended = false;                        // `BOSHTEST end` seen: the report is complete
+  std::string configdrive;                   // the whole `configdrive ...` record after the keyword
   std::map<std::string, std::string> files;  // path on the drive -> decoded content
   std::vector<GuestBlock> blocks;
-  std::map<std::string, std::string> nics;   // ifname -> mac
+  std::map<std::string, std::string> nics;  // ifname -> mac
   std::vector<GuestTick> ticks;
-  std::vector<std::string> lines;       // every BOSHTEST record of this boot, for messages
+  std::vector<std::string> lines;  // every BOSHTEST record of this boot, for messages
 
   const GuestBlock* block_with_serial(const std::string& serial) const {
     for (const auto& b : blocks) {
@@ -68,7 +68,9 @@ inline std::string base64_decode(const std::string& text) {
 }
 
 // A decimal number, or 0 for anything else (a kernel message may garble a record).
-inline std::uint64_t to_u64(const std::string& text) { return std::strtoull(text.c_str(), nullptr, 10); }
+inline std::uint64_t to_u64(const std::string& text) {
+  return std::strtoull(text.c_str(), nullptr, 10);
+}
 
 // "key=value key2=value2" -> map (values hold no spaces in these records).
 inline std::map<std::string, std::string> record_fields(const std::string& text) {
@@ -91,8 +93,8 @@ inline std::vector<GuestBlock> tick_blocks(const std::string& list) {
     const auto a = item.find(':');
     const auto b = item.rfind(':');
     if (a == std::string::npos || b == a) continue;
-    blocks.push_back({item.substr(0, a), item.substr(a + 1, b - a - 1),
-                      to_u64(item.substr(b + 1)), false});
+    blocks.push_back(
+        {item.substr(0, a), item.substr(a + 1, b - a - 1), to_u64(item.substr(b + 1)), false});
   }
   return blocks;
 }
@@ -129,14 +131,14 @@ inline std::vector<GuestBoot> parse_console(const std::string& log) {
     } else if (kind == "file") {
       boot.files[fields["path"]] = base64_decode(fields["b64"]);
     } else if (kind == "blk") {
-      boot.blocks.push_back({fields["name"], fields["serial"], to_u64(fields["size"]),
-                             fields["ro"] == "1"});
+      boot.blocks.push_back(
+          {fields["name"], fields["serial"], to_u64(fields["size"]), fields["ro"] == "1"});
     } else if (kind == "nic") {
       boot.nics[fields["name"]] = fields["mac"];
     } else if (kind.rfind("tick=", 0) == 0) {
       auto tick_fields = record_fields(record);
-      boot.ticks.push_back({static_cast<int>(to_u64(tick_fields["tick"])),
-                            tick_blocks(tick_fields["blk"])});
+      boot.ticks.push_back(
+          {static_cast<int>(to_u64(tick_fields["tick"])), tick_blocks(tick_fields["blk"])});
     }
   }
   return boots;

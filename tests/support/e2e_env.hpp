@@ -1,9 +1,9 @@
 #pragma once
 // The e2e tier's libvirt environment (a GoogleTest global Environment, implemented and
-// registered in tests/e2e/environment.cpp): the daemons, a dedicated `dir` pool in a temp dir, an isolated
-// network with no <ip> (no host address, no dnsmasq: the guest can reach nothing), the domain
-// type to use, and the test stemcell. Everything it made is removed in TearDown, also after a
-// failed test; daemons are stopped only when it started them. When no libvirtd can be started at
+// registered in tests/e2e/environment.cpp): the daemons, a dedicated `dir` pool in a temp dir, an
+// isolated network with no <ip> (no host address, no dnsmasq: the guest can reach nothing), the
+// domain type to use, and the test stemcell. Everything it made is removed in TearDown, also after
+// a failed test; daemons are stopped only when it started them. When no libvirtd can be started at
 // all, unavailable() says why and every test skips with that message.
 
 #include <gtest/gtest.h>

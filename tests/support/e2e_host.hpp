@@ -39,7 +39,9 @@ class HostLock {
   // Blocks until the lock is ours. Throws std::runtime_error when the file cannot be opened.
   void acquire() {
     m_fd = ::open(k_host_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (m_fd < 0) throw std::runtime_error(std::string{"open "} + k_host_lock + ": " + std::strerror(errno));
+    if (m_fd < 0) {
+      throw std::runtime_error(std::string{"open "} + k_host_lock + ": " + std::strerror(errno));
+    }
     while (::flock(m_fd, LOCK_EX) != 0 && errno == EINTR) {
     }
   }
@@ -136,7 +138,8 @@ class Daemon {
   // Starts the daemon unless one runs; returns false (with `why`) when it cannot.
   bool ensure_running(std::string& why) {
     const auto earlier = static_cast<pid_t>(std::atol(read_text(m_pid_file).c_str()));
-    if (earlier > 0 && alive(earlier) && read_text("/proc/" + std::to_string(earlier) + "/comm") == m_name) {
+    if (earlier > 0 && alive(earlier) &&
+        read_text("/proc/" + std::to_string(earlier) + "/comm") == m_name) {
       m_pid = earlier;  // started by an e2e run that did not stop it
       return true;
     }

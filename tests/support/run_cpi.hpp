@@ -36,8 +36,7 @@ inline CpiRun run_process(const std::string& binary, const std::vector<std::stri
                           const std::string& input, const std::vector<std::string>& env,
                           std::chrono::seconds timeout = std::chrono::seconds(600)) {
   int in[2], out[2], err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-      ::pipe2(err, O_CLOEXEC) != 0) {
+  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
     throw std::runtime_error(std::string{"pipe: "} + std::strerror(errno));
   }
   std::vector<std::string> argv_s{binary};

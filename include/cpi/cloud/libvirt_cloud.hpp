@@ -49,6 +49,9 @@ class LibvirtCloud final : public Cloud {
   }
   std::string config_volume(const VmCid& vm) const { return object_name(vm.value) + "-config"; }
   static std::string meta_volume(const std::string& name) { return name + ".meta"; }
+  // Whether volumes in a pool of this type (pool XML <pool type>) can have a qcow2 backing store:
+  // dir, fs and netfs; logical, disk, iscsi, rbd ... get full copies instead.
+  static bool supports_backing_store(const std::string& pool_type);
 
  private:
   struct Located {
@@ -62,6 +65,7 @@ class LibvirtCloud final : public Cloud {
   virt::Pool require_active_pool(const std::string& name);
   std::optional<Located> locate(const std::string& volume_name);  // default pool, then others
   void delete_if_exists(virStoragePool& pool, const std::string& volume_name);
+  bool pool_has_overlays(virStoragePool& pool);  // supports_backing_store of its type
   nlohmann::json read_meta(virStoragePool& pool, const std::string& name);
   void write_meta(virStoragePool& pool, const std::string& name, const nlohmann::json& meta);
   virt::Volume upload_bytes(virStoragePool& pool, const std::string& name,

@@ -7,18 +7,33 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace cpi::cloud {
+
+// One entry of host_devices: a PCI address, or a USB vendor/product pair.
+struct HostDeviceProps {
+  std::string pci;      // "0000:65:00.0", lowercase; empty for USB
+  std::string vendor;   // USB "0x1234", lowercase
+  std::string product;  // USB "0x5678", lowercase
+};
 
 struct VmProps {
   unsigned int cpu = 1;
   std::uint64_t ram_mib = 1024;
   std::uint64_t ephemeral_disk_mib = 0;       // 0: no ephemeral disk
   std::optional<std::uint64_t> root_disk_mib;  // grow the root disk to this size
+  // qemu/kvm only (other hypervisors answer NotSupported):
+  std::vector<HostDeviceProps> host_devices;
+  std::string cpu_mode;   // "" (default) | host-passthrough | host-model | custom
+  std::string cpu_model;  // only with custom, required there
+  bool nested_virtualization = false;
+  bool hugepages = false;
 };
 
 // Keys: cpu (alias cpus), ram (alias memory) in MiB, ephemeral_disk (alias disk) in MiB,
-// root_disk {size}. Throws CpiError.
+// root_disk {size}, host_devices [PCI "0000:65:00.0" | {vendor: "0x1234", product: "0x5678"}],
+// cpu_mode, cpu_model, nested_virtualization, hugepages. Throws CpiError naming the key.
 VmProps parse_vm_props(const nlohmann::json& cloud_properties);
 
 struct DiskProps {

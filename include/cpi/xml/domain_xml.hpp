@@ -2,6 +2,7 @@
 // Domain XML (libvirt formatdomain) for BOSH VMs, and the device XML attach/detach use.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,20 @@ struct NicDevice {
   std::string model = "virtio";
 };
 
+// A host device passed through (qemu/kvm flavour): a PCI function or a USB device.
+struct HostDevice {
+  std::string pci;      // "0000:65:00.0" (domain:bus:slot.function), or empty for USB
+  std::string vendor;   // USB "0x1234"
+  std::string product;  // USB "0x5678"
+};
+
+// The guest CPU (qemu/kvm flavour). An empty mode keeps the flavour's default.
+struct CpuSpec {
+  std::string mode;            // "" | host-passthrough | host-model | custom
+  std::string model;           // with custom: a libvirt CPU model name
+  std::string nested_feature;  // "" | vmx | svm: required for nested virtualization
+};
+
 struct DomainSpec {
   std::string name;
   std::string title;
@@ -41,9 +56,15 @@ struct DomainSpec {
   std::vector<NicDevice> nics;
   std::string console_log;         // file the serial console is logged to (appended)
   std::string metadata;            // one element in k_metadata_ns (serialized), or empty
+  CpuSpec cpu;                     // wins over host_passthrough when mode is set
+  std::vector<HostDevice> host_devices;
+  bool hugepages = false;          // <memoryBacking><hugepages/>
+  // Volume name -> host path, for the flavours that write <source file> (needs_volume_paths).
+  std::map<std::string, std::string> volume_paths;
 };
 
-// The whole <domain>: UTC clock, ACPI, on_crash restart, serial console logged to a file
+// The whole qemu/kvm <domain> (xml::Flavour picks the builder per hypervisor): UTC clock, ACPI,
+// on_crash restart, serial console logged to a file
 // (append='on'), VNC on 127.0.0.1, virtio RNG, memballoon.
 std::string domain_xml(const DomainSpec& spec);
 

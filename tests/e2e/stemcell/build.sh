@@ -189,7 +189,8 @@ find "$WORK" -maxdepth 1 -name 'kernel-*' ! -name "kernel-$KVER" -exec rm -rf {}
 
 # busybox-static: extracted from its .deb (installing it would conflict with
 # the "busybox" package other tools on the host may depend on)
-if pkg_installed busybox-static && [[ -x /bin/busybox ]] && /bin/busybox --list | grep -qx acpid; then
+# (applet lists are captured first: `grep -q` quitting early would fail the pipe under pipefail)
+if pkg_installed busybox-static && [[ -x /bin/busybox ]] && grep -qx acpid <<<"$(/bin/busybox --list)"; then
 	BUSYBOX=/bin/busybox
 else
 	BBDEB=$(fetch_deb busybox-static)
@@ -203,8 +204,9 @@ else
 	BUSYBOX=$BBROOT/bin/busybox
 fi
 [[ -x $BUSYBOX ]] || die "no busybox binary"
+APPLETS=$("$BUSYBOX" --list)
 for a in sh acpid findfs base64 insmod mount poweroff find sort sed tr dd od; do
-	"$BUSYBOX" --list | grep -qx "$a" || die "busybox lacks the $a applet"
+	grep -qx "$a" <<<"$APPLETS" || die "busybox lacks the $a applet"
 done
 
 # ---------------------------------------------------------------- initramfs

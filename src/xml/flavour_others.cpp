@@ -1,0 +1,286 @@
+// The lxc, xen, vbox and vmware flavours. Each writes only what its libvirt driver reads and
+// refuses (NotSupported) the rest: the qemu/kvm-only cloud_properties (host_devices, cpu_mode,
+// nested_virtualization, hugepages) everywhere, plus each driver's own gaps.
+
+#include <pugixml.hpp>
+
+#include <algorithm>
+
+#include "cpi/errors.hpp"
+#include "cpi/xml/flavour.hpp"
+#include "cpi/xml/xml_util.hpp"
+
+namespace cpi::xml {
+namespace {
+
+// <name>, <title>, <metadata>, <memory>, <vcpu>: the same for every driver.
+pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
+                            const DomainSpec& spec) {
+  auto domain = child(doc, "domain");
+  domain.append_attribute("type") = type.c_str();
+  child(domain, "name").text() = spec.name.c_str();
+  if (!spec.title.empty()) {
+    child(domain, "title").text() = spec.title.c_str();
+  }
+  if (!spec.metadata.empty()) {
+    pugi::xml_document meta;
+    parse(meta, spec.metadata, "domain metadata");
+    child(domain, "metadata").append_copy(meta.document_element());
+  }
+  auto memory = child(domain, "memory");
+  memory.append_attribute("unit") = "MiB";
+  memory.text() = static_cast<unsigned long long>(spec.memory_mib);
+  auto vcpu = child(domain, "vcpu");
+  vcpu.append_attribute("placement") = "static";
+  vcpu.text() = spec.vcpus;
+  return domain;
+}
+
+void hvm_os(pugi::xml_node domain, const char* machine) {
+  auto os = child(domain, "os");
+  auto type = child(os, "type");
+  type.append_attribute("arch") = "x86_64";
+  if (machine != nullptr) type.append_attribute("machine") = machine;
+  type.text() = "hvm";
+  child(os, "boot").append_attribute("dev") = "hd";
+  auto features = child(domain, "features");
+  child(features, "acpi");
+  child(features, "apic");
+}
+
+void lifecycle(pugi::xml_node domain) {
+  child(domain, "clock").append_attribute("offset") = "utc";
+  child(domain, "on_poweroff").text() = "destroy";
+  child(domain, "on_reboot").text() = "restart";
+  child(domain, "on_crash").text() = "restart";
+}
+
+void append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model) {
+  auto node = child(devices, "interface");
+  node.append_attribute("type") = nic.type.c_str();
+  child(node, "mac").append_attribute("address") = nic.mac.c_str();
+  auto source = child(node, "source");
+  if (nic.type == "network") {
+    source.append_attribute("network") = nic.source.c_str();
+  } else if (nic.type == "bridge") {
+    source.append_attribute("bridge") = nic.source.c_str();
+  } else {
+    source.append_attribute("dev") = nic.source.c_str();
+    source.append_attribute("mode") = nic.mode.c_str();
+  }
+  if (!model.empty()) child(node, "model").append_attribute("type") = model.c_str();
+}
+
+void pty_console(pugi::xml_node devices, const char* target_type) {
+  auto console = child(devices, "console");
+  console.append_attribute("type") = "pty";
+  auto target = child(console, "target");
+  target.append_attribute("type") = target_type;
+  target.append_attribute("port") = 0;
+}
+
+void vnc_on_loopback(pugi::xml_node devices) {
+  auto graphics = child(devices, "graphics");
+  graphics.append_attribute("type") = "vnc";
+  graphics.append_attribute("autoport") = "yes";
+  graphics.append_attribute("listen") = "127.0.0.1";
+  auto listen = child(graphics, "listen");
+  listen.append_attribute("type") = "address";
+  listen.append_attribute("address") = "127.0.0.1";
+}
+
+// The shared part of every non-qemu flavour: refusals of the qemu/kvm-only options.
+class OtherFlavour : public Flavour {
+ protected:
+  void refuse_qemu_only(const DomainSpec& spec) const {
+    if (!spec.host_devices.empty()) not_supported("host_devices (PCI/USB passthrough)");
+    if (!spec.cpu.mode.empty() || !spec.cpu.model.empty()) not_supported("cpu_mode/cpu_model");
+    if (!spec.cpu.nested_feature.empty()) not_supported("nested_virtualization");
+    if (spec.hugepages) not_supported("hugepages");
+  }
+  void refuse_nic_types(const DomainSpec& spec, const std::vector<std::string>& accepted) const {
+    for (const auto& nic : spec.nics) {
+      if (std::find(accepted.begin(), accepted.end(), nic.type) == accepted.end()) {
+        not_supported("'" + nic.type + "' interfaces (network " + nic.source + ")");
+      }
+    }
+  }
+  std::string file_path(const DomainSpec& spec, const DiskDevice& disk) const {
+    const auto it = spec.volume_paths.find(disk.volume);
+    if (it == spec.volume_paths.end() || it->second.empty()) {
+      throw CpiError("hypervisor '" + name() + "': disk '" + disk.volume + "' has no host path");
+    }
+    return it->second;
+  }
+  // <disk type='file'> for the drivers that take host paths (vbox, vmware).
+  void append_file_disk(pugi::xml_node devices, const DomainSpec& spec,
+                        const DiskDevice& disk) const {
+    if (!disk.cdrom) require_format(disk.format, "disk '" + disk.volume + "'");
+    auto node = child(devices, "disk");
+    node.append_attribute("type") = "file";
+    node.append_attribute("device") = disk.cdrom ? "cdrom" : "disk";
+    child(node, "source").append_attribute("file") = file_path(spec, disk).c_str();
+    auto target = child(node, "target");
+    target.append_attribute("dev") = disk.target.c_str();
+    target.append_attribute("bus") = disk.bus.c_str();
+    if (disk.cdrom) child(node, "readonly");
+  }
+};
+
+// LXC containers get filesystems, not block devices: the root volume is loop- (raw) or
+// nbd- (qcow2) mounted at /, the config drive read-only at /mnt/config-2. There is no place
+// for ephemeral or persistent disks, which the agent expects as block devices.
+class LxcFlavour final : public OtherFlavour {
+ public:
+  std::string name() const override { return "lxc"; }
+  std::string domain_type(const std::function<std::string()>&) const override { return "lxc"; }
+  std::string disk_bus(const std::string&) const override { return "virtio"; }  // names only
+  std::string cdrom_bus(const std::string&) const override { return "ide"; }
+  std::string nic_model() const override { return ""; }
+  std::vector<std::string> formats() const override { return {"raw", "qcow2"}; }
+  bool needs_volume_paths() const override { return true; }
+  std::string console_log(const std::string&) const override { return ""; }
+  std::string disk_device(const DiskDevice&) const override {
+    not_supported("attaching disks to a container (no block devices)");
+  }
+
+  std::string build(const DomainSpec& spec) const override {
+    refuse_qemu_only(spec);
+    refuse_nic_types(spec, {"network", "bridge", "direct"});
+    pugi::xml_document doc;
+    auto domain = begin_domain(doc, "lxc", spec);
+    auto os = child(domain, "os");
+    auto type = child(os, "type");
+    type.append_attribute("arch") = "x86_64";
+    type.text() = "exe";
+    child(os, "init").text() = "/sbin/init";
+    lifecycle(domain);
+    auto devices = child(domain, "devices");
+    bool root = true;
+    for (const auto& disk : spec.disks) {
+      if (!disk.cdrom && !root) not_supported("ephemeral or persistent disks in containers");
+      if (!disk.cdrom) require_format(disk.format, "disk '" + disk.volume + "'");
+      auto fs = child(devices, "filesystem");
+      fs.append_attribute("type") = "file";
+      fs.append_attribute("accessmode") = "passthrough";
+      auto driver = child(fs, "driver");
+      driver.append_attribute("type") = disk.format == "qcow2" ? "nbd" : "loop";
+      driver.append_attribute("format") = disk.format.c_str();
+      child(fs, "source").append_attribute("file") = file_path(spec, disk).c_str();
+      child(fs, "target").append_attribute("dir") = disk.cdrom ? "/mnt/config-2" : "/";
+      if (disk.cdrom) child(fs, "readonly");
+      root = root && disk.cdrom;
+    }
+    for (const auto& nic : spec.nics) append_interface(devices, nic, "");
+    pty_console(devices, "lxc");
+    return serialize(doc);
+  }
+};
+
+// Xen HVM guests (libxl): pool volumes on the xen bus (xvda...), netfront NICs, no macvtap.
+class XenFlavour final : public OtherFlavour {
+ public:
+  std::string name() const override { return "xen"; }
+  std::string domain_type(const std::function<std::string()>&) const override { return "xen"; }
+  std::string disk_bus(const std::string&) const override { return "xen"; }
+  std::string cdrom_bus(const std::string&) const override { return "ide"; }
+  std::string nic_model() const override { return "netfront"; }
+  std::vector<std::string> formats() const override { return {"raw", "qcow2"}; }
+  std::string console_log(const std::string&) const override { return ""; }
+  std::string disk_device(const DiskDevice& disk) const override {
+    pugi::xml_document doc;
+    append_volume_disk(doc, disk);
+    return serialize(doc);
+  }
+
+  std::string build(const DomainSpec& spec) const override {
+    refuse_qemu_only(spec);
+    refuse_nic_types(spec, {"network", "bridge"});
+    pugi::xml_document doc;
+    auto domain = begin_domain(doc, "xen", spec);
+    hvm_os(domain, "xenfv");
+    child(domain.child("features"), "pae");
+    lifecycle(domain);
+    auto devices = child(domain, "devices");
+    for (const auto& disk : spec.disks) append_volume_disk(devices, disk);
+    for (const auto& nic : spec.nics) append_interface(devices, nic, nic_model());
+    auto serial = child(devices, "serial");
+    serial.append_attribute("type") = "pty";
+    child(serial, "target").append_attribute("port") = 0;
+    pty_console(devices, "serial");
+    vnc_on_loopback(devices);
+    child(devices, "memballoon").append_attribute("model") = "xen";
+    return serialize(doc);
+  }
+
+ private:
+  void append_volume_disk(pugi::xml_node devices, const DiskDevice& disk) const {
+    if (!disk.cdrom) require_format(disk.format, "disk '" + disk.volume + "'");
+    auto node = child(devices, "disk");
+    node.append_attribute("type") = "volume";
+    node.append_attribute("device") = disk.cdrom ? "cdrom" : "disk";
+    auto driver = child(node, "driver");
+    driver.append_attribute("name") = "qemu";
+    driver.append_attribute("type") = disk.format.c_str();
+    auto source = child(node, "source");
+    source.append_attribute("pool") = disk.pool.c_str();
+    source.append_attribute("volume") = disk.volume.c_str();
+    auto target = child(node, "target");
+    target.append_attribute("dev") = disk.target.c_str();
+    target.append_attribute("bus") = disk.bus.c_str();
+    if (disk.cdrom) child(node, "readonly");
+  }
+};
+
+// VirtualBox and VMware Workstation/Player: disks are host files in their own formats, no
+// libvirt networks for VMware, no macvtap, no disk hot plug, no serial log.
+class DesktopFlavour final : public OtherFlavour {
+ public:
+  explicit DesktopFlavour(bool vbox) : m_vbox(vbox) {}
+  std::string name() const override { return m_vbox ? "vbox" : "vmware"; }
+  std::string domain_type(const std::function<std::string()>&) const override { return name(); }
+  std::string disk_bus(const std::string&) const override { return m_vbox ? "sata" : "scsi"; }
+  std::string cdrom_bus(const std::string&) const override { return "ide"; }
+  std::string nic_model() const override { return m_vbox ? "82540EM" : "e1000"; }
+  std::vector<std::string> formats() const override {
+    if (m_vbox) return {"vmdk", "vdi"};
+    return {"vmdk"};
+  }
+  bool needs_volume_paths() const override { return true; }
+  std::string console_log(const std::string&) const override { return ""; }
+  std::string disk_device(const DiskDevice&) const override {
+    not_supported("attaching disks to a defined VM (no disk hot plug in its libvirt driver)");
+  }
+
+  std::string build(const DomainSpec& spec) const override {
+    refuse_qemu_only(spec);
+    if (m_vbox) {
+      refuse_nic_types(spec, {"network", "bridge"});
+    } else {
+      refuse_nic_types(spec, {"bridge"});
+    }
+    pugi::xml_document doc;
+    auto domain = begin_domain(doc, name(), spec);
+    hvm_os(domain, nullptr);
+    lifecycle(domain);
+    auto devices = child(domain, "devices");
+    for (const auto& disk : spec.disks) append_file_disk(devices, spec, disk);
+    for (const auto& nic : spec.nics) append_interface(devices, nic, nic_model());
+    return serialize(doc);
+  }
+
+ private:
+  bool m_vbox;
+};
+
+}  // namespace
+
+std::unique_ptr<Flavour> make_other_flavour(const std::string& hypervisor) {
+  if (hypervisor == "lxc") return std::make_unique<LxcFlavour>();
+  if (hypervisor == "xen") return std::make_unique<XenFlavour>();
+  if (hypervisor == "vbox") return std::make_unique<DesktopFlavour>(true);
+  if (hypervisor == "vmware") return std::make_unique<DesktopFlavour>(false);
+  return nullptr;
+}
+
+}  // namespace cpi::xml

@@ -1,0 +1,156 @@
+// Pool types: qcow2 overlays where the pool has backing stores (dir), full clones where it does
+// not (logical: LVs, which test:///default lets us define); hypervisor flavours on create_vm.
+// Real netfs/LVM hosts are not exercised here (e2e scope).
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cpi/errors.hpp"
+#include "support/test_driver.hpp"
+
+namespace cpi::testing {
+namespace {
+
+constexpr const char* k_lvm_pool = "lvm-pool";
+
+class PoolsTest : public TestDriver {
+ protected:
+  // A started `logical` pool on the test driver (volumes at /dev/vg-bosh/<name>).
+  void define_logical_pool() {
+    const std::string xml = std::string{"<pool type='logical'><name>"} + k_lvm_pool +
+                            "</name><source><name>vg-bosh</name><format type='lvm2'/></source>"
+                            "<target><path>/dev/vg-bosh</path></target></pool>";
+    virt::Pool p{virStoragePoolDefineXML(&conn(), xml.c_str(), 0)};
+    ASSERT_TRUE(p);
+    ASSERT_EQ(virStoragePoolCreate(p.get(), 0), 0);
+  }
+
+  std::unique_ptr<cloud::LibvirtCloud> cloud_on(const std::string& pool_name,
+                                                const std::string& hypervisor = "qemu") {
+    config::Config c = config();
+    c.libvirt.storage_pool = pool_name;
+    c.libvirt.hypervisor = hypervisor;
+    return new_cloud(c);
+  }
+};
+
+TEST(PoolTypeTest, BackingStoresOnlyOnFileBasedPools) {
+  for (const std::string type : {"dir", "fs", "netfs"}) {
+    EXPECT_TRUE(cloud::LibvirtCloud::supports_backing_store(type)) << type;
+  }
+  for (const std::string type : {"logical", "disk", "iscsi", "rbd", "zfs", ""}) {
+    EXPECT_FALSE(cloud::LibvirtCloud::supports_backing_store(type)) << type;
+  }
+}
+
+TEST_F(PoolsTest, DirPoolRootIsAQcow2Overlay) {
+  const auto stemcell = create_stemcell();
+  const auto vm = create_vm(stemcell);
+  pugi::xml_document volume;
+  parse_xml(volume, volume_xml(cloud().root_volume(vm)));
+  EXPECT_STREQ(volume.child("volume").child("target").child("format").attribute("type").value(),
+               "qcow2");
+  EXPECT_TRUE(volume.child("volume").child("backingStore"));
+}
+
+TEST_F(PoolsTest, LogicalPoolRootIsAFullCloneInTheStemcellFormat) {
+  define_logical_pool();
+  auto lvm = cloud_on(k_lvm_pool);
+  const auto stemcell = lvm->create_stemcell(shared_image(), nlohmann::json::object());
+  const auto vm = lvm->create_vm(vm_request(stemcell)).cid;
+
+  const std::string root = lvm->root_volume(vm);
+  pugi::xml_document volume;
+  parse_xml(volume, volume_xml(root, k_lvm_pool));
+  EXPECT_FALSE(volume.child("volume").child("backingStore")) << volume_xml(root, k_lvm_pool);
+  // The fake copies what was uploaded into the stemcell: the clone holds the image bytes.
+  const auto stemcell_bytes = fake().uploaded(volume_path(stemcell.value, k_lvm_pool));
+  const auto root_bytes = fake().uploaded(volume_path(root, k_lvm_pool));
+  ASSERT_TRUE(stemcell_bytes && root_bytes);
+  EXPECT_EQ(root_bytes->bytes, stemcell_bytes->bytes);
+
+  pugi::xml_document domain;
+  parse_xml(domain, domain_xml(vm.value));
+  EXPECT_STREQ(disk_with_volume(domain, root).child("driver").attribute("type").value(), "raw");
+  const auto ephemeral = disk_with_volume(domain, lvm->ephemeral_volume(vm));
+  EXPECT_STREQ(ephemeral.child("driver").attribute("type").value(), "raw");
+  EXPECT_STREQ(ephemeral.child("source").attribute("pool").value(), k_lvm_pool);
+
+  // No overlay depends on the stemcell: it goes at once.
+  lvm->delete_stemcell(stemcell);
+  EXPECT_FALSE(volume_exists(stemcell.value, k_lvm_pool));
+  lvm->delete_vm(vm);
+  EXPECT_EQ(volume_names(k_lvm_pool), std::vector<std::string>{});
+}
+
+TEST_F(PoolsTest, DiskWithVmLocalityLandsInTheLogicalPool) {
+  define_logical_pool();
+  auto lvm = cloud_on(k_lvm_pool);
+  const auto stemcell = lvm->create_stemcell(shared_image(), nlohmann::json::object());
+  const auto vm = lvm->create_vm(vm_request(stemcell)).cid;
+  const auto disk = cloud().create_disk(64, {{"format", "raw"}}, vm);  // default-pool config
+  EXPECT_TRUE(volume_exists(disk.value, k_lvm_pool));
+}
+
+TEST_F(PoolsTest, FlavourRejectingTheStemcellFormatLeavesNothingBehind) {
+  const auto stemcell = create_stemcell();
+  const auto before = volume_names();
+  for (const std::string hypervisor : {"vbox", "vmware"}) {
+    SCOPED_TRACE(hypervisor);
+    auto other = cloud_on(k_pool, hypervisor);
+    try {
+      other->create_vm(vm_request(stemcell));
+      ADD_FAILURE() << "no error";
+    } catch (const NotSupported& e) {
+      EXPECT_NE(std::string{e.what()}.find("'" + hypervisor + "'"), std::string::npos) << e.what();
+      EXPECT_NE(std::string{e.what()}.find("'qcow2'"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(volume_names(), before);
+    EXPECT_EQ(domain_names(), std::vector<std::string>{"test"});
+  }
+}
+
+TEST_F(PoolsTest, XenAndLxcDomainsAreDefinedOnTheTestDriver) {
+  const auto stemcell = create_stemcell();
+  auto xen = cloud_on(k_pool, "xen");
+  const auto xen_vm = xen->create_vm(vm_request(stemcell)).cid;
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(xen_vm.value));
+  EXPECT_STREQ(doc.child("domain").attribute("type").value(), "xen");
+  const auto root = disk_with_volume(doc, xen->root_volume(xen_vm));
+  EXPECT_STREQ(root.child("target").attribute("dev").value(), "xvda");
+
+  auto lxc = cloud_on(k_pool, "lxc");
+  auto request = vm_request(stemcell);
+  request.cloud_properties = {{"cpu", 1}, {"ram", 256}};  // containers get no ephemeral disk
+  const auto lxc_vm = lxc->create_vm(request).cid;
+  pugi::xml_document container;
+  parse_xml(container, domain_xml(lxc_vm.value));
+  EXPECT_STREQ(container.child("domain").attribute("type").value(), "lxc");
+}
+
+TEST_F(PoolsTest, UsbHostDeviceAndHugepagesReachTheDomain) {
+  const auto stemcell = create_stemcell();
+  auto request = vm_request(stemcell);
+  request.cloud_properties["host_devices"] = {{{"vendor", "0x1234"}, {"product", "0x5678"}}};
+  request.cloud_properties["hugepages"] = true;
+  const auto vm = cloud().create_vm(request).cid;
+  pugi::xml_document doc;
+  parse_xml(doc, domain_xml(vm.value));
+  const auto hostdev = doc.child("domain").child("devices").child("hostdev");
+  EXPECT_STREQ(hostdev.attribute("type").value(), "usb");
+  EXPECT_TRUE(doc.child("domain").child("memoryBacking").child("hugepages"));
+}
+
+TEST_F(PoolsTest, PciPassthroughWithoutKvmIsNotSupportedAndRolledBack) {
+  const auto stemcell = create_stemcell();
+  const auto before = volume_names();
+  auto request = vm_request(stemcell);
+  request.cloud_properties["host_devices"] = {"0000:65:00.0"};
+  EXPECT_THROW(cloud().create_vm(request), NotSupported);  // the fake has no KVM: domain 'qemu'
+  EXPECT_EQ(volume_names(), before);
+}
+
+}  // namespace
+}  // namespace cpi::testing
