@@ -22,12 +22,14 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   std::string pool_name = props.storage_pool.value_or(m_config.libvirt.storage_pool);
   if (!props.storage_pool && vm_locality) {
     // Next to the VM: the pool its root disk lives in.
-    if (auto domain = m_hv.find_domain(object_name(vm_locality->value))) {
-      const auto facts = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
-      if (!facts.disks.empty() && !facts.disks.front().pool.empty()) {
-        pool_name = facts.disks.front().pool;
+    translate("reading the pool of vm '" + vm_locality->value + "'", [&] {
+      if (auto domain = m_hv.find_domain(object_name(vm_locality->value))) {
+        const auto facts = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
+        if (!facts.disks.empty() && !facts.disks.front().pool.empty()) {
+          pool_name = facts.disks.front().pool;
+        }
       }
-    }
+    });
   }
   std::optional<virt::Pool> other;
   virStoragePool* target = nullptr;

@@ -1,49 +1,20 @@
 // Persistent disks on VMs: attach, detach, list; the config drive rewrite for API v1.
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
-
-#include <cstdlib>
 
 #include "cpi/agent/iso_image.hpp"
 #include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/errors.hpp"
+#include "cpi/util/file_lock.hpp"
 #include "cpi/xml/domain_reader.hpp"
 #include "cpi/xml/domain_xml.hpp"
+#include "cpi/xml/flavour.hpp"
 #include "cpi/xml/volume_xml.hpp"
 
 namespace cpi::cloud {
 namespace {
 
 constexpr std::uint64_t k_max_iso = 16U << 20;
-
-// Serialises device changes to one domain among the CPI processes of this host (the director
-// runs many at once): an flock on a file under $TMPDIR named after the domain.
-class DomainLock {
- public:
-  explicit DomainLock(const std::string& domain) {
-    const char* tmp = std::getenv("TMPDIR");
-    const std::string path = std::string{tmp != nullptr && *tmp != '\0' ? tmp : "/tmp"} +
-                             "/bosh-libvirt-cpi-" + domain + ".lock";
-    m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (m_fd >= 0 && ::flock(m_fd, LOCK_EX) != 0) {
-      ::close(m_fd);
-      m_fd = -1;
-    }
-    if (m_fd < 0) spdlog::warn("could not lock '{}'; going on without the lock", path);
-  }
-  DomainLock(const DomainLock&) = delete;
-  DomainLock& operator=(const DomainLock&) = delete;
-  ~DomainLock() {
-    if (m_fd >= 0) ::close(m_fd);
-  }
-
- private:
-  int m_fd = -1;
-};
 
 const xml::DiskDevice* find_serial(const xml::DomainFacts& facts, const std::string& serial) {
   for (const auto& disk : facts.disks) {
@@ -73,7 +44,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
   if (!located) {
     throw DiskNotFound("disk '" + disk.value + "' not found on " + m_hv.uri());
   }
-  DomainLock lock{object_name(vm.value)};
+  util::FileLock lock{object_name(vm.value)};  // one device change per VM at a time
   const auto facts = xml::read_domain_xml(translate(
       "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
   if (const auto* existing = find_serial(facts, disk.value)) {
@@ -101,11 +72,12 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
       }
     }
   });
-  const std::string bus = disk_bus();
+  const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
+  const std::string bus = flavour->disk_bus(disk_bus());
   xml::DiskDevice device{located->pool_name, disk_name, volume.format.empty() ? "raw" : volume.format,
                          xml::next_target(bus, used), bus, disk.value, false};
   translate("attaching disk '" + disk.value + "' to vm '" + vm.value + "'",
-            [&] { m_hv.attach_device(*domain, xml::disk_device_xml(device), true); });
+            [&] { m_hv.attach_device(*domain, flavour->disk_device(device), true); });
   const auto hint = disk_hint(disk.value, bus);
   try {
     meta["attached_to"] = vm.value;
@@ -113,7 +85,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
     if (api_version < 2) rewrite_config_drive(*domain, vm, disk.value, hint);
   } catch (...) {
     try {
-      m_hv.detach_device(*domain, xml::disk_device_xml(device), true);
+      m_hv.detach_device(*domain, flavour->disk_device(device), true);
     } catch (const std::exception& e) {
       spdlog::warn("undoing the attachment of {}: {}", disk.value, e.what());
     }
@@ -132,7 +104,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
 
 void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_version) {
   auto domain = require_domain(vm);
-  DomainLock lock{object_name(vm.value)};
+  util::FileLock lock{object_name(vm.value)};  // one device change per VM at a time
   const auto facts = xml::read_domain_xml(translate(
       "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
   const auto* device = find_serial(facts, disk.value);
@@ -149,7 +121,10 @@ void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_ver
     return;
   }
   translate("detaching disk '" + disk.value + "' from vm '" + vm.value + "'",
-            [&] { m_hv.detach_device(*domain, xml::disk_device_xml(*device), true); });
+            [&] {
+              const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
+              m_hv.detach_device(*domain, flavour->disk_device(*device), true);
+            });
   const std::string disk_name = object_name(disk.value);
   if (auto located = locate(disk_name)) {
     auto meta = read_meta(*located->pool, disk_name);

@@ -11,6 +11,7 @@
 #include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/errors.hpp"
+#include "cpi/util/file_lock.hpp"
 #include "cpi/util/rollback.hpp"
 #include "cpi/util/uuid.hpp"
 #include "cpi/xml/domain_xml.hpp"
@@ -350,6 +351,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
   for (const auto& volume : {root_volume(cid), ephemeral_volume(cid), config_volume(cid)}) {
     delete_if_exists(target, volume);
   }
+  util::FileLock::remove(name);  // the VM's attach/detach lock, no longer needed
   if (!stemcell.empty()) {
     try {
       collect_stemcell({stemcell});

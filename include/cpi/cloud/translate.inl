@@ -20,7 +20,9 @@ auto translate(const std::string& what, F&& action) -> decltype(action()) {
   try {
     return action();
   } catch (const virt::LibvirtError& e) {
-    throw LibvirtFailure(what + ": " + e.what(), e.code());
+    // The virt layer already names the operation and object; do not say it twice.
+    const std::string message = e.what();
+    throw LibvirtFailure(message.rfind(what, 0) == 0 ? message : what + ": " + message, e.code());
   }
 }
 
