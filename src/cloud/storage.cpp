@@ -13,21 +13,6 @@ namespace {
 
 constexpr std::uint64_t k_meta_capacity = 64U << 10;  // a .meta volume holds up to 64 KiB
 
-class StringSource final : public virt::ByteSource {
- public:
-  explicit StringSource(const std::string& bytes) : m_bytes(bytes) {}
-  std::size_t read(char* buffer, std::size_t size) override {
-    const std::size_t n = std::min(size, m_bytes.size() - m_pos);
-    std::memcpy(buffer, m_bytes.data() + m_pos, n);
-    m_pos += n;
-    return n;
-  }
-
- private:
-  const std::string& m_bytes;
-  std::size_t m_pos = 0;
-};
-
 }  // namespace
 
 virStoragePool& LibvirtCloud::pool() {
@@ -125,7 +110,7 @@ virt::Volume LibvirtCloud::upload_bytes(virStoragePool& target, const std::strin
   auto volume = m_hv.create_volume(
       target, xml::volume_xml({name, std::max<std::uint64_t>(bytes.size(), 512), "raw", mode}));
   try {
-    StringSource source{bytes};
+    virt::StringSource source{bytes};
     m_hv.upload_volume(*volume, source, bytes.size(), false);
   } catch (...) {
     try {
@@ -169,7 +154,7 @@ void LibvirtCloud::write_meta(virStoragePool& target, const std::string& name,
       volume = m_hv.create_volume(target, xml::volume_xml({meta_name, k_meta_capacity, "raw", "0600"}));
     }
     text.resize(k_meta_capacity, '\0');  // overwrite any longer previous content
-    StringSource source{text};
+    virt::StringSource source{text};
     m_hv.upload_volume(**volume, source, text.size(), false);
   });
 }

@@ -176,17 +176,7 @@ void LibvirtCloud::rewrite_config_drive(virDomain& domain, const VmCid& vm,
     const auto capacity = m_hv.volume_info(**volume).capacity;
     if (iso.size() > capacity) m_hv.resize_volume(**volume, iso.size());
     if (iso.size() < capacity) iso.resize(capacity, '\0');
-    struct Source final : virt::ByteSource {
-      const std::string& bytes;
-      std::size_t pos = 0;
-      explicit Source(const std::string& b) : bytes(b) {}
-      std::size_t read(char* buffer, std::size_t size) override {
-        const std::size_t n = std::min(size, bytes.size() - pos);
-        std::copy_n(bytes.data() + pos, n, buffer);
-        pos += n;
-        return n;
-      }
-    } source{iso};
+    virt::StringSource source{iso};
     m_hv.upload_volume(**volume, source, iso.size(), false);
     // Media change: eject and insert, so the guest re-reads the drive.
     const auto facts = xml::read_domain_xml(m_hv.domain_xml(domain, true));

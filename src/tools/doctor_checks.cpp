@@ -183,21 +183,6 @@ void check_network(virt::Hypervisor& hv, const config::Config& config, DoctorRep
   }
 }
 
-class PatternSource final : public virt::ByteSource {
- public:
-  explicit PatternSource(const std::string& bytes) : m_bytes(bytes) {}
-  std::size_t read(char* buffer, std::size_t size) override {
-    const std::size_t n = std::min(size, m_bytes.size() - m_pos);
-    std::memcpy(buffer, m_bytes.data() + m_pos, n);
-    m_pos += n;
-    return n;
-  }
-
- private:
-  const std::string& m_bytes;
-  std::size_t m_pos = 0;
-};
-
 struct Outcome {
   std::string error;         // what `use` threw; empty when it succeeded
   bool unsupported = false;  // ... with VIR_ERR_NO_SUPPORT
@@ -251,7 +236,7 @@ void check_volumes(virt::Hypervisor& hv, const config::Config& config, virStorag
   try {
     const auto outcome = with_test_volume(
         hv, pool, {base + ".raw", 1U << 20, "raw", "0600"}, [&](virStorageVol& volume) {
-          PatternSource source{pattern};
+          virt::StringSource source{pattern};
           hv.upload_volume(volume, source, pattern.size(), false);
           if (hv.download_volume(volume, pattern.size()) != pattern) {
             throw std::runtime_error("the bytes read back differ from those written");

@@ -117,10 +117,10 @@ void append_hostdev(pugi::xml_node devices, const HostDevice& device) {
 
 }  // namespace
 
-std::string domain_xml(const DomainSpec& spec) {
-  pugi::xml_document doc;
+pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
+                            const DomainSpec& spec) {
   auto domain = child(doc, "domain");
-  domain.append_attribute("type") = spec.virt_type.c_str();
+  domain.append_attribute("type") = type.c_str();
   child(domain, "name").text() = spec.name.c_str();
   if (!spec.title.empty()) {
     child(domain, "title").text() = spec.title.c_str();
@@ -136,6 +136,12 @@ std::string domain_xml(const DomainSpec& spec) {
   auto vcpu = child(domain, "vcpu");
   vcpu.append_attribute("placement") = "static";
   vcpu.text() = spec.vcpus;
+  return domain;
+}
+
+std::string domain_xml(const DomainSpec& spec) {
+  pugi::xml_document doc;
+  auto domain = begin_domain(doc, spec.virt_type, spec);
   if (spec.hugepages) {
     child(child(domain, "memoryBacking"), "hugepages");
   }

@@ -13,29 +13,6 @@
 namespace cpi::xml {
 namespace {
 
-// <name>, <title>, <metadata>, <memory>, <vcpu>: the same for every driver.
-pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
-                            const DomainSpec& spec) {
-  auto domain = child(doc, "domain");
-  domain.append_attribute("type") = type.c_str();
-  child(domain, "name").text() = spec.name.c_str();
-  if (!spec.title.empty()) {
-    child(domain, "title").text() = spec.title.c_str();
-  }
-  if (!spec.metadata.empty()) {
-    pugi::xml_document meta;
-    parse(meta, spec.metadata, "domain metadata");
-    child(domain, "metadata").append_copy(meta.document_element());
-  }
-  auto memory = child(domain, "memory");
-  memory.append_attribute("unit") = "MiB";
-  memory.text() = static_cast<unsigned long long>(spec.memory_mib);
-  auto vcpu = child(domain, "vcpu");
-  vcpu.append_attribute("placement") = "static";
-  vcpu.text() = spec.vcpus;
-  return domain;
-}
-
 void hvm_os(pugi::xml_node domain, const char* machine) {
   auto os = child(domain, "os");
   auto type = child(os, "type");

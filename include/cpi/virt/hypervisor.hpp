@@ -4,6 +4,7 @@
 // to emulate what libvirt's test driver lacks and to inject failures. Every method throws
 // LibvirtError (virt/error.hpp) on failure; find_* return nullopt only for "no such object".
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,6 +20,22 @@ class ByteSource {
   virtual ~ByteSource() = default;
   // Fills up to `size` bytes; 0 at the end. Throws on failure.
   virtual std::size_t read(char* buffer, std::size_t size) = 0;
+};
+
+// A ByteSource over bytes in memory (config drives, .meta volumes); `bytes` must outlive it.
+class StringSource final : public ByteSource {
+ public:
+  explicit StringSource(const std::string& bytes) : m_bytes(bytes) {}
+  std::size_t read(char* buffer, std::size_t size) override {
+    const std::size_t n = std::min(size, m_bytes.size() - m_pos);
+    m_bytes.copy(buffer, n, m_pos);
+    m_pos += n;
+    return n;
+  }
+
+ private:
+  const std::string& m_bytes;
+  std::size_t m_pos = 0;
 };
 
 struct VolumeInfo {

@@ -1,6 +1,8 @@
 #pragma once
 // Domain XML (libvirt formatdomain) for BOSH VMs, and the device XML attach/detach use.
 
+#include <pugixml.hpp>
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -67,6 +69,11 @@ struct DomainSpec {
 // on_crash restart, serial console logged to a file
 // (append='on'), VNC on 127.0.0.1, virtio RNG, memballoon.
 std::string domain_xml(const DomainSpec& spec);
+
+// <domain type> with <name>, <title>, <metadata>, <memory> and <vcpu>: the part every flavour
+// shares. Returns the <domain> element appended to `doc`.
+pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
+                            const DomainSpec& spec);
 
 // One <disk> element for attach/detach/update.
 std::string disk_device_xml(const DiskDevice& disk);
