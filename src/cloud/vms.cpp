@@ -1,6 +1,7 @@
 #include <libvirt/virterror.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <pugixml.hpp>
@@ -313,9 +314,14 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     stemcell = vm_facts(**domain).value("stemcell", "");
     const auto facts = xml::read_domain_xml(
         translate("reading vm '" + cid.value + "'", [&] { return m_hv.domain_xml(**domain, true); }));
+    // With persistent disks attached, shut down gracefully first (bounded) so the guest
+    // flushes and unmounts them; the VM's own disks are deleted anyway, so without persistent
+    // disks there is nothing to protect and it is powered off at once.
+    const bool has_persistent = std::any_of(facts.disks.begin(), facts.disks.end(),
+                                            [](const auto& d) { return is_disk_cid(d.serial); });
     translate("stopping vm '" + cid.value + "'", [&] {
-      if (m_hv.domain_active(**domain)) {
-        // Graceful first (the agent flushes), bounded; then power off.
+      if (!m_hv.domain_active(**domain)) return;
+      if (has_persistent) {
         try {
           m_hv.shutdown_domain(**domain);
           for (int i = 0; i < 20 && m_hv.domain_active(**domain); ++i) {
@@ -324,8 +330,8 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
         } catch (const virt::LibvirtError& e) {
           spdlog::info("graceful shutdown of {} not possible: {}", cid.value, e.what());
         }
-        if (m_hv.domain_active(**domain)) m_hv.destroy_domain(**domain);
       }
+      if (m_hv.domain_active(**domain)) m_hv.destroy_domain(**domain);
     });
     translate("undefining vm '" + cid.value + "'", [&] { m_hv.undefine_domain(**domain); });
     // Persistent disks stay; only their attachment record is cleared.
