@@ -12,27 +12,16 @@
 #include "cpi/errors.hpp"
 #include "cpi/util/private_dir.hpp"
 #include "cpi/xml/domain_reader.hpp"
+#include "support/xml_checks.hpp"
 
 namespace cpi::xml {
 namespace {
 
-pugi::xml_document parsed(const std::string& text) {
-  pugi::xml_document doc;
-  const auto result = doc.load_string(text.c_str());
-  EXPECT_TRUE(result) << result.description() << "\n" << text;
-  return doc;
-}
-
-// The text or attribute value at `xpath`; "" (and a failure) when absent.
-std::string at(const pugi::xml_node& root, const std::string& xpath) {
-  const auto node = root.select_node(xpath.c_str());
-  EXPECT_TRUE(node) << xpath;
-  return node.attribute() ? node.attribute().value() : node.node().child_value();
-}
-
-std::size_t count(const pugi::xml_node& root, const std::string& xpath) {
-  return root.select_nodes(xpath.c_str()).size();
-}
+using cpi::testing::at;
+using cpi::testing::count;
+using cpi::testing::have_validator;
+using cpi::testing::parsed;
+using cpi::testing::validation_error;
 
 DiskDevice disk(const std::string& volume, const std::string& target, const std::string& bus,
                 const std::string& serial) {
@@ -347,26 +336,8 @@ TEST(NextTargetTest, AfterVdzzThereIsNoneLeft) {
   EXPECT_THROW(next_target("virtio", used), CloudError);
 }
 
-// Writes `text` to a file and runs `virt-xml-validate file domain`; "" when it validates.
-std::string validation_error(const std::string& text) {
-  const util::PrivateDir dir{"cpi-xml-test"};
-  const auto file = dir.write_file("domain.xml", text);
-  const auto log = dir.path() / "validate.log";
-  const std::string command =
-      "virt-xml-validate '" + file.string() + "' domain >'" + log.string() + "' 2>&1";
-  if (std::system(command.c_str()) == 0) {
-    return {};
-  }
-  std::ifstream in{log};
-  std::ostringstream out;
-  out << in.rdbuf() << "\n" << text;
-  return out.str();
-}
-
 TEST(DomainXmlSchemaTest, DomainShapesValidate) {
-  if (std::system("command -v virt-xml-validate >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "virt-xml-validate is not on PATH";
-  }
+  if (!have_validator()) GTEST_SKIP() << "virt-xml-validate is not on PATH";
   DomainSpec minimal;
   minimal.name = "vm-minimal";
   DomainSpec full = full_spec();

@@ -12,28 +12,18 @@
 #include "cpi/errors.hpp"
 #include "cpi/util/private_dir.hpp"
 #include "cpi/xml/domain_reader.hpp"
+#include "support/xml_checks.hpp"
 
 namespace cpi::xml {
 namespace {
 
+using cpi::testing::at;
+using cpi::testing::count;
+using cpi::testing::have_validator;
+using cpi::testing::parsed;
+using cpi::testing::validation_error;
+
 const std::vector<std::string> k_all{"qemu", "kvm", "lxc", "xen", "vbox", "vmware"};
-
-pugi::xml_document parsed(const std::string& text) {
-  pugi::xml_document doc;
-  const auto result = doc.load_string(text.c_str());
-  EXPECT_TRUE(result) << result.description() << "\n" << text;
-  return doc;
-}
-
-std::string at(const pugi::xml_node& root, const std::string& xpath) {
-  const auto node = root.select_node(xpath.c_str());
-  EXPECT_TRUE(node) << xpath;
-  return node.attribute() ? node.attribute().value() : node.node().child_value();
-}
-
-std::size_t count(const pugi::xml_node& root, const std::string& xpath) {
-  return root.select_nodes(xpath.c_str()).size();
-}
 
 // A VM as create_vm describes it to `flavour`: its buses, NIC model and a format it accepts.
 struct Shape {
@@ -74,21 +64,6 @@ DomainSpec spec_for(const Flavour& flavour, const Shape& shape) {
   return spec;
 }
 
-// "" when `text` validates against libvirt's domain schema.
-std::string validation_error(const std::string& text) {
-  const util::PrivateDir dir{"cpi-flavour-test"};
-  const auto file = dir.write_file("domain.xml", text);
-  const auto log = dir.path() / "validate.log";
-  const std::string command =
-      "virt-xml-validate '" + file.string() + "' domain >'" + log.string() + "' 2>&1";
-  if (std::system(command.c_str()) == 0) return {};
-  std::ifstream in{log};
-  std::ostringstream out;
-  out << in.rdbuf() << "\n" << text;
-  return out.str();
-}
-
-bool have_validator() { return std::system("command -v virt-xml-validate >/dev/null 2>&1") == 0; }
 
 TEST(FlavourTest, FactoryKnowsEveryConfigHypervisor) {
   for (const auto& name : k_all) {

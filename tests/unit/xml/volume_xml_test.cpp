@@ -11,18 +11,18 @@
 
 #include "cpi/errors.hpp"
 #include "cpi/util/private_dir.hpp"
+#include "support/xml_checks.hpp"
 
 namespace cpi::xml {
 namespace {
 
-constexpr std::uint64_t k_ten_gib = 10ULL * 1024 * 1024 * 1024;
+using cpi::testing::at;
+using cpi::testing::count;
+using cpi::testing::have_validator;
+using cpi::testing::parsed;
+using cpi::testing::validation_error;
 
-pugi::xml_document parsed(const std::string& text) {
-  pugi::xml_document doc;
-  const auto result = doc.load_string(text.c_str());
-  EXPECT_TRUE(result) << result.description() << "\n" << text;
-  return doc;
-}
+constexpr std::uint64_t k_ten_gib = 10ULL * 1024 * 1024 * 1024;
 
 std::string at(const pugi::xml_document& doc, const char* xpath) {
   const auto node = doc.select_node(xpath);
@@ -148,23 +148,6 @@ TEST(DirPoolXmlTest, ReadPoolXmlRoundTrips) {
   EXPECT_EQ(facts.path, "/srv/a&b");
 }
 
-// Writes `text` to a file and runs `virt-xml-validate file kind`; "" when it validates.
-std::string validation_error(const std::string& text, const std::string& kind) {
-  const util::PrivateDir dir{"cpi-xml-test"};
-  const auto file = dir.write_file(kind + ".xml", text);
-  const auto log = dir.path() / "validate.log";
-  const std::string command =
-      "virt-xml-validate '" + file.string() + "' " + kind + " >'" + log.string() + "' 2>&1";
-  if (std::system(command.c_str()) == 0) {
-    return {};
-  }
-  std::ifstream in{log};
-  std::ostringstream out;
-  out << in.rdbuf() << "\n" << text;
-  return out.str();
-}
-
-bool have_validator() { return std::system("command -v virt-xml-validate >/dev/null 2>&1") == 0; }
 
 TEST(VolumeXmlSchemaTest, VolumesValidate) {
   if (!have_validator()) {
