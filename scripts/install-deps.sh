@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
   libarchive-tools util-linux ruby python3 clang libclang-rt-14-dev
+  gnutls-bin openssh-server
 )
 
 missing=()

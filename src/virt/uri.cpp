@@ -113,6 +113,11 @@ ConnectTarget build_target(const config::LibvirtConfig& config) {
       add_param(target.uri, "pkipath", tls_pki_dir(config.tls, target.scratch));
     }
     if (target.transport == "ssh" && config.uri.find("keyfile=") == std::string::npos) {
+      // Only the libssh transport can pin known_hosts (OpenSSH's has no URI parameter for it).
+      const auto plain = target.uri.find("+ssh://");
+      if (!config.ssh.known_hosts.empty() && plain != std::string::npos) {
+        target.uri.replace(plain, 7, "+libssh://");
+      }
       add_ssh_params(target.uri, config.ssh, target.scratch);
     }
   } else {

@@ -1,5 +1,7 @@
 #include "cpi/virt/uri.hpp"
 
+#include <libvirt/virterror.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,6 +14,7 @@
 
 #include "cpi/errors.hpp"
 #include "cpi/util/private_dir.hpp"
+#include "cpi/virt/connect.hpp"
 
 namespace cpi::virt {
 namespace {
@@ -243,6 +246,19 @@ TEST(UriTest, SshKnownHostsPathIsUsedAsIs) {
   EXPECT_EQ(params(build_target(c).uri).at("known_hosts"), "/etc/cpi/known_hosts");
 }
 
+TEST(UriTest, ExplicitSshUriWithKnownHostsSwitchesToLibssh) {
+  config::LibvirtConfig c;
+  c.uri = "qemu+ssh://root@10.0.0.1:2222/system";
+  c.ssh.private_key.value = k_ssh_key;
+  c.ssh.known_hosts.value = "[10.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n";
+  const ConnectTarget target = build_target(c);
+  EXPECT_EQ(base_of(target.uri), "qemu+libssh://root@10.0.0.1:2222/system");
+  const auto query = params(target.uri);
+  EXPECT_EQ(query.at("known_hosts_verify"), "normal");
+  EXPECT_EQ(read(query.at("known_hosts")), c.ssh.known_hosts.value);
+  EXPECT_EQ(mode_of(query.at("keyfile")), fs::perms::owner_read | fs::perms::owner_write);
+}
+
 TEST(UriTest, ExplicitUriWins) {
   auto c = remote("ssh");
   c.hypervisor = "xen";
@@ -277,6 +293,79 @@ TEST(UriTest, DisplayUriHasNoQueryString) {
   const ConnectTarget target = build_target(tls_config());
   EXPECT_NE(target.uri.find('?'), std::string::npos);
   EXPECT_EQ(target.display_uri, "qemu+tls://10.0.0.1:16514/system");
+}
+
+}  // namespace
+}  // namespace cpi::virt
+
+// Connection hints for the messages libvirt 9 really gives (seen in tests/e2e/remote_test.cpp).
+namespace cpi::virt {
+namespace {
+
+TEST(ConnectionHintTest, TlsUntrustedServerCertificateNamesTheCa) {
+  const auto hint = connection_hint(
+      "tls", VIR_ERR_SYSTEM_ERROR,
+      "Unable to verify TLS peer: The peer did not send any certificate.");
+  EXPECT_NE(hint.find("TLS"), std::string::npos) << hint;
+  const auto ca = connection_hint(
+      "tls", VIR_ERR_SYSTEM_ERROR,
+      "Certificate failed validation: The certificate hasn't got a known issuer");
+  EXPECT_NE(ca.find("libvirt.tls.ca_cert"), std::string::npos) << ca;
+  EXPECT_NE(ca.find("mismatch"), std::string::npos) << ca;
+}
+
+TEST(ConnectionHintTest, TlsClientCertificateNotSignedByTheCa) {
+  const auto hint = connection_hint(
+      "tls", VIR_ERR_SYSTEM_ERROR,
+      "Our own certificate /tmp/cpi-pki-x/clientcert.pem failed validation against "
+      "/tmp/cpi-pki-x/cacert.pem: The certificate hasn't got a known issuer.");
+  EXPECT_NE(hint.find("client_cert is not signed by ca_cert"), std::string::npos) << hint;
+}
+
+TEST(ConnectionHintTest, TlsClientCertificateRejectedByTheServer) {
+  const auto hint = connection_hint("tls", VIR_ERR_AUTH_FAILED,
+                                    "authentication failed: Failed to verify peer's certificate");
+  EXPECT_NE(hint.find("libvirtd rejected it"), std::string::npos) << hint;
+}
+
+TEST(ConnectionHintTest, TlsHostnameMismatch) {
+  const auto hint = connection_hint(
+      "tls", VIR_ERR_SYSTEM_ERROR,
+      "Certificate servercert.pem owner does not match the hostname 10.0.0.1");
+  EXPECT_NE(hint.find("does not name the host"), std::string::npos) << hint;
+}
+
+TEST(ConnectionHintTest, SshHostKeyMismatchAndUnknown) {
+  const auto changed = connection_hint(
+      "ssh", VIR_ERR_LIBSSH,
+      "!!! SSH HOST KEY VERIFICATION FAILED !!!: Identity of host '127.0.0.1:2222' differs from "
+      "stored identity.");
+  EXPECT_NE(changed.find("does not match"), std::string::npos) << changed;
+  const auto unknown = connection_hint(
+      "ssh", VIR_ERR_LIBSSH,
+      "No user interaction callback provided: Can't verify the session host key");
+  EXPECT_NE(unknown.find("unknown"), std::string::npos) << unknown;
+  const auto openssh =
+      connection_hint("ssh", VIR_ERR_SYSTEM_ERROR, "Cannot recv data: Host key verification failed.");
+  EXPECT_NE(openssh.find("unknown"), std::string::npos) << openssh;
+}
+
+TEST(ConnectionHintTest, SshAuthenticationNamesTheKey) {
+  const auto hint = connection_hint("ssh", VIR_ERR_AUTH_FAILED,
+                                    "authentication failed: no authentication method succeeded");
+  EXPECT_NE(hint.find("libvirt.ssh.private_key"), std::string::npos) << hint;
+}
+
+TEST(ConnectionHintTest, UnixPermissionAndDaemonDown) {
+  EXPECT_NE(connection_hint("unix", VIR_ERR_SYSTEM_ERROR,
+                            "Failed to connect socket to '/run/libvirt/libvirt-sock': "
+                            "Permission denied")
+                .find("socket"),
+            std::string::npos);
+  EXPECT_NE(connection_hint("tls", VIR_ERR_SYSTEM_ERROR,
+                            "unable to connect to server at '127.0.0.1:16514': Connection refused")
+                .find("daemon down"),
+            std::string::npos);
 }
 
 }  // namespace

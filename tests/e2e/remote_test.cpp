@@ -1,0 +1,154 @@
+// Remote libvirt over TLS and SSH, against real servers on 127.0.0.1 only: the environment's
+// libvirtd restarted to listen for TLS with a PKI the test makes, and an sshd of the test's own.
+// The CPI gets its TLS material and SSH key inline (and TLS as paths), verifies the server, and
+// fails with a clear error for a wrong CA or an unknown/mismatched host key.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "e2e/e2e_fixture.hpp"
+#include "support/e2e_ssh.hpp"
+#include "support/e2e_tls.hpp"
+
+namespace cpi::testing::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+class RemoteTest : public E2eTest {
+ protected:
+  void SetUp() override {
+    E2eTest::SetUp();
+    if (IsSkipped()) return;
+    m_dir = env().root() / (m_prefix + "remote");
+    fs::create_directories(m_dir / "tmp");
+  }
+  void TearDown() override {
+    E2eTest::TearDown();
+    std::error_code ignored;
+    if (!m_dir.empty()) fs::remove_all(m_dir, ignored);
+  }
+
+  // The config's libvirt section with `uri` replaced by `remote` (transport, host, ...).
+  void use_remote(const nlohmann::json& remote) {
+    auto config = nlohmann::json::parse(read_whole_file(m_config.string()));
+    config["libvirt"].erase("uri");
+    config["libvirt"].update(remote);
+    std::ofstream{m_config} << config.dump(2);
+  }
+
+  // One CPI call with a fresh TMPDIR; returns the whole response.
+  nlohmann::json call(const std::string& method, const nlohmann::json& arguments) {
+    const auto request = cpi_request(method, arguments, {{"director_uuid", "e2e"}}, 2);
+    const auto run = run_process(CPI_BINARY, {"--config", m_config.string()}, request,
+                                 director_env((m_dir / "tmp").string()));
+    m_stderr = run.err;
+    return parse_cpi_response(run);
+  }
+
+  // create_disk, has_disk, delete_disk over the configured transport.
+  void disk_round_trip() {
+    const auto created = call("create_disk", {16, nlohmann::json::object(), nullptr});
+    ASSERT_TRUE(created["error"].is_null()) << created << m_stderr;
+    const std::string disk = created["result"];
+    EXPECT_TRUE(volume_exists(volume_name(disk)));
+    EXPECT_EQ(call("has_disk", {disk})["result"], true);
+    EXPECT_TRUE(call("delete_disk", {disk})["error"].is_null()) << m_stderr;
+    EXPECT_EQ(call("has_disk", {disk})["result"], false);
+    expect_no_scratch_left();
+  }
+
+  // The CPI removed its private dirs (pkipath, SSH key) on exit.
+  void expect_no_scratch_left() {
+    for (const auto& entry : fs::directory_iterator(m_dir / "tmp")) {
+      ADD_FAILURE() << "left in TMPDIR: " << entry.path();
+    }
+  }
+
+  // The error of a call that must fail to connect; checks what every such error says.
+  std::string connect_error(const std::string& transport, const std::string& secret) {
+    const auto response = call("has_disk", {"disk-000000000000000"});
+    EXPECT_TRUE(response["result"].is_null()) << response;
+    const std::string message = response["error"].value("message", "");
+    std::printf("[remote] %s error: %s\n", transport.c_str(), message.c_str());
+    EXPECT_NE(message.find("127.0.0.1"), std::string::npos) << message;
+    EXPECT_NE(message.find("(transport " + transport + ")"), std::string::npos) << message;
+    EXPECT_EQ(message.find(secret), std::string::npos) << "secret in the error";
+    EXPECT_EQ(m_stderr.find(secret), std::string::npos) << "secret on stderr";
+    expect_no_scratch_left();
+    return message;
+  }
+
+  fs::path m_dir;
+  std::string m_stderr;
+};
+
+TEST_F(RemoteTest, TlsWithInlineAndPathPemsVerifiesTheServer) {
+  const TestPki pki{m_dir / "pki"};
+  TlsLibvirtd daemon{env().libvirtd(), pki, [] { env().reconnect(); }};
+  if (!daemon.unavailable().empty()) GTEST_SKIP() << daemon.unavailable();
+  const nlohmann::json base{{"transport", "tls"}, {"host", "127.0.0.1"}, {"port", daemon.port()}};
+  const std::string key = pki.pem("clientkey.pem");
+
+  auto tls = base;
+  tls["tls"] = {{"ca_cert", pki.pem("cacert.pem")},
+                {"client_cert", pki.pem("clientcert.pem")},
+                {"client_key", key}};
+  use_remote(tls);
+  SCOPED_TRACE("inline PEMs");
+  ASSERT_NO_FATAL_FAILURE(disk_round_trip());
+
+  auto paths = base;
+  paths["tls"] = {{"ca_cert", (pki.dir / "ca" / "cacert.pem").string()},
+                  {"client_cert", (pki.dir / "ca" / "clientcert.pem").string()},
+                  {"client_key", (pki.dir / "ca" / "clientkey.pem").string()}};
+  use_remote(paths);
+  SCOPED_TRACE("PEM paths");
+  ASSERT_NO_FATAL_FAILURE(disk_round_trip());
+
+  auto wrong = tls;
+  wrong["tls"]["ca_cert"] = pki.other("cacert.pem");
+  use_remote(wrong);
+  auto message = connect_error("tls", key.substr(40, 40));
+  EXPECT_NE(message.find("client_cert is not signed by ca_cert"), std::string::npos) << message;
+
+  SCOPED_TRACE("a CA and client certificate the server does not know");
+  const std::string other_key = pki.other("clientkey.pem");
+  wrong["tls"] = {{"ca_cert", pki.other("cacert.pem")},
+                  {"client_cert", pki.other("clientcert.pem")},
+                  {"client_key", other_key}};
+  use_remote(wrong);
+  message = connect_error("tls", other_key.substr(40, 40));
+  EXPECT_NE(message.find("libvirtd rejected it"), std::string::npos) << message;
+}
+
+TEST_F(RemoteTest, SshWithInlineKeyAndPinnedHostKey) {
+  TestSshd sshd{m_dir / "sshd"};
+  if (!sshd.unavailable().empty()) GTEST_SKIP() << sshd.unavailable();
+  const std::string key = sshd.client_key();
+  nlohmann::json ssh{{"transport", "ssh"},
+                     {"host", "127.0.0.1"},
+                     {"port", sshd.port()},
+                     {"username", "root"},
+                     {"ssh", {{"private_key", key}, {"known_hosts", sshd.known_hosts()}}}};
+  use_remote(ssh);
+  ASSERT_NO_FATAL_FAILURE(disk_round_trip()) << sshd.log();
+
+  SCOPED_TRACE("another host's key pinned for 127.0.0.1");
+  ssh["ssh"]["known_hosts"] = sshd.known_hosts(true);
+  use_remote(ssh);
+  auto message = connect_error("ssh", key.substr(60, 40));
+  EXPECT_NE(message.find("libvirt.ssh.known_hosts"), std::string::npos) << message;
+
+  SCOPED_TRACE("host not in known_hosts");
+  ssh["ssh"]["known_hosts"] =
+      "[127.0.0.2]:22 " + sshd.known_hosts().substr(sshd.known_hosts().find(' ') + 1);
+  use_remote(ssh);
+  message = connect_error("ssh", key.substr(60, 40));
+  EXPECT_NE(message.find("libvirt.ssh.known_hosts"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace cpi::testing::e2e
