@@ -1,0 +1,214 @@
+"""Shared plumbing of the libvirt benchmarks (bench/libvirt_bench.py): the same environment as the
+e2e tier and scripts/demo.sh -- libvirtd started only when none runs (pid file shared with them),
+a dir pool in a temp dir, an isolated network without <ip> (NETWORK RULE: no host address, no
+dnsmasq, nothing leaves the host), IPv6 off on new devices -- and a `cpi` caller that reports
+the wall time and the peak RSS of the child (wait4). The caller holds the host lock
+/tmp/bosh-libvirt-cpi-e2e.lock (bench/run-all.sh takes it with flock)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+
+URI = "qemu:///system"
+LOCK = "/tmp/bosh-libvirt-cpi-e2e.lock"
+CONSOLE_DIR = "/var/log/libvirt/qemu"
+IPV6_DEFAULT = "/proc/sys/net/ipv6/conf/default/disable_ipv6"
+ROOT_PREFIX = "cpibench-"
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def write(path, text):
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError:
+        pass
+
+
+def alive(pid):
+    stat = read(f"/proc/{pid}/stat")
+    return bool(stat) and stat[stat.rfind(")") + 2] not in "ZX"
+
+
+def pids(name):
+    return [int(p) for p in os.listdir("/proc")
+            if p.isdigit() and read(f"/proc/{p}/comm") == name and alive(int(p))]
+
+
+def virsh(*args, check=True):
+    r = subprocess.run(["virsh", "-q", "-c", URI, *args], capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"virsh {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+class Daemon:
+    """Started with -d only when none runs; the pid file is the e2e tier's, so either adopts a
+    daemon the other left behind."""
+
+    def __init__(self, name):
+        self.name, self.pid, self.pid_file = name, 0, f"{LOCK}.{name}.pid"
+
+    def ensure(self):
+        earlier = int(read(self.pid_file) or 0)
+        if earlier and alive(earlier) and read(f"/proc/{earlier}/comm") == self.name:
+            self.pid = earlier
+            return
+        if os.path.exists(self.pid_file):
+            os.unlink(self.pid_file)
+        if pids(self.name):
+            return
+        subprocess.run([self.name, "-d"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            if pids(self.name):
+                break
+            time.sleep(0.05)
+        if not pids(self.name):
+            raise RuntimeError(f"'{self.name} -d' did not start")
+        self.pid = pids(self.name)[0]
+        write(self.pid_file, f"{self.pid}\n")
+
+    def stop(self):
+        if not self.pid:
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        for _ in range(300):
+            if not alive(self.pid):
+                break
+            time.sleep(0.05)
+        if alive(self.pid):
+            os.kill(self.pid, signal.SIGKILL)
+        if os.path.exists(self.pid_file):
+            os.unlink(self.pid_file)
+
+
+def no_ipv6_on(device):
+    knob = f"/proc/sys/net/ipv6/conf/{device}/disable_ipv6"
+    if os.path.exists(knob):
+        write(knob, "1")
+
+
+def remove_objects(prefix):
+    for dom in virsh("list", "--all", "--name", check=False).split():
+        if dom.startswith(prefix):
+            virsh("destroy", dom, check=False)
+            virsh("undefine", dom, check=False)
+    for pool in virsh("pool-list", "--all", "--name", check=False).split():
+        for line in virsh("vol-list", pool, check=False).splitlines():
+            vol = line.split()[0] if line.split() else ""
+            if vol.startswith(prefix):
+                virsh("vol-delete", vol, "--pool", pool, check=False)
+        if pool.startswith(prefix):
+            virsh("pool-destroy", pool, check=False)
+            virsh("pool-undefine", pool, check=False)
+    for net in virsh("net-list", "--all", "--name", check=False).split():
+        if net.startswith(prefix):
+            virsh("net-destroy", net, check=False)
+            virsh("net-undefine", net, check=False)
+    if os.path.isdir(CONSOLE_DIR):
+        for log in os.listdir(CONSOLE_DIR):
+            if log.startswith(prefix):
+                os.unlink(os.path.join(CONSOLE_DIR, log))
+
+
+class Environment:
+    """Daemons, pool, network, CPI config; everything removed by close()."""
+
+    def __init__(self, cpi):
+        self.cpi_bin = cpi
+        self.old_ipv6 = read(IPV6_DEFAULT)
+        if self.old_ipv6 and self.old_ipv6 != "1":
+            write(IPV6_DEFAULT, "1")  # the bridge and every tap come up without IPv6
+        os.makedirs("/var/log/libvirt", exist_ok=True)
+        self.daemons = [Daemon("virtlogd"), Daemon("libvirtd")]
+        for d in self.daemons:
+            d.ensure()
+        self.started_libvirtd = self.daemons[1].pid != 0
+        remove_objects(ROOT_PREFIX)  # runs that died; we hold the host lock
+        self.prefix = ROOT_PREFIX + uuid.uuid4().hex[:8] + "-"
+        self.root = tempfile.mkdtemp(prefix=self.prefix)
+        os.chmod(self.root, 0o711)
+        self.pool_dir = os.path.join(self.root, "pool")
+        self.tmp = os.path.join(self.root, "tmp")
+        os.makedirs(self.tmp)
+        self.pool, self.net = self.prefix + "pool", self.prefix + "net"
+        virsh("pool-define-as", self.pool, "dir", "--target", self.pool_dir)
+        virsh("pool-build", self.pool)
+        virsh("pool-start", self.pool)
+        xml = os.path.join(self.root, "net.xml")
+        write(xml, f"<network><name>{self.net}</name><bridge stp='off' delay='0'/></network>")
+        virsh("net-create", xml)  # isolated: no <forward>, no <ip>
+        bridge = virsh("net-info", self.net)
+        for line in bridge.splitlines():
+            if line.startswith("Bridge:"):
+                no_ipv6_on(line.split()[1])
+        self.domain_type = os.environ.get("CPI_E2E_DOMAIN_TYPE", "qemu")
+        self.config = os.path.join(self.root, "cpi.json")
+        write(self.config, json.dumps({
+            "libvirt": {"uri": URI, "storage_pool": self.pool, "store_dir": self.pool_dir,
+                        "network": self.net, "domain_type": self.domain_type,
+                        "name_prefix": self.prefix},
+            "agent": {"mbus": "https://mbus:bench-pw@0.0.0.0:6868", "ntp": ["10.244.0.3"]},
+            "log_level": "info"}))
+
+    def close(self):
+        try:
+            remove_objects(self.prefix)
+            virsh("pool-destroy", self.pool, check=False)
+            virsh("pool-undefine", self.pool, check=False)
+            virsh("net-destroy", self.net, check=False)
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+            for d in reversed(self.daemons):
+                d.stop()
+            if self.old_ipv6 and self.old_ipv6 != "1":
+                write(IPV6_DEFAULT, self.old_ipv6)
+
+    def call(self, method, arguments, args=None):
+        """One CPI call like the director: returns (result, seconds, peak RSS in KiB)."""
+        request = json.dumps({"method": method, "arguments": arguments, "api_version": 2,
+                              "context": {"director_uuid": "bench"}}, separators=(",", ":"))
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "TMPDIR": self.tmp}
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            t0 = time.perf_counter()
+            p = subprocess.Popen([self.cpi_bin, "--config", self.config] + (args or []),
+                                 stdin=subprocess.PIPE, stdout=out, stderr=err, env=env)
+            p.stdin.write(request.encode())
+            p.stdin.close()
+            _, status, usage = os.wait4(p.pid, 0)
+            seconds = time.perf_counter() - t0
+            p.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            text, log = out.read(), err.read().decode(errors="replace")
+        response = json.loads(text)
+        if p.returncode != 0 or response["error"] is not None:
+            raise RuntimeError(f"{method} failed: {response['error']}\n{log[-3000:]}")
+        return response["result"], seconds, usage.ru_maxrss
+
+    def silence_taps(self, domain):
+        for line in virsh("domiflist", domain, check=False).splitlines():
+            if line.split() and line.split()[0].startswith("vnet"):
+                no_ipv6_on(line.split()[0])
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
+def row(what, measured, baseline, ratio, target, met):
+    return f"| {what} | {measured} | {baseline} | {ratio} | {target} | {'yes' if met else 'no'} |"
