@@ -5,4 +5,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 cd "${BUILD_DIR:-$root/build}"
-ctest --output-on-failure -j"$(nproc)" "$@"
+rm -f e2e-phases.txt
+status=0
+ctest --output-on-failure -j"$(nproc)" "$@" || status=$?
+if [ -s e2e-phases.txt ]; then
+  echo
+  echo "e2e phase times (test, phase, seconds):"
+  sort e2e-phases.txt
+fi
+exit "$status"

@@ -176,9 +176,16 @@ void Environment::print_phases() const {
   if (m_phases.empty()) return;
   std::printf("\n[e2e] phase times (domain type %s: %s)\n", m_domain_type.c_str(),
               m_domain_type_reason.c_str());
+  // Each test runs in its own process under ctest: the lines also go to one file that
+  // scripts/test.sh prints after the whole run.
+  std::FILE* summary = std::fopen(CPI_E2E_PHASES_FILE, "a");
   for (const auto& p : m_phases) {
     std::printf("[e2e]   %-52s %-42s %7.2f s\n", p.test.c_str(), p.phase.c_str(), p.seconds);
+    if (summary != nullptr) {
+      std::fprintf(summary, "%-52s %-42s %7.2f s\n", p.test.c_str(), p.phase.c_str(), p.seconds);
+    }
   }
+  if (summary != nullptr) std::fclose(summary);
   std::fflush(stdout);
 }
 
