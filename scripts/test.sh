@@ -11,6 +11,6 @@ ctest --output-on-failure -j"$(nproc)" "$@" || status=$?
 if [ -s e2e-phases.txt ]; then
   echo
   echo "e2e phase times (test, phase, seconds):"
-  sort e2e-phases.txt
+  sort -u e2e-phases.txt
 fi
 exit "$status"
