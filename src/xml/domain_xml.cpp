@@ -32,24 +32,6 @@ void append_disk(pugi::xml_node devices, const DiskDevice& disk) {
   }
 }
 
-void append_nic(pugi::xml_node devices, const NicDevice& nic) {
-  auto node = child(devices, "interface");
-  node.append_attribute("type") = nic.type.c_str();
-  child(node, "mac").append_attribute("address") = nic.mac.c_str();
-  auto source = child(node, "source");
-  if (nic.type == "network") {
-    source.append_attribute("network") = nic.source.c_str();
-  } else if (nic.type == "bridge") {
-    source.append_attribute("bridge") = nic.source.c_str();
-  } else if (nic.type == "direct") {
-    source.append_attribute("dev") = nic.source.c_str();
-    source.append_attribute("mode") = nic.mode.c_str();
-  } else {
-    throw CpiError("unsupported interface type '" + nic.type + "'");
-  }
-  child(node, "model").append_attribute("type") = nic.model.c_str();
-}
-
 void append_console(pugi::xml_node devices, const std::string& log_file) {
   auto serial = child(devices, "serial");
   serial.append_attribute("type") = "pty";
@@ -117,6 +99,26 @@ void append_hostdev(pugi::xml_node devices, const HostDevice& device) {
 
 }  // namespace
 
+void append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model) {
+  auto node = child(devices, "interface");
+  node.append_attribute("type") = nic.type.c_str();
+  child(node, "mac").append_attribute("address") = nic.mac.c_str();
+  auto source = child(node, "source");
+  if (nic.type == "network") {
+    source.append_attribute("network") = nic.source.c_str();
+  } else if (nic.type == "bridge") {
+    source.append_attribute("bridge") = nic.source.c_str();
+  } else if (nic.type == "direct") {
+    source.append_attribute("dev") = nic.source.c_str();
+    source.append_attribute("mode") = nic.mode.c_str();
+  } else {
+    throw CpiError("unsupported interface type '" + nic.type + "'");
+  }
+  if (!model.empty()) {
+    child(node, "model").append_attribute("type") = model.c_str();
+  }
+}
+
 pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
                             const DomainSpec& spec) {
   auto domain = child(doc, "domain");
@@ -167,7 +169,7 @@ std::string domain_xml(const DomainSpec& spec) {
     append_disk(devices, disk);
   }
   for (const auto& nic : spec.nics) {
-    append_nic(devices, nic);
+    append_interface(devices, nic, nic.model);
   }
   for (const auto& device : spec.host_devices) {
     append_hostdev(devices, device);

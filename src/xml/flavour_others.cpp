@@ -32,22 +32,6 @@ void lifecycle(pugi::xml_node domain) {
   child(domain, "on_crash").text() = "restart";
 }
 
-void append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model) {
-  auto node = child(devices, "interface");
-  node.append_attribute("type") = nic.type.c_str();
-  child(node, "mac").append_attribute("address") = nic.mac.c_str();
-  auto source = child(node, "source");
-  if (nic.type == "network") {
-    source.append_attribute("network") = nic.source.c_str();
-  } else if (nic.type == "bridge") {
-    source.append_attribute("bridge") = nic.source.c_str();
-  } else {
-    source.append_attribute("dev") = nic.source.c_str();
-    source.append_attribute("mode") = nic.mode.c_str();
-  }
-  if (!model.empty()) child(node, "model").append_attribute("type") = model.c_str();
-}
-
 void pty_console(pugi::xml_node devices, const char* target_type) {
   auto console = child(devices, "console");
   console.append_attribute("type") = "pty";

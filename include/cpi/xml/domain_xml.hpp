@@ -75,6 +75,10 @@ std::string domain_xml(const DomainSpec& spec);
 pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
                             const DomainSpec& spec);
 
+// One <interface> (network, bridge or direct) appended to `devices`, with <model type=`model`>
+// unless `model` is empty. Throws CpiError for another interface type.
+void append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model);
+
 // One <disk> element for attach/detach/update.
 std::string disk_device_xml(const DiskDevice& disk);
 
