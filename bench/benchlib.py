@@ -8,120 +8,17 @@ the wall time and the peak RSS of the child (wait4). The caller holds the host l
 import json
 import os
 import shutil
-import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 
-URI = "qemu:///system"
-LOCK = "/tmp/bosh-libvirt-cpi-e2e.lock"
-CONSOLE_DIR = "/var/log/libvirt/qemu"
-IPV6_DEFAULT = "/proc/sys/net/ipv6/conf/default/disable_ipv6"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from libvirt_env import (IPV6_DEFAULT, URI, Daemon, no_ipv6_on, read,  # noqa: E402
+                         remove_objects, virsh, write)
+
 ROOT_PREFIX = "cpibench-"
-
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def write(path, text):
-    try:
-        with open(path, "w") as f:
-            f.write(text)
-    except OSError:
-        pass
-
-
-def alive(pid):
-    stat = read(f"/proc/{pid}/stat")
-    return bool(stat) and stat[stat.rfind(")") + 2] not in "ZX"
-
-
-def pids(name):
-    return [int(p) for p in os.listdir("/proc")
-            if p.isdigit() and read(f"/proc/{p}/comm") == name and alive(int(p))]
-
-
-def virsh(*args, check=True):
-    r = subprocess.run(["virsh", "-q", "-c", URI, *args], capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"virsh {' '.join(args)}: {r.stderr.strip()}")
-    return r.stdout
-
-
-class Daemon:
-    """Started with -d only when none runs; the pid file is the e2e tier's, so either adopts a
-    daemon the other left behind."""
-
-    def __init__(self, name):
-        self.name, self.pid, self.pid_file = name, 0, f"{LOCK}.{name}.pid"
-
-    def ensure(self):
-        earlier = int(read(self.pid_file) or 0)
-        if earlier and alive(earlier) and read(f"/proc/{earlier}/comm") == self.name:
-            self.pid = earlier
-            return
-        if os.path.exists(self.pid_file):
-            os.unlink(self.pid_file)
-        if pids(self.name):
-            return
-        subprocess.run([self.name, "-d"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            if pids(self.name):
-                break
-            time.sleep(0.05)
-        if not pids(self.name):
-            raise RuntimeError(f"'{self.name} -d' did not start")
-        self.pid = pids(self.name)[0]
-        write(self.pid_file, f"{self.pid}\n")
-
-    def stop(self):
-        if not self.pid:
-            return
-        os.kill(self.pid, signal.SIGTERM)
-        for _ in range(300):
-            if not alive(self.pid):
-                break
-            time.sleep(0.05)
-        if alive(self.pid):
-            os.kill(self.pid, signal.SIGKILL)
-        if os.path.exists(self.pid_file):
-            os.unlink(self.pid_file)
-
-
-def no_ipv6_on(device):
-    knob = f"/proc/sys/net/ipv6/conf/{device}/disable_ipv6"
-    if os.path.exists(knob):
-        write(knob, "1")
-
-
-def remove_objects(prefix):
-    for dom in virsh("list", "--all", "--name", check=False).split():
-        if dom.startswith(prefix):
-            virsh("destroy", dom, check=False)
-            virsh("undefine", dom, check=False)
-    for pool in virsh("pool-list", "--all", "--name", check=False).split():
-        for line in virsh("vol-list", pool, check=False).splitlines():
-            vol = line.split()[0] if line.split() else ""
-            if vol.startswith(prefix):
-                virsh("vol-delete", vol, "--pool", pool, check=False)
-        if pool.startswith(prefix):
-            virsh("pool-destroy", pool, check=False)
-            virsh("pool-undefine", pool, check=False)
-    for net in virsh("net-list", "--all", "--name", check=False).split():
-        if net.startswith(prefix):
-            virsh("net-destroy", net, check=False)
-            virsh("net-undefine", net, check=False)
-    if os.path.isdir(CONSOLE_DIR):
-        for log in os.listdir(CONSOLE_DIR):
-            if log.startswith(prefix):
-                os.unlink(os.path.join(CONSOLE_DIR, log))
 
 
 class Environment:

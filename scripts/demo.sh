@@ -27,15 +27,15 @@ step "test stemcell (tests/e2e/stemcell/build.sh)"
 "$root/tests/e2e/stemcell/build.sh" "$build/e2e-stemcell"
 echo "setup took $(( $(date +%s) - start )) s"
 
-exec python3 - "$build/cpi" "$build/e2e-stemcell" <<'PY'
+exec python3 - "$build/cpi" "$build/e2e-stemcell" "$root/scripts" <<'PY'
 import base64, fcntl, json, os, signal, subprocess, sys, tempfile, time, uuid
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, sys.argv[3])
+import libvirt_env
+from libvirt_env import CONSOLE_DIR, IPV6_DEFAULT, LOCK, URI, no_ipv6_on, read, virsh
+
 CPI, STEMCELLS = sys.argv[1], sys.argv[2]
-URI = "qemu:///system"
-LOCK = "/tmp/bosh-libvirt-cpi-e2e.lock"   # shared with the e2e tests: never two at once
-CONSOLE_DIR = "/var/log/libvirt/qemu"
-IPV6_DEFAULT = "/proc/sys/net/ipv6/conf/default/disable_ipv6"
 PREFIX = "cpidemo-" + uuid.uuid4().hex[:8] + "-"
 T0 = time.monotonic()
 
@@ -48,75 +48,12 @@ def step(text):
     say(f"\n== {text}")
 
 
-def virsh(*args, check=True):
-    r = subprocess.run(["virsh", "-q", "-c", URI, *args], capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"virsh {' '.join(args)}: {r.stderr.strip()}")
-    return r.stdout
+def Daemon(name):
+    return libvirt_env.Daemon(name, log=say)
 
 
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def alive(pid):
-    stat = read(f"/proc/{pid}/stat")
-    return bool(stat) and stat[stat.rfind(")") + 2] not in "ZX"
-
-
-def pids(name):
-    return [int(p) for p in os.listdir("/proc")
-            if p.isdigit() and read(f"/proc/{p}/comm") == name and alive(int(p))]
-
-
-class Daemon:
-    """A libvirt daemon, started with -d only when none runs; the pid file is shared with the
-    e2e tests, so a daemon one of them left behind is adopted and stopped."""
-
-    def __init__(self, name):
-        self.name, self.pid = name, 0
-        self.pid_file = f"{LOCK}.{name}.pid"
-
-    def ensure(self):
-        earlier = int(read(self.pid_file) or 0)
-        if earlier and alive(earlier) and read(f"/proc/{earlier}/comm") == self.name:
-            self.pid = earlier
-            return
-        if os.path.exists(self.pid_file):
-            os.unlink(self.pid_file)
-        if pids(self.name):
-            say(f"{self.name}: already running")
-            return
-        subprocess.run([self.name, "-d"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            if pids(self.name):
-                break
-            time.sleep(0.05)
-        if not pids(self.name):
-            raise RuntimeError(f"'{self.name} -d' did not start a {self.name}")
-        self.pid = pids(self.name)[0]
-        with open(self.pid_file, "w") as f:
-            f.write(f"{self.pid}\n")
-        say(f"{self.name}: started (pid {self.pid})")
-
-    def stop(self):
-        if not self.pid:
-            return
-        os.kill(self.pid, signal.SIGTERM)
-        for _ in range(300):
-            if not alive(self.pid):
-                break
-            time.sleep(0.05)
-        if alive(self.pid):
-            os.kill(self.pid, signal.SIGKILL)
-        if os.path.exists(self.pid_file):
-            os.unlink(self.pid_file)
-        say(f"{self.name}: stopped")
+def remove_objects(prefix):
+    libvirt_env.remove_objects(prefix, log=say)
 
 
 class Ipv6Off:
@@ -133,13 +70,6 @@ class Ipv6Off:
         if self.old and self.old != "1":
             with open(IPV6_DEFAULT, "w") as f:
                 f.write(self.old)
-
-
-def no_ipv6_on(device):
-    knob = f"/proc/sys/net/ipv6/conf/{device}/disable_ipv6"
-    if os.path.exists(knob):
-        with open(knob, "w") as f:
-            f.write("1")
 
 
 def domain_type():
@@ -177,34 +107,6 @@ def domain_type():
     with open(cache, "w") as f:
         f.write(f"{boot} {kind} {why}\n")
     return kind, why
-
-
-def remove_objects(prefix):
-    """Every domain, volume, pool and network named with `prefix`, and their console logs."""
-    for dom in virsh("list", "--all", "--name", check=False).split():
-        if dom.startswith(prefix):
-            virsh("destroy", dom, check=False)
-            virsh("undefine", dom, check=False)
-            say(f"removed domain {dom}")
-    for pool in virsh("pool-list", "--all", "--name", check=False).split():
-        vols = virsh("vol-list", pool, check=False).splitlines()
-        for line in vols:
-            vol = line.split()[0] if line.split() else ""
-            if vol.startswith(prefix):
-                virsh("vol-delete", vol, "--pool", pool, check=False)
-                say(f"removed volume {vol}")
-        if pool.startswith(prefix):
-            virsh("pool-destroy", pool, check=False)
-            virsh("pool-undefine", pool, check=False)
-            say(f"removed pool {pool}")
-    for net in virsh("net-list", "--all", "--name", check=False).split():
-        if net.startswith(prefix):
-            virsh("net-destroy", net, check=False)
-            virsh("net-undefine", net, check=False)
-            say(f"removed network {net}")
-    for log in os.listdir(CONSOLE_DIR) if os.path.isdir(CONSOLE_DIR) else []:
-        if log.startswith(prefix):
-            os.unlink(os.path.join(CONSOLE_DIR, log))
 
 
 def compact(value, limit=400):
