@@ -51,8 +51,20 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
                                   std::to_string(info.available / k_mib) + " MiB free, disk '" +
                                   cid.value + "' needs " + std::to_string(size_mib) + " MiB");
               }
+              if (container()) {  // an ext4 filesystem the container mounts
+                upload_ext4(*target, name, capacity, "", "0600");
+                return;
+              }
               m_hv.create_volume(*target, xml::volume_xml({name, capacity, props.format, "0600"}));
             });
+  if (container()) {
+    try {
+      write_meta(*target, name, {{"filesystem", "ext4"}});
+    } catch (...) {
+      delete_if_exists(*target, name);
+      throw;
+    }
+  }
   return cid;
 }
 
@@ -93,6 +105,11 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
   if (wanted == current) {
     spdlog::info("disk {} already has {} MiB", cid.value, new_size_mib);
     return;
+  }
+  if (read_meta(*located->pool, name).value("filesystem", "") == "ext4") {
+    throw NotImplemented("resize_disk: disk '" + cid.value + "' holds a container's ext4 "
+                         "filesystem, which the CPI cannot grow; BOSH copies the data to a new "
+                         "disk instead");
   }
   if (wanted < current) {
     throw NotSupported("resize_disk: disk '" + cid.value + "' has " +

@@ -14,6 +14,7 @@ namespace cpi::cloud {
 StemcellCid LibvirtCloud::create_stemcell(const std::string& image_path,
                                           const nlohmann::json& cloud_properties) {
   const auto props = parse_stemcell_props(cloud_properties);
+  if (container()) return create_rootfs_stemcell(image_path);
   stemcell::ImageReader image{image_path};
   const std::string format = props.disk_format.value_or(image.detected_format());
   if (format != image.detected_format()) {

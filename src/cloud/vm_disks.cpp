@@ -39,6 +39,10 @@ nlohmann::json LibvirtCloud::disk_hint(const std::string& serial, const std::str
 
 nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, int api_version) {
   auto domain = require_domain(vm);
+  if (container()) {
+    util::FileLock lock{object_name(vm.value)};
+    return attach_container_disk(*domain, vm, disk, api_version);
+  }
   const std::string disk_name = object_name(disk.value);
   auto located = locate(disk_name);
   if (!located) {
@@ -105,6 +109,10 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
 void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_version) {
   auto domain = require_domain(vm);
   util::FileLock lock{object_name(vm.value)};  // one device change per VM at a time
+  if (container()) {
+    detach_container_disk(*domain, vm, disk, api_version);
+    return;
+  }
   const auto facts = xml::read_domain_xml(translate(
       "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
   const auto* device = find_serial(facts, disk.value);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <pugixml.hpp>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/errors.hpp"
+#include "cpi/stemcell/fs_image.hpp"
 #include "cpi/util/file_lock.hpp"
 #include "cpi/util/rollback.hpp"
 #include "cpi/util/uuid.hpp"
@@ -67,6 +69,51 @@ std::string title_of(const nlohmann::json& metadata) {
   const std::string index = get("index");
   if (deployment.empty() && group.empty()) return get("name");
   return deployment + "/" + group + (index.empty() ? "" : "/" + index);
+}
+
+// "255.255.255.0" -> "24"; "" when it is no contiguous IPv4 netmask.
+std::string netmask_prefix(const std::string& netmask) {
+  unsigned int parts[4] = {0, 0, 0, 0};
+  char tail = 0;
+  if (std::sscanf(netmask.c_str(), "%u.%u.%u.%u%c", &parts[0], &parts[1], &parts[2], &parts[3],
+                  &tail) != 4) {
+    return "";
+  }
+  std::uint32_t mask = 0;
+  for (unsigned int part : parts) {
+    if (part > 255) return "";
+    mask = (mask << 8) | part;
+  }
+  int bits = 0;
+  while (bits < 32 && (mask & (0x80000000U >> bits)) != 0) ++bits;
+  if (bits < 32 && (mask << bits) != 0) return "";
+  return std::to_string(bits);
+}
+
+// A container's NIC gets its address from libvirt (manual networks) and the agent is told not
+// to configure it: warden stemcells' agents never configure networks.
+void container_address(nlohmann::json& network, xml::NicDevice& nic) {
+  network["preconfigured"] = true;
+  const std::string type = network.value("type", "manual");
+  const auto ip = network.find("ip");
+  if (type != "manual" || ip == network.end() || !ip->is_string()) return;
+  nic.ip = ip->get<std::string>();
+  if (auto prefix = network.find("prefix"); prefix != network.end() && prefix->is_string()) {
+    nic.prefix = prefix->get<std::string>();
+  } else if (prefix != network.end() && prefix->is_number_unsigned()) {
+    nic.prefix = std::to_string(prefix->get<unsigned int>());
+  } else {
+    nic.prefix = netmask_prefix(network.value("netmask", ""));
+  }
+  if (nic.prefix.empty()) {
+    throw CloudError("create_vm: manual network with ip " + nic.ip +
+                     " needs a netmask (or prefix) for the container's address");
+  }
+  const auto defaults = network.find("default");
+  const bool is_default =
+      defaults != network.end() && defaults->is_array() &&
+      std::find(defaults->begin(), defaults->end(), nlohmann::json("gateway")) != defaults->end();
+  if (is_default && network.value("gateway", "") != "") nic.gateway = network.value("gateway", "");
 }
 
 }  // namespace
@@ -167,85 +214,94 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
       }
       const std::string mac = random_mac();
       copy["mac"] = mac;
+      xml::NicDevice nic{mac, np.type, np.source, np.mode, flavour->nic_model()};
+      if (flavour->container()) container_address(copy, nic);
       networks[name] = copy;
-      nics.push_back({mac, np.type, np.source, np.mode, flavour->nic_model()});
+      nics.push_back(nic);
     }
 
-    const std::string bus = flavour->disk_bus(disk_bus());
-    std::vector<xml::DiskDevice> disks;
-
-    // Root: a qcow2 overlay on the stemcell (O(1) in the image size) where the pool type has
-    // backing stores (dir, fs, netfs), else a full copy in the stemcell's format (logical: LVs).
-    const bool overlays = pool_has_overlays(target);
-    const std::string stemcell_format =
-        stemcell_facts.format.empty() ? "raw" : stemcell_facts.format;
-    const std::string root_format = overlays ? "qcow2" : stemcell_format;
-    const std::string volume_format = overlays ? "qcow2" : "raw";
-    flavour->require_format(root_format, "root disk of stemcell '" + request.stemcell.value + "'");
-    const std::string root_name = root_volume(cid);
-    std::uint64_t root_capacity = stemcell_facts.capacity_bytes;
-    if (props.root_disk_mib) root_capacity = std::max(root_capacity, *props.root_disk_mib * k_mib);
-    translate("creating root disk '" + root_name + "'", [&] {
-      if (overlays) {
-        m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
-                                                            stemcell_facts.path, stemcell_format}));
-      } else {
-        m_hv.clone_volume(target, xml::volume_xml({root_name, root_capacity, root_format, ""}),
-                          **stemcell);
-      }
-    });
-    rollback.add("delete volume '" + root_name + "'",
-                 [this, &target, root_name] { delete_if_exists(target, root_name); });
-    disks.push_back({pool_name, root_name, root_format, xml::next_target(bus, {}), bus, "", false});
-
-    // Ephemeral disk, with its own serial.
-    nlohmann::json ephemeral_hint = nullptr;
+    xml::DomainSpec spec;
+    std::string bus;
     std::string ephemeral_serial;
-    if (props.ephemeral_disk_mib > 0) {
-      const std::string eph_name = ephemeral_volume(cid);
-      ephemeral_serial = new_ephemeral_serial();
-      translate("creating ephemeral disk '" + eph_name + "'", [&] {
-        m_hv.create_volume(target, xml::volume_xml({eph_name, props.ephemeral_disk_mib * k_mib,
-                                                    volume_format, ""}));
-      });
-      rollback.add("delete volume '" + eph_name + "'",
-                   [this, &target, eph_name] { delete_if_exists(target, eph_name); });
-      disks.push_back({pool_name, eph_name, volume_format, xml::next_target(bus, {disks[0].target}),
-                       bus, ephemeral_serial, false});
-      ephemeral_hint = disk_hint(ephemeral_serial, bus);
-    }
+    if (flavour->container()) {
+      add_container_volumes(request, cid, props.ephemeral_disk_mib, **stemcell, networks, spec,
+                            rollback);
+    } else {
 
-    // Config drive: the agent settings on an ISO, private to root (it holds mbus credentials).
-    agent::SettingsInput settings;
-    settings.agent_id = request.agent_id;
-    settings.vm_name = cid.value;
-    settings.agent = &m_config.agent;
-    settings.networks = networks;
-    settings.ephemeral = ephemeral_hint;
-    settings.env = request.env.is_object() ? request.env : nlohmann::json::object();
-    settings.system_disk = "/dev/" + disks[0].target;
-    const std::string iso =
-        agent::config_drive_iso(agent::meta_data(settings), agent::user_data(settings));
-    const std::string config_name = config_volume(cid);
-    translate("writing config drive '" + config_name + "'",
-              [&] { upload_bytes(target, config_name, iso, "0600"); });
-    rollback.add("delete volume '" + config_name + "'",
-                 [this, &target, config_name] { delete_if_exists(target, config_name); });
-    const std::string cd_bus = flavour->cdrom_bus(cdrom_bus());
-    std::vector<std::string> used;
-    for (const auto& d : disks) used.push_back(d.target);
-    disks.push_back({pool_name, config_name, "raw", xml::next_target(cd_bus, used), cd_bus, "",
-                     true});
+      bus = flavour->disk_bus(disk_bus());
+      std::vector<xml::DiskDevice> disks;
+
+      // Root: a qcow2 overlay on the stemcell (O(1) in the image size) where the pool type has
+      // backing stores (dir, fs, netfs), else a full copy in the stemcell's format (logical: LVs).
+      const bool overlays = pool_has_overlays(target);
+      const std::string stemcell_format =
+          stemcell_facts.format.empty() ? "raw" : stemcell_facts.format;
+      const std::string root_format = overlays ? "qcow2" : stemcell_format;
+      const std::string volume_format = overlays ? "qcow2" : "raw";
+      flavour->require_format(root_format, "root disk of stemcell '" + request.stemcell.value + "'");
+      const std::string root_name = root_volume(cid);
+      std::uint64_t root_capacity = stemcell_facts.capacity_bytes;
+      if (props.root_disk_mib) root_capacity = std::max(root_capacity, *props.root_disk_mib * k_mib);
+      translate("creating root disk '" + root_name + "'", [&] {
+        if (overlays) {
+          m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
+                                                              stemcell_facts.path, stemcell_format}));
+        } else {
+          m_hv.clone_volume(target, xml::volume_xml({root_name, root_capacity, root_format, ""}),
+                            **stemcell);
+        }
+      });
+      rollback.add("delete volume '" + root_name + "'",
+                   [this, &target, root_name] { delete_if_exists(target, root_name); });
+      disks.push_back({pool_name, root_name, root_format, xml::next_target(bus, {}), bus, "", false});
+
+      // Ephemeral disk, with its own serial.
+      nlohmann::json ephemeral_hint = nullptr;
+      if (props.ephemeral_disk_mib > 0) {
+        const std::string eph_name = ephemeral_volume(cid);
+        ephemeral_serial = new_ephemeral_serial();
+        translate("creating ephemeral disk '" + eph_name + "'", [&] {
+          m_hv.create_volume(target, xml::volume_xml({eph_name, props.ephemeral_disk_mib * k_mib,
+                                                      volume_format, ""}));
+        });
+        rollback.add("delete volume '" + eph_name + "'",
+                     [this, &target, eph_name] { delete_if_exists(target, eph_name); });
+        disks.push_back({pool_name, eph_name, volume_format, xml::next_target(bus, {disks[0].target}),
+                         bus, ephemeral_serial, false});
+        ephemeral_hint = disk_hint(ephemeral_serial, bus);
+      }
+
+      // Config drive: the agent settings on an ISO, private to root (it holds mbus credentials).
+      agent::SettingsInput settings;
+      settings.agent_id = request.agent_id;
+      settings.vm_name = cid.value;
+      settings.agent = &m_config.agent;
+      settings.networks = networks;
+      settings.ephemeral = ephemeral_hint;
+      settings.env = request.env.is_object() ? request.env : nlohmann::json::object();
+      settings.system_disk = "/dev/" + disks[0].target;
+      const std::string iso =
+          agent::config_drive_iso(agent::meta_data(settings), agent::user_data(settings));
+      const std::string config_name = config_volume(cid);
+      translate("writing config drive '" + config_name + "'",
+                [&] { upload_bytes(target, config_name, iso, "0600"); });
+      rollback.add("delete volume '" + config_name + "'",
+                   [this, &target, config_name] { delete_if_exists(target, config_name); });
+      const std::string cd_bus = flavour->cdrom_bus(cdrom_bus());
+      std::vector<std::string> used;
+      for (const auto& d : disks) used.push_back(d.target);
+      disks.push_back({pool_name, config_name, "raw", xml::next_target(cd_bus, used), cd_bus, "",
+                       true});
+      spec.disks = disks;
+    }
 
     // Domain.
-    xml::DomainSpec spec;
     spec.name = domain_name;
     spec.virt_type = flavour->domain_type([this] { return virt_type(); });
     spec.machine = m_config.libvirt.machine;
     spec.vcpus = props.cpu;
     spec.memory_mib = props.ram_mib;
     spec.host_passthrough = spec.virt_type == "kvm";
-    spec.disks = disks;
     spec.nics = nics;
     spec.console_log = flavour->console_log(domain_name);
     for (const auto& device : props.host_devices) {
@@ -270,6 +326,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
                                {"ephemeral_serial", ephemeral_serial},
                                {"bus", bus},
                                {"api_version", request.api_version},
+                               {"container", flavour->container()},
                                {"metadata", nlohmann::json::object()}});
     const std::string domain_text = flavour->build(spec);
     spdlog::debug("domain XML for {}:\n{}", domain_name, domain_text);
@@ -319,20 +376,8 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     // disks there is nothing to protect and it is powered off at once.
     const bool has_persistent = std::any_of(facts.disks.begin(), facts.disks.end(),
                                             [](const auto& d) { return is_disk_cid(d.serial); });
-    translate("stopping vm '" + cid.value + "'", [&] {
-      if (!m_hv.domain_active(**domain)) return;
-      if (has_persistent) {
-        try {
-          m_hv.shutdown_domain(**domain);
-          for (int i = 0; i < 20 && m_hv.domain_active(**domain); ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(250));
-          }
-        } catch (const virt::LibvirtError& e) {
-          spdlog::info("graceful shutdown of {} not possible: {}", cid.value, e.what());
-        }
-      }
-      if (m_hv.domain_active(**domain)) m_hv.destroy_domain(**domain);
-    });
+    translate("stopping vm '" + cid.value + "'",
+              [&] { stop_domain(**domain, cid.value, has_persistent ? 5 : 0); });
     translate("undefining vm '" + cid.value + "'", [&] { m_hv.undefine_domain(**domain); });
     // Persistent disks stay; only their attachment record is cleared.
     for (const auto& disk : facts.disks) {
@@ -354,7 +399,13 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
   } else {
     spdlog::info("vm {} is already gone; removing any volumes left", cid.value);
   }
-  for (const auto& volume : {root_volume(cid), ephemeral_volume(cid), config_volume(cid)}) {
+  for (const auto& volume : {root_volume(cid), ephemeral_volume(cid), config_volume(cid),
+                             meta_volume(config_volume(cid))}) {
+    if (container()) {  // the short links a container's XML named its volumes by
+      translate("reading volume '" + volume + "'", [&] {
+        if (auto v = m_hv.find_volume(target, volume)) stemcell::unlink_volume(m_hv.volume_path(**v));
+      });
+    }
     delete_if_exists(target, volume);
   }
   util::FileLock::remove(name);  // the VM's attach/detach lock, no longer needed
@@ -375,6 +426,11 @@ bool LibvirtCloud::has_vm(const VmCid& cid) {
 void LibvirtCloud::reboot_vm(const VmCid& cid) {
   auto domain = require_domain(cid);
   translate("rebooting vm '" + cid.value + "'", [&] {
+    if (container()) {  // its init may ignore the reboot signal: stop and start it
+      stop_domain(*domain, cid.value, 5);
+      m_hv.start_domain(*domain);
+      return;
+    }
     if (!m_hv.domain_active(*domain)) {
       m_hv.start_domain(*domain);
       return;

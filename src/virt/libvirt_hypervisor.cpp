@@ -142,6 +142,15 @@ class SparseFeeder {
 
   int on_hole(int* in_data, long long* length) {
     try {
+      m_source_hole = 0;
+      if (m_pos >= m_size && m_left > 0) {  // a hole the source knows of: skipped unread
+        m_source_hole = std::min(m_source.hole_ahead(), m_left);
+        if (m_source_hole > 0) {
+          *in_data = 0;
+          *length = static_cast<long long>(m_source_hole);
+          return 0;
+        }
+      }
       if (!fill()) {
         *in_data = 0;
         *length = 0;
@@ -164,8 +173,20 @@ class SparseFeeder {
   }
 
   int on_skip(long long length) {
-    m_pos += static_cast<std::size_t>(length);
-    return 0;
+    try {
+      if (m_source_hole > 0) {
+        const auto n = std::min(static_cast<std::uint64_t>(length), m_source_hole);
+        m_source.skip(n);
+        m_left -= n;
+        m_source_hole -= n;
+        return 0;
+      }
+      m_pos += static_cast<std::size_t>(length);
+      return 0;
+    } catch (const std::exception& e) {
+      failure = e.what();
+      return -1;
+    }
   }
 
   ByteSource& m_source;
@@ -174,6 +195,7 @@ class SparseFeeder {
   std::size_t m_pos = 0;
   std::size_t m_size = 0;
   std::size_t m_section = 0;  // bytes left of the data section on_hole announced
+  std::uint64_t m_source_hole = 0;  // the source's hole on_hole announced, not yet skipped
 };
 
 struct PlainFeeder {
@@ -353,17 +375,31 @@ std::string LibvirtHypervisor::download_volume(virStorageVol& volume, std::uint6
   return out;
 }
 
+// Sparse streams both ways: holes in the source are sent as holes, so a mostly empty image is
+// copied in the time of its data and stays sparse (libvirt's own clone of a raw file writes it
+// out in full).
 void LibvirtHypervisor::copy_volume_bytes(virStorageVol& from, virStorageVol& to) {
   const std::string what = "copying volume '" + name_of(from) + "' into '" + name_of(to) + "'";
   Stream in{virStreamNew(&m_conn, 0)};
   if (in.get() == nullptr) throw_last_error(what);
-  if (virStorageVolDownload(&from, in.get(), 0, 0, 0) < 0) throw_last_error(what);  // 0: all
+  if (virStorageVolDownload(&from, in.get(), 0, 0, VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM) < 0) {
+    throw_last_error(what);  // offset and length 0: all of it
+  }
   Stream out{virStreamNew(&m_conn, 0)};
   if (out.get() == nullptr) throw_last_error(what);
-  if (virStorageVolUpload(&to, out.get(), 0, 0, 0) < 0) throw_last_error(what);
+  if (virStorageVolUpload(&to, out.get(), 0, 0, VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM) < 0) {
+    throw_last_error(what);
+  }
   std::vector<char> buffer(256U << 10);
   for (;;) {
-    const int got = virStreamRecv(in.get(), buffer.data(), buffer.size());
+    const int got = virStreamRecvFlags(in.get(), buffer.data(), buffer.size(),
+                                       VIR_STREAM_RECV_STOP_AT_HOLE);
+    if (got == -3) {  // a hole: pass it on
+      long long length = 0;
+      if (virStreamRecvHole(in.get(), &length, 0) < 0) throw_last_error(what);
+      if (length > 0 && virStreamSendHole(out.get(), length, 0) < 0) throw_last_error(what);
+      continue;
+    }
     if (got < 0) throw_last_error(what);
     if (got == 0) break;
     for (int sent = 0; sent < got;) {
@@ -437,9 +473,16 @@ void LibvirtHypervisor::destroy_domain(virDomain& domain) {
   check(virDomainDestroy(&domain), "stopping domain '" + name_of(domain) + "'");
 }
 
+// The ACPI power button for VMs. Containers (LXC) have none and refuse the flag as invalid:
+// their init gets SIGTERM (libvirt 9.0's default, initctl first, sends nothing to a busybox init).
 void LibvirtHypervisor::shutdown_domain(virDomain& domain) {
-  check(virDomainShutdownFlags(&domain, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN),
-        "shutting down domain '" + name_of(domain) + "'");
+  if (virDomainShutdownFlags(&domain, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) == 0) return;
+  if (virGetLastErrorCode() == VIR_ERR_INVALID_ARG) {
+    check(virDomainShutdownFlags(&domain, VIR_DOMAIN_SHUTDOWN_SIGNAL),
+          "shutting down domain '" + name_of(domain) + "'");
+    return;
+  }
+  throw_last_error("shutting down domain '" + name_of(domain) + "'");
 }
 
 void LibvirtHypervisor::reboot_domain(virDomain& domain) {

@@ -4,6 +4,7 @@
 #include <pugixml.hpp>
 
 #include "cpi/errors.hpp"
+#include "cpi/stemcell/fs_image.hpp"
 #include "cpi/xml/xml_util.hpp"
 
 namespace cpi::xml {
@@ -44,6 +45,18 @@ DomainFacts read_domain_xml(const std::string& text) {
     d.bus = disk.child("target").attribute("bus").value();
     d.serial = disk.child_value("serial");
     facts.targets.push_back(d.target);
+    facts.disks.push_back(std::move(d));
+  }
+  // A container's filesystems: persistent disks are mounted below k_disks_dir/<disk cid>, which
+  // stands in for the serial a VM's disk carries.
+  const std::string disks_dir = std::string{stemcell::k_disks_dir} + "/";
+  for (auto fs : devices.children("filesystem")) {
+    DiskDevice d;
+    d.cdrom = static_cast<bool>(fs.child("readonly"));
+    d.format = fs.child("driver").attribute("format").value();
+    d.path = fs.child("source").attribute("file").value();
+    d.mount = fs.child("target").attribute("dir").value();
+    if (d.mount.rfind(disks_dir, 0) == 0) d.serial = d.mount.substr(disks_dir.size());
     facts.disks.push_back(std::move(d));
   }
   for (auto nic : devices.children("interface")) {

@@ -99,7 +99,7 @@ void append_hostdev(pugi::xml_node devices, const HostDevice& device) {
 
 }  // namespace
 
-void append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model) {
+pugi::xml_node append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model) {
   auto node = child(devices, "interface");
   node.append_attribute("type") = nic.type.c_str();
   child(node, "mac").append_attribute("address") = nic.mac.c_str();
@@ -117,6 +117,7 @@ void append_interface(pugi::xml_node devices, const NicDevice& nic, const std::s
   if (!model.empty()) {
     child(node, "model").append_attribute("type") = model.c_str();
   }
+  return node;
 }
 
 pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
@@ -195,6 +196,33 @@ std::string disk_device_xml(const DiskDevice& disk) {
   pugi::xml_document doc;
   append_disk(doc, disk);
   return serialize(doc);
+}
+
+}  // namespace cpi::xml
+
+namespace cpi::xml {
+
+std::string with_device(const std::string& domain_text, const std::string& device_text) {
+  pugi::xml_document domain;
+  parse(domain, domain_text, "domain XML");
+  pugi::xml_document device;
+  parse(device, device_text, "device XML");
+  auto devices = domain.child("domain").child("devices");
+  if (!devices) devices = domain.child("domain").append_child("devices");
+  devices.append_copy(device.document_element());
+  return serialize(domain);
+}
+
+std::string without_filesystem(const std::string& domain_text, const std::string& mount) {
+  pugi::xml_document domain;
+  parse(domain, domain_text, "domain XML");
+  auto devices = domain.child("domain").child("devices");
+  for (auto fs = devices.child("filesystem"); fs;) {
+    auto next = fs.next_sibling("filesystem");
+    if (mount == fs.child("target").attribute("dir").value()) devices.remove_child(fs);
+    fs = next;
+  }
+  return serialize(domain);
 }
 
 }  // namespace cpi::xml

@@ -88,9 +88,12 @@ class OtherFlavour : public Flavour {
   }
 };
 
-// LXC containers get filesystems, not block devices: the root volume is loop- (raw) or
-// nbd- (qcow2) mounted at /, the config drive read-only at /mnt/config-2. There is no place
-// for ephemeral or persistent disks, which the agent expects as block devices.
+// LXC containers get filesystems, not block devices: every volume holds an ext4 filesystem
+// that libvirt loop-mounts (raw) or nbd-mounts (qcow2) at DiskDevice::mount: the root at /, the
+// settings read-only, the ephemeral and persistent disks where the warden stemcell's agent looks
+// for them (cpi/stemcell/fs_image.hpp). Filesystems cannot be hot-plugged: the cloud redefines
+// the container with the filesystem and restarts it. Manual networks get their address from
+// libvirt (<ip>, <route>), so the agent finds them preconfigured.
 class LxcFlavour final : public OtherFlavour {
  public:
   std::string name() const override { return "lxc"; }
@@ -99,10 +102,12 @@ class LxcFlavour final : public OtherFlavour {
   std::string cdrom_bus(const std::string&) const override { return "ide"; }
   std::string nic_model() const override { return ""; }
   std::vector<std::string> formats() const override { return {"raw", "qcow2"}; }
-  bool needs_volume_paths() const override { return true; }
+  bool container() const override { return true; }
   std::string console_log(const std::string&) const override { return ""; }
-  std::string disk_device(const DiskDevice&) const override {
-    not_supported("attaching disks to a container (no block devices)");
+  std::string disk_device(const DiskDevice& disk) const override {
+    pugi::xml_document doc;
+    append_filesystem(doc, disk);
+    return serialize(doc);
   }
 
   std::string build(const DomainSpec& spec) const override {
@@ -114,27 +119,48 @@ class LxcFlavour final : public OtherFlavour {
     auto type = child(os, "type");
     type.append_attribute("arch") = "x86_64";
     type.text() = "exe";
-    child(os, "init").text() = "/sbin/init";
+    child(os, "init").text() = spec.init.empty() ? "/sbin/init" : spec.init.c_str();
+    // Its own network namespace even without NICs: never the host's.
+    child(child(domain, "features"), "privnet");
     lifecycle(domain);
     auto devices = child(domain, "devices");
-    bool root = true;
-    for (const auto& disk : spec.disks) {
-      if (!disk.cdrom && !root) not_supported("ephemeral or persistent disks in containers");
-      if (!disk.cdrom) require_format(disk.format, "disk '" + disk.volume + "'");
-      auto fs = child(devices, "filesystem");
-      fs.append_attribute("type") = "file";
-      fs.append_attribute("accessmode") = "passthrough";
-      auto driver = child(fs, "driver");
-      driver.append_attribute("type") = disk.format == "qcow2" ? "nbd" : "loop";
-      driver.append_attribute("format") = disk.format.c_str();
-      child(fs, "source").append_attribute("file") = file_path(spec, disk).c_str();
-      child(fs, "target").append_attribute("dir") = disk.cdrom ? "/mnt/config-2" : "/";
-      if (disk.cdrom) child(fs, "readonly");
-      root = root && disk.cdrom;
+    for (const auto& disk : spec.disks) append_filesystem(devices, disk);
+    for (const auto& nic : spec.nics) {
+      auto node = append_interface(devices, nic, "");
+      if (nic.ip.empty()) continue;
+      auto ip = child(node, "ip");
+      ip.append_attribute("address") = nic.ip.c_str();
+      ip.append_attribute("prefix") = nic.prefix.c_str();
+      if (nic.gateway.empty()) continue;
+      auto route = child(node, "route");
+      route.append_attribute("family") = "ipv4";
+      route.append_attribute("address") = "0.0.0.0";
+      route.append_attribute("prefix") = 0;
+      route.append_attribute("gateway") = nic.gateway.c_str();
     }
-    for (const auto& nic : spec.nics) append_interface(devices, nic, "");
     pty_console(devices, "lxc");
     return serialize(doc);
+  }
+
+ private:
+  void append_filesystem(pugi::xml_node devices, const DiskDevice& disk) const {
+    if (disk.mount.empty()) {
+      not_supported("block devices in containers (volume '" + disk.volume +
+                    "' has no mount point)");
+    }
+    require_format(disk.format, "volume '" + disk.volume + "'");
+    if (disk.path.empty()) {
+      throw CpiError("hypervisor 'lxc': volume '" + disk.volume + "' has no host path");
+    }
+    auto fs = child(devices, "filesystem");
+    fs.append_attribute("type") = "file";
+    fs.append_attribute("accessmode") = "passthrough";
+    auto driver = child(fs, "driver");
+    driver.append_attribute("type") = disk.format == "qcow2" ? "nbd" : "loop";
+    driver.append_attribute("format") = disk.format.c_str();
+    child(fs, "source").append_attribute("file") = disk.path.c_str();
+    child(fs, "target").append_attribute("dir") = disk.mount.c_str();
+    if (disk.cdrom) child(fs, "readonly");
   }
 };
 

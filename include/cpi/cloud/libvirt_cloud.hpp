@@ -3,12 +3,16 @@
 // domains with their root/ephemeral/config volumes, persistent disk volumes, and for each
 // disk and snapshot a small `<name>.meta` volume holding its BOSH metadata and attachment.
 
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "cpi/cloud/cloud.hpp"
 #include "cpi/config/config.hpp"
+#include "cpi/util/rollback.hpp"
+#include "cpi/xml/domain_xml.hpp"
 #include "cpi/virt/hypervisor.hpp"
 #include "cpi/xml/domain_reader.hpp"
 
@@ -89,6 +93,34 @@ class LibvirtCloud final : public Cloud {
   void rewrite_config_drive(virDomain& domain, const VmCid& vm, const std::string& disk,
                             const nlohmann::json& hint);
   std::string cdrom_bus() const;
+
+  // containers.cpp: the container flavour (lxc), where volumes are ext4 filesystems.
+  StemcellCid create_rootfs_stemcell(const std::string& image_path);
+  // The root, ephemeral and settings volumes of a new container, into `spec` (disks, init).
+  void add_container_volumes(const VmRequest& request, const VmCid& cid, std::uint64_t ephemeral_mib,
+                             virStorageVol& stemcell, const nlohmann::json& networks,
+                             xml::DomainSpec& spec, util::Rollback& rollback);
+  // Builds an ext4 image (from `tree` when not empty) and uploads it as a new raw volume.
+  virt::Volume upload_ext4(virStoragePool& pool, const std::string& name, std::uint64_t bytes,
+                           const std::string& label, const std::string& mode,
+                           const std::function<void(const std::filesystem::path&)>& tree = {});
+  // Writes the settings volume of a container (`settings` and `meta` as files), creating it.
+  void write_container_settings(virStoragePool& pool, const std::string& name,
+                                const nlohmann::json& settings, const nlohmann::json& meta);
+  nlohmann::json attach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+                                       int api_version);
+  void detach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+                             int api_version);
+  // Redefines a container with `new_xml`, with the settings' persistent disk `disk` set to
+  // `hint` (null: removed) when `api_version` < 2, restarting it when it runs; undone on error.
+  void redefine_container(virDomain& domain, const VmCid& vm, const std::string& old_xml,
+                          const std::string& new_xml, const std::string& disk,
+                          const nlohmann::json& hint, int api_version);
+  void set_container_disk_setting(const VmCid& vm, const std::string& disk,
+                                  const nlohmann::json& hint);
+  // Stops a domain: a graceful shutdown bounded at `grace` seconds, then a power-off.
+  void stop_domain(virDomain& domain, const std::string& what, int grace_seconds);
+  bool container() const;
 
   virt::Hypervisor& m_hv;
   config::Config m_config;

@@ -20,6 +20,11 @@ class ByteSource {
   virtual ~ByteSource() = default;
   // Fills up to `size` bytes; 0 at the end. Throws on failure.
   virtual std::size_t read(char* buffer, std::size_t size) = 0;
+  // Bytes of zeros known to follow the current position without reading them (a sparse file's
+  // hole), which a sparse upload sends as a hole after skip(). 0 when unknown.
+  virtual std::uint64_t hole_ahead() { return 0; }
+  // Moves past `bytes` that hole_ahead() reported.
+  virtual void skip(std::uint64_t bytes) { (void)bytes; }
 };
 
 // A ByteSource over bytes in memory (config drives, .meta volumes); `bytes` must outlive it.

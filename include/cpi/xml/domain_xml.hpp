@@ -22,6 +22,10 @@ struct DiskDevice {
   std::string bus = "virtio";    // virtio | scsi | sata | ide
   std::string serial;            // at most 20 bytes for virtio
   bool cdrom = false;            // read-only CD-ROM (the config drive)
+  // Container flavours (lxc): the directory the volume's ext4 filesystem is mounted at ("/" for
+  // the root) and the volume's host path. A cdrom is mounted read-only.
+  std::string mount{};
+  std::string path{};
 };
 
 struct NicDevice {
@@ -30,6 +34,11 @@ struct NicDevice {
   std::string source;         // network name, bridge name or host device
   std::string mode = "bridge";  // for direct (macvtap)
   std::string model = "virtio";
+  // Container flavours (lxc): the address libvirt sets inside the container (manual networks),
+  // its prefix length, and the default gateway when this is the default network.
+  std::string ip{};
+  std::string prefix{};
+  std::string gateway{};
 };
 
 // A host device passed through (qemu/kvm flavour): a PCI function or a USB device.
@@ -61,6 +70,7 @@ struct DomainSpec {
   CpuSpec cpu;                     // wins over host_passthrough when mode is set
   std::vector<HostDevice> host_devices;
   bool hugepages = false;          // <memoryBacking><hugepages/>
+  std::string init;                // container flavours: the init program to run
   // Volume name -> host path, for the flavours that write <source file> (needs_volume_paths).
   std::map<std::string, std::string> volume_paths;
 };
@@ -76,8 +86,14 @@ pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
                             const DomainSpec& spec);
 
 // One <interface> (network, bridge or direct) appended to `devices`, with <model type=`model`>
-// unless `model` is empty. Throws CpiError for another interface type.
-void append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model);
+// unless `model` is empty; returns it. Throws CpiError for another interface type.
+pugi::xml_node append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model);
+
+// The domain XML with `device_text` (one device element) added to <devices>, and with the
+// <filesystem> mounted at `mount` removed: a container's persistent definition is edited this
+// way, as libvirt's LXC driver cannot attach filesystems. Throw CpiError for malformed XML.
+std::string with_device(const std::string& domain_text, const std::string& device_text);
+std::string without_filesystem(const std::string& domain_text, const std::string& mount);
 
 // One <disk> element for attach/detach/update.
 std::string disk_device_xml(const DiskDevice& disk);

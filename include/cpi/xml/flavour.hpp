@@ -34,12 +34,16 @@ class Flavour {
   virtual std::vector<std::string> formats() const = 0;
   // True when disks are written as host files (<source file>): DiskDevice::path must be set.
   virtual bool needs_volume_paths() const { return false; }
+  // True for containers (lxc): root filesystem stemcells, every volume an ext4 filesystem
+  // mounted at DiskDevice::mount (with its host path), settings as a file, no hot plug.
+  virtual bool container() const { return false; }
   // The file the serial console is logged to for `domain_name`, "" when the flavour has none.
   virtual std::string console_log(const std::string& domain_name) const = 0;
   // The whole <domain>. Throws NotSupported for what the hypervisor cannot do, CpiError for a
   // malformed spec.
   virtual std::string build(const DomainSpec& spec) const = 0;
-  // One <disk> for hot attach/detach. Throws NotSupported where there is no hot plug.
+  // One <disk> for hot attach/detach (a container's <filesystem>, for its redefinition).
+  // Throws NotSupported where the flavour has no such device.
   virtual std::string disk_device(const DiskDevice& disk) const;
 
   bool accepts_format(const std::string& format) const;

@@ -111,7 +111,7 @@ TEST_F(PoolsTest, FlavourRejectingTheStemcellFormatLeavesNothingBehind) {
   }
 }
 
-TEST_F(PoolsTest, XenAndLxcDomainsAreDefinedOnTheTestDriver) {
+TEST_F(PoolsTest, XenDomainIsDefinedAndLxcRefusesADiskImageStemcell) {
   const auto stemcell = create_stemcell();
   auto xen = cloud_on(k_pool, "xen");
   const auto xen_vm = xen->create_vm(vm_request(stemcell)).cid;
@@ -121,13 +121,17 @@ TEST_F(PoolsTest, XenAndLxcDomainsAreDefinedOnTheTestDriver) {
   const auto root = disk_with_volume(doc, xen->root_volume(xen_vm));
   EXPECT_STREQ(root.child("target").attribute("dev").value(), "xvda");
 
+  // A container needs a root filesystem stemcell (warden-tar); this one is a disk image.
+  const auto before = volume_names();
   auto lxc = cloud_on(k_pool, "lxc");
-  auto request = vm_request(stemcell);
-  request.cloud_properties = {{"cpu", 1}, {"ram", 256}};  // containers get no ephemeral disk
-  const auto lxc_vm = lxc->create_vm(request).cid;
-  pugi::xml_document container;
-  parse_xml(container, domain_xml(lxc_vm.value));
-  EXPECT_STREQ(container.child("domain").attribute("type").value(), "lxc");
+  try {
+    lxc->create_vm(vm_request(stemcell));
+    ADD_FAILURE() << "no error";
+  } catch (const NotSupported& e) {
+    EXPECT_NE(std::string{e.what()}.find("'lxc'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string{e.what()}.find("warden-tar"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(volume_names(), before);
 }
 
 TEST_F(PoolsTest, UsbHostDeviceAndHugepagesReachTheDomain) {

@@ -42,22 +42,38 @@ DomainSpec spec_for(const Flavour& flavour, const Shape& shape) {
   const std::string format = flavour.formats().front();
   const std::string bus = flavour.disk_bus("virtio");
   std::vector<std::string> used;
-  auto add = [&](const std::string& volume, const std::string& serial) {
+  // Containers mount filesystems where the warden stemcell's agent looks for them.
+  auto mounted = [&](DiskDevice disk, const std::string& mount) {
+    if (flavour.container()) {
+      disk.mount = mount;
+      disk.path = "/var/lib/libvirt/bosh/" + disk.volume;
+    }
+    return disk;
+  };
+  auto add = [&](const std::string& volume, const std::string& serial, const std::string& mount) {
     used.push_back(next_target(bus, used));
-    spec.disks.push_back({"bosh", volume, format, used.back(), bus, serial, false});
+    spec.disks.push_back(mounted({"bosh", volume, format, used.back(), bus, serial, false}, mount));
     spec.volume_paths[volume] = "/var/lib/libvirt/bosh/" + volume;
   };
-  add("vm-1-root", "");
-  if (shape.ephemeral) add("vm-1-ephemeral", "eph-0123456789abcdef");
-  if (shape.persistent) add("disk-0123456789abcde", "disk-0123456789abcde");
+  add("vm-1-root", "", "/");
+  if (shape.ephemeral) add("vm-1-ephemeral", "eph-0123456789abcdef", "/var/vcap/data");
+  if (shape.persistent) {
+    add("disk-0123456789abcde", "disk-0123456789abcde", "/warden-cpi-dev/disk-0123456789abcde");
+  }
   const std::string cd_bus = flavour.cdrom_bus("ide");
   used.push_back(next_target(cd_bus, used));
-  spec.disks.push_back({"bosh", "vm-1-config", "raw", used.back(), cd_bus, "", true});
+  spec.disks.push_back(mounted({"bosh", "vm-1-config", "raw", used.back(), cd_bus, "", true},
+                               "/var/vcap/bosh/libvirt-config"));
   spec.volume_paths["vm-1-config"] = "/var/lib/libvirt/bosh/vm-1-config";
   for (int i = 0; i < shape.nics; ++i) {
     const std::string type = flavour.name() == "vmware" ? "bridge" : "network";
     spec.nics.push_back({"52:54:00:00:00:0" + std::to_string(i + 1), type,
                          type == "bridge" ? "br0" : "default", "bridge", flavour.nic_model()});
+    if (flavour.container() && i == 0) {  // a manual network: libvirt sets the address
+      spec.nics.back().ip = "10.0.16.5";
+      spec.nics.back().prefix = "24";
+      spec.nics.back().gateway = "10.0.16.1";
+    }
   }
   spec.console_log = flavour.console_log(spec.name);
   spec.metadata = std::string{"<vm xmlns='"} + k_metadata_ns + "'><facts>{}</facts></vm>";
@@ -145,17 +161,40 @@ TEST(FlavourTest, EachFlavourWritesItsDomainTypeDisksAndNics) {
   }
 }
 
-TEST(FlavourTest, LxcMountsRootAndConfigDriveAsFilesystems) {
+TEST(FlavourTest, LxcMountsEveryVolumeAsAFilesystem) {
   const auto flavour = make_flavour("lxc");
-  const auto doc = parsed(flavour->build(spec_for(*flavour, {})));
+  EXPECT_TRUE(flavour->container());
+  auto spec = spec_for(*flavour, {true, true, 2});
+  spec.init = "/usr/sbin/runsvdir-start";
+  const auto doc = parsed(flavour->build(spec));
   EXPECT_EQ(at(doc, "/domain/os/type"), "exe");
-  EXPECT_EQ(at(doc, "/domain/os/init"), "/sbin/init");
+  EXPECT_EQ(at(doc, "/domain/os/init"), "/usr/sbin/runsvdir-start");
   EXPECT_EQ(count(doc, "/domain/devices/disk"), 0U);
+  EXPECT_EQ(count(doc, "/domain/devices/filesystem"), 4U);
   EXPECT_EQ(at(doc, "/domain/devices/filesystem[target/@dir='/']/source/@file"),
             "/var/lib/libvirt/bosh/vm-1-root");
   EXPECT_EQ(at(doc, "/domain/devices/filesystem[target/@dir='/']/driver/@type"), "loop");
-  EXPECT_EQ(count(doc, "/domain/devices/filesystem[target/@dir='/mnt/config-2']/readonly"), 1U);
+  EXPECT_EQ(count(doc, "/domain/devices/filesystem[target/@dir='/']/readonly"), 0U);
+  EXPECT_EQ(
+      count(doc, "/domain/devices/filesystem[target/@dir='/var/vcap/bosh/libvirt-config']/readonly"),
+      1U);
+  EXPECT_EQ(at(doc, "/domain/devices/filesystem[target/@dir='/var/vcap/data']/source/@file"),
+            "/var/lib/libvirt/bosh/vm-1-ephemeral");
+  EXPECT_EQ(count(doc, "/domain/devices/filesystem[target/@dir="
+                       "'/warden-cpi-dev/disk-0123456789abcde']"),
+            1U);
+  EXPECT_EQ(at(doc, "/domain/devices/interface[1]/ip/@address"), "10.0.16.5");
+  EXPECT_EQ(at(doc, "/domain/devices/interface[1]/ip/@prefix"), "24");
+  EXPECT_EQ(at(doc, "/domain/devices/interface[1]/route/@gateway"), "10.0.16.1");
+  EXPECT_EQ(count(doc, "/domain/devices/interface[2]/ip"), 0U);
   EXPECT_EQ(at(doc, "/domain/devices/console/target/@type"), "lxc");
+  // A persistent disk alone, for the container's redefinition.
+  DiskDevice disk{"bosh", "disk-1", "raw", "", "", "disk-1", false};
+  disk.mount = "/warden-cpi-dev/disk-1";
+  disk.path = "/pool/disk-1";
+  const auto fs = parsed(flavour->disk_device(disk));
+  EXPECT_EQ(at(fs, "/filesystem/target/@dir"), "/warden-cpi-dev/disk-1");
+  EXPECT_EQ(at(fs, "/filesystem/source/@file"), "/pool/disk-1");
 }
 
 TEST(FlavourTest, XenUsesXenBusAndXenBalloon) {
@@ -223,7 +262,9 @@ TEST(FlavourTest, QemuOnlyOptionsAreNotSupportedElsewhere) {
 
 TEST(FlavourTest, DriverGapsAreNotSupported) {
   const auto lxc = make_flavour("lxc");
-  expect_not_supported(*lxc, spec_for(*lxc, {true, false, 1}), "ephemeral or persistent disks");
+  DomainSpec block = spec_for(*lxc, {true, false, 1});
+  block.disks[1].mount.clear();
+  expect_not_supported(*lxc, block, "block devices in containers");
   EXPECT_THROW(lxc->disk_device({"bosh", "disk-1", "raw", "vdb", "virtio", "", false}),
                NotSupported);
   const auto vmware = make_flavour("vmware");
@@ -263,7 +304,6 @@ TEST(FlavourSchemaTest, EveryFlavourAndShapeValidates) {
       SCOPED_TRACE(name + " ephemeral=" + std::to_string(shape.ephemeral) +
                    " persistent=" + std::to_string(shape.persistent) +
                    " nics=" + std::to_string(shape.nics));
-      if (name == "lxc" && (shape.ephemeral || shape.persistent)) continue;  // NotSupported
       EXPECT_EQ(validation_error(flavour->build(spec_for(*flavour, shape))), "");
     }
   }

@@ -1,0 +1,82 @@
+#pragma once
+// Filesystem images for the container flavour (lxc): a container mounts ext4 images where a VM
+// has block devices. The root filesystem comes from a `warden-tar` stemcell (its `image` is a
+// gzip tar of the root filesystem, as in bosh-warden stemcells); the agent settings, the
+// ephemeral and the persistent disks are ext4 images too. Images are built here, by e2fsprogs'
+// `mke2fs -d`, in a private scratch directory, and uploaded into pool volumes as sparse streams:
+// only libvirt's storage API touches the pool, so a remote libvirt host works the same.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "cpi/virt/hypervisor.hpp"
+
+namespace cpi::stemcell {
+
+// Where things are inside a container; the warden stemcell's agent.json reads its settings
+// from k_agent_settings_path (a File settings source).
+inline constexpr const char* k_config_dir = "/var/vcap/bosh/libvirt-config";
+inline constexpr const char* k_settings_file = "settings.json";
+inline constexpr const char* k_agent_settings_path = "/var/vcap/bosh/warden-cpi-agent-env.json";
+inline constexpr const char* k_ephemeral_dir = "/var/vcap/data";
+inline constexpr const char* k_disks_dir = "/warden-cpi-dev";  // persistent disk <cid> below it
+inline constexpr const char* k_config_label = "config-2";
+
+struct RootfsTree {
+  std::uint64_t bytes = 0;    // regular file content
+  std::uint64_t entries = 0;  // archive entries
+  std::string init;           // the container's init: runsvdir-start when present, else /sbin/init
+};
+
+// Extracts the gzip (or plain) tar root filesystem `tarball` below `dir`, keeping owners, modes,
+// device nodes, links, times and xattrs; entries that would land outside `dir` are refused.
+// Adds the settings link (k_agent_settings_path -> k_config_dir/k_settings_file) and the mount
+// points. Throws NotSupported for a disk image stemcell (a tar holding only root.img) and
+// CloudError naming the file for anything unreadable. Needs root (file owners, device nodes).
+RootfsTree extract_rootfs(const std::string& tarball, const std::filesystem::path& dir);
+
+// The size of an ext4 filesystem that holds `tree` with room to spare (the container writes to
+// its root), in bytes, a multiple of 1 MiB, at least `at_least`.
+std::uint64_t rootfs_capacity(const RootfsTree& tree, std::uint64_t at_least);
+
+// A new sparse file `image` of `bytes` holding an ext4 filesystem labelled `label`, filled with
+// the tree at `from` when not empty. Throws CloudError with mke2fs's message.
+void make_ext4(const std::filesystem::path& image, std::uint64_t bytes, const std::string& label,
+               const std::filesystem::path& from = {});
+
+// libvirt's LXC driver loop-mounts a filesystem image only when its path is shorter than 64
+// bytes (the kernel's LO_NAME_SIZE, which libvirt 9.0 insists on), and pool volume paths are
+// longer. A container's XML therefore names each volume by a short link in k_link_dir,
+// "<k_link_dir>/<16 hex of the volume path>"; link_volume() makes it (idempotent) and returns it.
+// The links live on the libvirt host, so the lxc hypervisor needs the CPI on that host (lxc:///).
+inline constexpr const char* k_link_dir = "/var/lib/bosh-libvirt-cpi/lxc";
+std::string link_volume(const std::string& volume_path);
+// Removes the link of `volume_path` if there is one.
+void unlink_volume(const std::string& volume_path);
+
+// Where the `mke2fs` binary is ("" when missing): /sbin, /usr/sbin, then PATH.
+std::string mke2fs_path();
+
+// Reads a file; what upload_volume streams. Reports the file's holes (SEEK_DATA), so a sparse
+// upload of a mostly empty filesystem image never reads its empty gigabytes.
+class FileSource final : public virt::ByteSource {
+ public:
+  // Throws CloudError when the file cannot be opened.
+  explicit FileSource(const std::filesystem::path& path);
+  ~FileSource() override;
+  FileSource(const FileSource&) = delete;
+  FileSource& operator=(const FileSource&) = delete;
+  std::size_t read(char* buffer, std::size_t size) override;
+  std::uint64_t hole_ahead() override;
+  void skip(std::uint64_t bytes) override;
+  std::uint64_t size() const { return m_size; }
+
+ private:
+  std::filesystem::path m_path;
+  int m_fd = -1;
+  std::uint64_t m_size = 0;
+  std::uint64_t m_pos = 0;
+};
+
+}  // namespace cpi::stemcell
