@@ -8,6 +8,7 @@ packages=(
   libvirt-dev libpugixml-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libarchive-dev
   libgtest-dev libgmock-dev
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
+  libvirt-daemon-driver-lxc e2fsprogs lvm2
   libarchive-tools util-linux ruby python3 clang libclang-rt-14-dev
   gnutls-bin openssh-server
 )

@@ -10,8 +10,12 @@
 
 namespace cpi::actions {
 
-// {"api_version": 2, "stemcell_formats": [...]}; never opens a libvirt connection.
-nlohmann::json info(Call& /*call*/) {
+// {"api_version": 2, "stemcell_formats": [...]}; never opens a libvirt connection. Containers
+// (lxc) boot root filesystem stemcells, the format bosh-warden stemcells declare.
+nlohmann::json info(Call& call) {
+  if (call.config().libvirt.hypervisor == "lxc") {
+    return {{"api_version", 2}, {"stemcell_formats", {"warden-tar"}}};
+  }
   return {{"api_version", 2}, {"stemcell_formats", {"openstack-qcow2", "openstack-raw"}}};
 }
 

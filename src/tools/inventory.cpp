@@ -112,6 +112,10 @@ std::optional<ParsedName> parse_object_name(const std::string& name, const std::
     if (cloud::is_stemcell_cid(base)) {
       return ParsedName{ObjectKind::stemcell_meta, base, ""};
     }
+    // A container's settings, kept beside its settings volume (lxc).
+    if (ends_with(base, "-config") && cloud::is_vm_cid(base.substr(0, base.size() - 7))) {
+      return ParsedName{ObjectKind::vm_volume, base.substr(0, base.size() - 7), "settings"};
+    }
     return std::nullopt;
   }
   if (cloud::is_disk_cid(rest)) {

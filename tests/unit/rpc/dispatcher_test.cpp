@@ -135,6 +135,14 @@ TEST_F(DispatcherTest, InfoAnswersWithoutOpeningTheCloud) {
   EXPECT_EQ(opened, 0);
 }
 
+TEST_F(DispatcherTest, InfoOffersRootFilesystemStemcellsForLxc) {
+  const auto r = call(
+      R"({"method":"info","arguments":[],"context":{"director_uuid":"x","hypervisor":"lxc"}})");
+  EXPECT_TRUE(r["error"].is_null()) << r;
+  EXPECT_EQ(r["result"]["stemcell_formats"], json({"warden-tar"}));
+  EXPECT_EQ(opened, 0);
+}
+
 TEST_F(DispatcherTest, MalformedJsonIsCpiError) {
   const auto r = call("{nope");
   EXPECT_EQ(r["error"]["type"], "Bosh::Clouds::CpiError");

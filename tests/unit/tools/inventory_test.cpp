@@ -33,6 +33,8 @@ TEST(ParseObjectNameTest, TellsEveryKindApartAndRejectsForeignNames) {
       {k_vm + "-root", "", false, ObjectKind::vm_volume, k_vm, "root"},
       {k_vm + "-ephemeral", "", false, ObjectKind::vm_volume, k_vm, "ephemeral"},
       {k_vm + "-config", "", false, ObjectKind::vm_volume, k_vm, "config"},
+      {k_vm + "-config.meta", "", false, ObjectKind::vm_volume, k_vm, "settings"},  // lxc
+      {k_vm + "-root.meta", "", false, std::nullopt, "", ""},
       {k_disk, "", false, ObjectKind::disk, k_disk, ""},
       {k_disk + ".meta", "", false, ObjectKind::disk_meta, k_disk, ""},
       {k_snap, "", false, ObjectKind::snapshot, k_snap, ""},
