@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <unistd.h>
 
 #include "cpi/tools/doctor.hpp"
+#include "cpi/stemcell/fs_image.hpp"
 #include "cpi/tools/local_checks.hpp"
 #include "cpi/util/uuid.hpp"
 #include "cpi/virt/error.hpp"
@@ -71,6 +74,18 @@ void check_kvm_and_guest(virt::Hypervisor& hv, const config::Config& config, Doc
     type = hv.host_versions().type;
   } catch (const std::exception& e) {
     report.fail("kvm", std::string{"cannot read the host capabilities: "} + e.what(), k_qemu_hint);
+    return;
+  }
+  if (config.libvirt.hypervisor == "lxc") {  // containers: no KVM, "exe" guests
+    report.ok("kvm", "not needed: hypervisor lxc runs containers");
+    for (const auto& guest : caps.guests) {
+      if (guest.os_type == "exe" && guest.arch == caps.host_arch) {
+        report.ok("guest", "exe " + guest.arch + " guests (containers)");
+        return;
+      }
+    }
+    report.fail("guest", "the host offers no container (exe) guests for " + caps.host_arch,
+                "connect to libvirt's LXC driver (uri lxc:///, package libvirt-daemon-driver-lxc)");
     return;
   }
   const bool kvm = hv.domain_capabilities("kvm").has_value() || caps.offers("kvm");
@@ -280,6 +295,51 @@ void check_qemu_img(const HostContext& host, DoctorReport& report) {
   report.ok("qemu-img", program->string() + (first.empty() ? "" : " (" + first + ")"));
 }
 
+// What the lxc hypervisor needs of the host the CPI runs on (README, LXC containers).
+void check_containers(const HostContext& host, DoctorReport& report) {
+  if (!host.local()) {
+    report.fail("lxc", "the libvirt host is remote; containers need the CPI on it",
+                "run the CPI on the libvirt host with uri lxc:/// (it links the volumes there)");
+    return;
+  }
+  const std::string mke2fs = stemcell::mke2fs_path();
+  if (mke2fs.empty()) {
+    report.fail("lxc", "mke2fs is not installed: containers' volumes are ext4 images it builds",
+                "install e2fsprogs");
+    return;
+  }
+  // libvirt 9.0 bind-mounts a cgroup2 hierarchy beside v1 controllers before it makes room
+  // for it, and the container fails to start.
+  bool v1 = false;
+  bool unified = false;
+  std::ifstream mounts{"/proc/self/mountinfo"};
+  for (std::string line; std::getline(mounts, line);) {
+    const auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    const std::string type = line.substr(dash + 3, line.find(' ', dash + 3) - dash - 3);
+    if (type == "cgroup") v1 = true;
+    if (type == "cgroup2" && line.find(" /sys/fs/cgroup/unified ") != std::string::npos) {
+      unified = true;
+    }
+  }
+  if (v1 && unified) {
+    report.fail("lxc",
+                "cgroup v1 controllers with a cgroup2 hierarchy at /sys/fs/cgroup/unified: "
+                "libvirt's LXC driver cannot start containers here ('Unable to create directory "
+                "/sys/fs/cgroup/unified')",
+                "detach the unused hierarchy: scripts/lxc-host.sh (umount -l "
+                "/sys/fs/cgroup/unified)");
+    return;
+  }
+  if (::geteuid() != 0) {
+    report.fail("lxc", "the CPI does not run as root",
+                "run it as root: it unpacks root filesystems and links volumes in " +
+                    std::string{stemcell::k_link_dir});
+    return;
+  }
+  report.ok("lxc", mke2fs + "; cgroups fit libvirt's LXC driver; running as root");
+}
+
 }  // namespace
 
 void check_host(virt::Hypervisor& hv, const config::Config& config, const HostContext& host,
@@ -293,6 +353,7 @@ void check_host(virt::Hypervisor& hv, const config::Config& config, const HostCo
     report.warn("volume", "skipped: no usable storage pool", "fix storage_pool first");
   }
   check_qemu_img(host, report);
+  if (config.libvirt.hypervisor == "lxc") check_containers(host, report);
 }
 
 }  // namespace cpi::tools

@@ -13,6 +13,8 @@
 //   stream           a raw test volume can be written and read back by stream
 //                    (warn, not fail, when the driver does not support streams)
 //   qemu-img         on PATH when the host is local; remote: the qcow2 volume check stands in
+//   lxc              hypervisor lxc only: a local host, mke2fs, cgroups libvirt's LXC driver
+//                    can start containers on, root
 
 #include <cstdint>
 #include <filesystem>

@@ -88,6 +88,20 @@ TEST_F(DoctorTest, HealthyTestDriverHasNoFailure) {
       << detail(report, "stream");
 }
 
+// hypervisor lxc: no KVM needed, container (exe) guests required, and the host checks of the
+// lxc line (mke2fs, cgroups, root) are there. The test driver offers no exe guests.
+TEST_F(DoctorTest, LxcNeedsContainerGuestsNotKvm) {
+  const auto report = doctor({{"hypervisor", "lxc"}});
+  EXPECT_EQ(verdict(report, "kvm"), Verdict::ok) << detail(report, "kvm");
+  EXPECT_EQ(verdict(report, "guest"), Verdict::fail) << detail(report, "guest");
+  EXPECT_NE(detail(report, "guest").find("lxc:///"), std::string::npos) << detail(report, "guest");
+  ASSERT_NE(report.find("lxc"), nullptr) << report.table();
+  if (verdict(report, "lxc") != Verdict::ok) {  // a host that cannot run containers says how
+    EXPECT_FALSE(report.find("lxc")->hint.empty()) << detail(report, "lxc");
+  }
+  EXPECT_EQ(doctor().find("lxc"), nullptr) << "only for hypervisor lxc";
+}
+
 TEST_F(DoctorTest, LeavesNoTestVolumeBehind) {
   const auto before = volume_names();
   doctor();
