@@ -31,7 +31,10 @@ std::string LibvirtCloud::cdrom_bus() const {
   return m_config.libvirt.machine.find("q35") != std::string::npos ? "sata" : "ide";
 }
 
-nlohmann::json LibvirtCloud::disk_hint(const std::string& serial, const std::string& bus) const {
+nlohmann::json LibvirtCloud::disk_hint(const std::string& serial, const std::string& bus,
+                                       const std::string& target) const {
+  // Xen's block frontend has no serial: the guest names the disk after its target (xvdb).
+  if (bus == "xen") return {{"path", "/dev/" + target}};
   if (bus == "scsi") return {{"path", "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_" + serial}};
   if (bus == "sata" || bus == "ide") return {{"path", "/dev/disk/by-id/ata-QEMU_HARDDISK_" + serial}};
   return {{"path", "/dev/disk/by-id/virtio-" + serial}};
@@ -53,7 +56,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
       "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
   if (const auto* existing = find_serial(facts, disk.value)) {
     spdlog::info("disk {} is already attached to {} as {}", disk.value, vm.value, existing->target);
-    return disk_hint(disk.value, existing->bus);
+    return disk_hint(disk.value, existing->bus, existing->target);
   }
   auto meta = read_meta(*located->pool, disk_name);
   const std::string owner = meta.value("attached_to", "");
@@ -82,7 +85,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
                          xml::next_target(bus, used), bus, disk.value, false};
   translate("attaching disk '" + disk.value + "' to vm '" + vm.value + "'",
             [&] { m_hv.attach_device(*domain, flavour->disk_device(device), true); });
-  const auto hint = disk_hint(disk.value, bus);
+  const auto hint = disk_hint(disk.value, bus, device.target);
   try {
     meta["attached_to"] = vm.value;
     write_meta(*located->pool, disk_name, meta);

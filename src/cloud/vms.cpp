@@ -268,7 +268,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
                      [this, &target, eph_name] { delete_if_exists(target, eph_name); });
         disks.push_back({pool_name, eph_name, volume_format, xml::next_target(bus, {disks[0].target}),
                          bus, ephemeral_serial, false});
-        ephemeral_hint = disk_hint(ephemeral_serial, bus);
+        ephemeral_hint = disk_hint(ephemeral_serial, bus, disks.back().target);
       }
 
       // Config drive: the agent settings on an ISO, private to root (it holds mbus credentials).

@@ -89,7 +89,9 @@ class LibvirtCloud final : public Cloud {
 
   // vm_disks.cpp
   std::string disk_bus() const;
-  nlohmann::json disk_hint(const std::string& serial, const std::string& bus) const;
+  // The agent's disk hint: the by-id path of `serial` on `bus`, or /dev/<target> on xen.
+  nlohmann::json disk_hint(const std::string& serial, const std::string& bus,
+                           const std::string& target) const;
   void rewrite_config_drive(virDomain& domain, const VmCid& vm, const std::string& disk,
                             const nlohmann::json& hint);
   std::string cdrom_bus() const;

@@ -120,6 +120,10 @@ TEST_F(PoolsTest, XenDomainIsDefinedAndLxcRefusesADiskImageStemcell) {
   EXPECT_STREQ(doc.child("domain").attribute("type").value(), "xen");
   const auto root = disk_with_volume(doc, xen->root_volume(xen_vm));
   EXPECT_STREQ(root.child("target").attribute("dev").value(), "xvda");
+  // Xen disks have no serial: the agent finds the ephemeral disk by its device name.
+  const auto eph = disk_with_volume(doc, xen->ephemeral_volume(xen_vm));
+  EXPECT_EQ(user_data(xen_vm)["disks"]["ephemeral"],
+            nlohmann::json({{"path", std::string{"/dev/"} + eph.child("target").attribute("dev").value()}}));
 
   // A container needs a root filesystem stemcell (warden-tar); this one is a disk image.
   const auto before = volume_names();
