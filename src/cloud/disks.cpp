@@ -39,6 +39,16 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
     other = require_active_pool(pool_name);
     target = other->get();
   }
+  // Pools of block volumes (logical LVs, iSCSI LUNs ...) hold raw disks: a qcow2 there would
+  // be an unformatted block device.
+  std::string format = props.format;
+  if (!container() && !pool_has_overlays(*target)) {
+    if (props.format_set && props.format == "qcow2") {
+      throw CloudError("create_disk: cloud_properties.format qcow2 needs a pool of files (dir, fs, "
+                       "netfs); storage pool '" + pool_name + "' holds block volumes: use raw");
+    }
+    format = "raw";
+  }
   const DiskCid cid = new_disk_cid();
   const std::string name = object_name(cid.value);
   const auto capacity = static_cast<std::uint64_t>(size_mib) * k_mib;
@@ -46,7 +56,7 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
                 pool_name + "'",
             [&] {
               const auto info = m_hv.pool_info(*target);
-              if (props.format == "raw" && info.available < capacity) {
+              if (format == "raw" && info.available < capacity) {
                 throw NoDiskSpace("storage pool '" + pool_name + "' has " +
                                   std::to_string(info.available / k_mib) + " MiB free, disk '" +
                                   cid.value + "' needs " + std::to_string(size_mib) + " MiB");
@@ -55,7 +65,7 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
                 upload_ext4(*target, name, capacity, "", "0600");
                 return;
               }
-              m_hv.create_volume(*target, xml::volume_xml({name, capacity, props.format, "0600"}));
+              m_hv.create_volume(*target, xml::volume_xml({name, capacity, format, "0600"}));
             });
   if (container()) {
     try {

@@ -136,6 +136,7 @@ DiskProps parse_disk_props(const nlohmann::json& cloud_properties) {
   }
   if (format || type) {
     props.format = format ? *format : *type;
+    props.format_set = true;
   }
   reader.finish();
   return props;

@@ -39,6 +39,7 @@ VmProps parse_vm_props(const nlohmann::json& cloud_properties);
 struct DiskProps {
   std::optional<std::string> storage_pool;
   std::string format = "qcow2";  // qcow2 | raw
+  bool format_set = false;       // given in cloud_properties (else the default, for file pools)
 };
 
 // Keys: storage_pool, format (alias type). Throws CpiError.

@@ -93,6 +93,27 @@ TEST_F(PoolsTest, DiskWithVmLocalityLandsInTheLogicalPool) {
   EXPECT_TRUE(volume_exists(disk.value, k_lvm_pool));
 }
 
+// A logical volume is a raw block device: create_disk makes raw disks there, and refuses an
+// explicit qcow2 with the pool named.
+TEST_F(PoolsTest, DisksInTheLogicalPoolAreRaw) {
+  define_logical_pool();
+  auto lvm = cloud_on(k_lvm_pool);
+  const auto disk = lvm->create_disk(64, nlohmann::json::object(), std::nullopt);
+  pugi::xml_document volume;
+  parse_xml(volume, volume_xml(lvm->object_name(disk.value), k_lvm_pool));
+  const std::string format =
+      volume.child("volume").child("target").child("format").attribute("type").value();
+  EXPECT_TRUE(format == "raw" || format.empty()) << volume_xml(disk.value, k_lvm_pool);
+  const auto before = volume_names(k_lvm_pool);
+  try {
+    lvm->create_disk(64, {{"format", "qcow2"}}, std::nullopt);
+    ADD_FAILURE() << "no error";
+  } catch (const CloudError& e) {
+    EXPECT_NE(std::string{e.what()}.find(k_lvm_pool), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(volume_names(k_lvm_pool), before);
+}
+
 TEST_F(PoolsTest, FlavourRejectingTheStemcellFormatLeavesNothingBehind) {
   const auto stemcell = create_stemcell();
   const auto before = volume_names();
