@@ -86,18 +86,8 @@ virt::Volume LibvirtCloud::upload_ext4(virStoragePool& target, const std::string
   const fs::path image = scratch.path() / "image";
   stemcell::make_ext4(image, bytes, label, from);
   stemcell::FileSource source{image};
-  auto volume = m_hv.create_volume(target, xml::volume_xml({name, bytes, "raw", mode}));
-  try {
-    m_hv.upload_volume(*volume, source, source.size(), true);
-  } catch (...) {
-    try {
-      m_hv.delete_volume(*volume);
-    } catch (const std::exception& e) {
-      spdlog::warn("removing half-written volume '{}': {}", name, e.what());
-    }
-    throw;
-  }
-  return volume;
+  return upload_new_volume(target, xml::volume_xml({name, bytes, "raw", mode}), name, source,
+                           source.size(), true);
 }
 
 // The warden-tar stemcell's root filesystem, unpacked and made into one ext4 image, uploaded as a
@@ -292,16 +282,7 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
     throw CloudError("disk '" + disk.value + "' holds no filesystem for containers: it was "
                      "created while libvirt.hypervisor was not lxc (create a new disk)");
   }
-  const std::string owner = meta.value("attached_to", "");
-  if (!owner.empty() && owner != vm.value && has_vm({owner})) {
-    const auto other = xml::read_domain_xml(translate("reading vm '" + owner + "'", [&] {
-      return m_hv.domain_xml(*require_domain({owner}), true);
-    }));
-    if (find_mount(other, disk.value) != nullptr) {
-      throw CloudError("disk '" + disk.value + "' is attached to vm '" + owner +
-                       "': detach it there first");
-    }
-  }
+  require_not_attached_elsewhere(meta, disk, vm);
   xml::DiskDevice device{located->pool_name, disk_name, "raw", "", "", disk.value, false};
   device.mount = hint.get<std::string>();
   device.path = translate("reading the path of disk '" + disk.value + "'", [&] {

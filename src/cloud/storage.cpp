@@ -107,11 +107,18 @@ void LibvirtCloud::delete_if_exists(virStoragePool& target, const std::string& v
 
 virt::Volume LibvirtCloud::upload_bytes(virStoragePool& target, const std::string& name,
                                         const std::string& bytes, const std::string& mode) {
-  auto volume = m_hv.create_volume(
-      target, xml::volume_xml({name, std::max<std::uint64_t>(bytes.size(), 512), "raw", mode}));
+  virt::StringSource source{bytes};
+  return upload_new_volume(
+      target, xml::volume_xml({name, std::max<std::uint64_t>(bytes.size(), 512), "raw", mode}),
+      name, source, bytes.size(), false);
+}
+
+virt::Volume LibvirtCloud::upload_new_volume(virStoragePool& target, const std::string& volume_xml,
+                                             const std::string& name, virt::ByteSource& source,
+                                             std::uint64_t length, bool sparse) {
+  auto volume = m_hv.create_volume(target, volume_xml);
   try {
-    virt::StringSource source{bytes};
-    m_hv.upload_volume(*volume, source, bytes.size(), false);
+    m_hv.upload_volume(*volume, source, length, sparse);
   } catch (...) {
     try {
       m_hv.delete_volume(*volume);

@@ -25,6 +25,19 @@ const xml::DiskDevice* find_serial(const xml::DomainFacts& facts, const std::str
 
 }  // namespace
 
+void LibvirtCloud::require_not_attached_elsewhere(const nlohmann::json& meta, const DiskCid& disk,
+                                                  const VmCid& vm) {
+  const std::string owner = meta.value("attached_to", "");
+  if (owner.empty() || owner == vm.value || !has_vm({owner})) return;
+  const auto other = xml::read_domain_xml(translate("reading vm '" + owner + "'", [&] {
+    return m_hv.domain_xml(*require_domain({owner}), true);
+  }));
+  if (find_serial(other, disk.value) != nullptr) {
+    throw CloudError("disk '" + disk.value + "' is attached to vm '" + owner +
+                     "': detach it there first");
+  }
+}
+
 std::string LibvirtCloud::disk_bus() const { return m_config.libvirt.storage_controller; }
 
 std::string LibvirtCloud::cdrom_bus() const {
@@ -59,16 +72,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
     return disk_hint(disk.value, existing->bus, existing->target);
   }
   auto meta = read_meta(*located->pool, disk_name);
-  const std::string owner = meta.value("attached_to", "");
-  if (!owner.empty() && owner != vm.value && has_vm({owner})) {
-    const auto other = xml::read_domain_xml(translate("reading vm '" + owner + "'", [&] {
-      return m_hv.domain_xml(*require_domain({owner}), true);
-    }));
-    if (find_serial(other, disk.value) != nullptr) {
-      throw CloudError("disk '" + disk.value + "' is attached to vm '" + owner +
-                       "': detach it there first");
-    }
-  }
+  require_not_attached_elsewhere(meta, disk, vm);
   const auto volume = xml::read_volume_xml(
       translate("reading disk '" + disk.value + "'", [&] { return m_hv.volume_xml(*located->volume); }));
   std::vector<std::string> used = facts.targets;

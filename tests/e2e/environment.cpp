@@ -20,6 +20,7 @@
 #include "cpi/virt/error.hpp"
 #include "cpi/virt/handles.hpp"
 #include "support/e2e_env.hpp"
+#include "support/e2e_shell.hpp"
 #include "support/run_cpi.hpp"
 
 extern char** environ;
@@ -29,16 +30,6 @@ namespace {
 
 Environment* g_env = nullptr;
 
-std::string last_libvirt_error() {
-  virErrorPtr e = virGetLastError();
-  std::string text = e != nullptr && e->message != nullptr ? e->message : "no error detail";
-  virResetLastError();
-  return text;
-}
-
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
 
 void remove_console_logs(const std::string& prefix) {
   std::error_code ec;

@@ -22,7 +22,7 @@
 
 #include "cpi/stemcell/fs_image.hpp"
 #include "e2e/e2e_fixture.hpp"
-#include "support/e2e_host.hpp"
+#include "support/e2e_shell.hpp"
 
 namespace cpi::testing::e2e {
 namespace {
@@ -91,31 +91,12 @@ std::vector<ContainerBoot> parse_boots(const std::string& log) {
   return boots;
 }
 
-// A file of an ext4 image, read by debugfs; "" when it cannot be read.
+// A file of an ext4 image, and a directory listing, read by debugfs; "" when unreadable.
 std::string debugfs_cat(const std::string& image, const std::string& file) {
-  const std::string command = "debugfs -R 'cat " + file + "' '" + image + "' 2>/dev/null";
-  std::string out;
-  if (FILE* p = ::popen(command.c_str(), "r")) {
-    std::array<char, 4096> buffer{};
-    for (std::size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), p)) > 0;) {
-      out.append(buffer.data(), n);
-    }
-    ::pclose(p);
-  }
-  return out;
+  return sh("debugfs -R 'cat " + file + "' '" + image + "' 2>/dev/null").out;
 }
-
 std::string debugfs_ls(const std::string& image, const std::string& dir) {
-  const std::string command = "debugfs -R 'ls -p " + dir + "' '" + image + "' 2>/dev/null";
-  std::string out;
-  if (FILE* p = ::popen(command.c_str(), "r")) {
-    std::array<char, 4096> buffer{};
-    for (std::size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), p)) > 0;) {
-      out.append(buffer.data(), n);
-    }
-    ::pclose(p);
-  }
-  return out;
+  return sh("debugfs -R 'ls -p " + dir + "' '" + image + "' 2>/dev/null").out;
 }
 
 class LxcTest : public E2eTest {
@@ -152,11 +133,6 @@ class LxcTest : public E2eTest {
       virResetLastError();
     }
     E2eTest::TearDown();
-  }
-
-  static std::string last_libvirt_error() {
-    const virError* e = virGetLastError();
-    return e != nullptr && e->message != nullptr ? e->message : "unknown error";
   }
 
   std::string volume_path(const std::string& name) {

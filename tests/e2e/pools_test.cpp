@@ -24,66 +24,12 @@
 #include <vector>
 
 #include "e2e/e2e_fixture.hpp"
+#include "support/e2e_shell.hpp"
 
 namespace cpi::testing::e2e {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string libvirt_error() {
-  virErrorPtr e = virGetLastError();
-  std::string text = e != nullptr && e->message != nullptr ? e->message : "no error detail";
-  virResetLastError();
-  return text;
-}
-
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
-
-// One shell command's outcome, with the command itself for messages.
-struct Shell {
-  std::string command;
-  int code = -1;
-  std::string out, err;
-  bool ok() const { return code == 0; }
-  // "`cmd` failed (exit N): <stderr on one line>"
-  std::string failure() const {
-    // on one line, LVM's indentation squeezed
-    std::string text;
-    for (const char c : err.empty() ? out : err) {
-      const bool space = c == '\n' || c == ' ' || c == '\t';
-      if (!space) {
-        text += c;
-      } else if (!text.empty() && text.back() != ' ') {
-        text += ' ';
-      }
-    }
-    if (!text.empty() && text.back() == ' ') text.pop_back();
-    return "`" + command + "` failed (exit " + std::to_string(code) + "): " + text;
-  }
-};
-
-Shell sh(const std::string& command) {
-  Shell result;
-  result.command = command;
-  const auto run = run_process(
-      "/bin/sh", {"-c", command}, "",
-      {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LVM_SUPPRESS_FD_WARNINGS=1"},
-      std::chrono::seconds(120));
-  result.code = run.exit_code;
-  result.out = run.out;
-  result.err = run.err;
-  while (!result.out.empty() && result.out.back() == '\n') result.out.pop_back();
-  return result;
-}
-
-bool installed(const char* tool) {
-  for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) {
-    if (::access((std::string{dir} + tool).c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
 
 bool has_filesystem(const std::string& type) {
   std::istringstream in{read_whole_file("/proc/filesystems")};
@@ -127,7 +73,7 @@ struct ScopeGuard {
 // The volume `name` of pool `pool` (refreshed first), if there.
 std::optional<virt::Volume> pool_volume(const std::string& pool, const std::string& name) {
   virt::Pool p{virStoragePoolLookupByName(&env().conn(), pool.c_str())};
-  if (!p) throw std::runtime_error("pool " + pool + " is gone: " + libvirt_error());
+  if (!p) throw std::runtime_error("pool " + pool + " is gone: " + last_libvirt_error());
   virStoragePoolRefresh(p.get(), 0);
   virt::Volume v{virStorageVolLookupByName(p.get(), name.c_str())};
   virResetLastError();
@@ -197,22 +143,22 @@ class PoolTypesTest : public E2eTest {
   void make_pool(const std::string& name, const std::string& xml,
                  std::function<void()> remove_extra = nullptr) {
     virt::Pool pool{virStoragePoolDefineXML(&env().conn(), xml.c_str(), 0)};
-    ASSERT_TRUE(pool) << "defining pool " << name << ": " << libvirt_error() << "\n" << xml;
+    ASSERT_TRUE(pool) << "defining pool " << name << ": " << last_libvirt_error() << "\n" << xml;
     on_teardown("removing pool " + name, [name, remove_extra] {
       virt::Pool p{virStoragePoolLookupByName(&env().conn(), name.c_str())};
       if (!p) return;
       std::string errors;
       if (virStoragePoolIsActive(p.get()) == 1 && virStoragePoolDestroy(p.get()) != 0) {
-        errors += "destroy: " + libvirt_error() + "; ";
+        errors += "destroy: " + last_libvirt_error() + "; ";
       }
       if (remove_extra) remove_extra();
-      if (virStoragePoolUndefine(p.get()) != 0) errors += "undefine: " + libvirt_error();
+      if (virStoragePoolUndefine(p.get()) != 0) errors += "undefine: " + last_libvirt_error();
       if (!errors.empty()) throw std::runtime_error(errors);
     });
     ASSERT_EQ(virStoragePoolBuild(pool.get(), 0), 0)
-        << "building " << name << ": " << libvirt_error();
+        << "building " << name << ": " << last_libvirt_error();
     ASSERT_EQ(virStoragePoolCreate(pool.get(), 0), 0)
-        << "starting " << name << ": " << libvirt_error();
+        << "starting " << name << ": " << last_libvirt_error();
   }
 
   // What the test and the CPI expect of the root disk in a pool.
@@ -234,7 +180,7 @@ class PoolTypesTest : public E2eTest {
     ASSERT_TRUE(volume.has_value())
         << "no volume " << name << " in " << kind.type << " pool " << kind.pool;
     virt::OwnedCString path{virStorageVolGetPath(volume->get())};
-    ASSERT_TRUE(path) << libvirt_error();
+    ASSERT_TRUE(path) << last_libvirt_error();
     EXPECT_TRUE(starts_with(path.get(), kind.target.string() + "/"))
         << name << " is at " << path.get() << ", not under the pool's target " << kind.target;
     EXPECT_FALSE(find_volume(name).has_value()) << name << " is in the tier's dir pool too";
@@ -243,7 +189,7 @@ class PoolTypesTest : public E2eTest {
   std::vector<std::string> prefixed_volumes(const std::string& pool) {
     std::vector<std::string> out;
     virt::Pool p{virStoragePoolLookupByName(&env().conn(), pool.c_str())};
-    if (!p) throw std::runtime_error("pool " + pool + " is gone: " + libvirt_error());
+    if (!p) throw std::runtime_error("pool " + pool + " is gone: " + last_libvirt_error());
     virStoragePoolRefresh(p.get(), 0);
     virStorageVolPtr* volumes = nullptr;
     const int n = virStoragePoolListAllVolumes(p.get(), &volumes, 0);
@@ -320,7 +266,7 @@ void PoolTypesTest::run_lifecycle(const PoolKind& kind) {
   auto stemcell_volume = pool_volume(kind.pool, volume_name(stemcell));
   ASSERT_TRUE(stemcell_volume.has_value());
   const virt::OwnedCString stemcell_path{virStorageVolGetPath(stemcell_volume->get())};
-  ASSERT_TRUE(stemcell_path) << libvirt_error();
+  ASSERT_TRUE(stemcell_path) << last_libvirt_error();
 
   // create_vm: boots from a root disk in the pool
   const nlohmann::json networks{{"private",
@@ -357,7 +303,7 @@ void PoolTypesTest::run_lifecycle(const PoolKind& kind) {
   auto root = pool_volume(kind.pool, volume_name(vm) + "-root");
   ASSERT_TRUE(root.has_value());
   const virt::OwnedCString root_text{virStorageVolGetXMLDesc(root->get(), 0)};
-  ASSERT_TRUE(root_text) << libvirt_error();
+  ASSERT_TRUE(root_text) << last_libvirt_error();
   pugi::xml_document root_xml;
   ASSERT_TRUE(root_xml.load_string(root_text.get()));
   const auto backing = root_xml.select_node("/volume/backingStore/path").node();

@@ -74,6 +74,10 @@ class LibvirtCloud final : public Cloud {
   void write_meta(virStoragePool& pool, const std::string& name, const nlohmann::json& meta);
   virt::Volume upload_bytes(virStoragePool& pool, const std::string& name,
                             const std::string& bytes, const std::string& mode);
+  // A new volume (`volume_xml`) filled from `source`; deleted again when the upload fails.
+  virt::Volume upload_new_volume(virStoragePool& pool, const std::string& volume_xml,
+                                 const std::string& name, virt::ByteSource& source,
+                                 std::uint64_t length, bool sparse);
 
   // stemcells.cpp
   // How many VM root volumes in `target` are overlays on the volume at `path` (a pool scan).
@@ -89,6 +93,9 @@ class LibvirtCloud final : public Cloud {
 
   // vm_disks.cpp
   std::string disk_bus() const;
+  // Throws CloudError when `meta` says the disk is attached to another VM that still has it.
+  void require_not_attached_elsewhere(const nlohmann::json& meta, const DiskCid& disk,
+                                      const VmCid& vm);
   // The agent's disk hint: the by-id path of `serial` on `bus`, or /dev/<target> on xen.
   nlohmann::json disk_hint(const std::string& serial, const std::string& bus,
                            const std::string& target) const;

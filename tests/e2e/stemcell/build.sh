@@ -341,6 +341,17 @@ EOF
 
 TAR_OPTS=(--owner=0 --group=0 --numeric-owner --mtime=@0 --format=gnu)
 
+# Packs stemcell.MF and image in $1 into stemcell.tgz and moves the lot to OUTDIR/$2.
+publish() {
+	local pkg=$1 variant=$2 f
+	tar -C "$pkg" "${TAR_OPTS[@]}" -cf - stemcell.MF image | gzip -1n >"$pkg/stemcell.tgz"
+	mkdir -p "$OUTDIR/$variant"
+	for f in image stemcell.MF cloud_properties.json stemcell.tgz; do
+		mv -f "$pkg/$f" "$OUTDIR/$variant/$f"
+	done
+	rmdir "$pkg"
+}
+
 build_variant() {
 	local variant=$1 name fmt sfmt pkg sha1
 	case $variant in
@@ -360,14 +371,7 @@ build_variant() {
 	sha1=$(sha1sum "$pkg/image" | cut -d' ' -f1)
 	write_manifest "$pkg/stemcell.MF" "$name" "$fmt" "$sfmt" "$sha1"
 	write_cloud_properties_json "$pkg/cloud_properties.json" "$name" "$fmt"
-	tar -C "$pkg" "${TAR_OPTS[@]}" -cf - stemcell.MF image | gzip -1n >"$pkg/stemcell.tgz"
-
-	mkdir -p "$OUTDIR/$variant"
-	local f
-	for f in image stemcell.MF cloud_properties.json stemcell.tgz; do
-		mv -f "$pkg/$f" "$OUTDIR/$variant/$f"
-	done
-	rmdir "$pkg"
+	publish "$pkg" "$variant"
 }
 build_variant qcow2
 build_variant raw
@@ -391,13 +395,7 @@ build_rootfs() {
 	printf -- '---\nname: %s\nversion: %s\nbosh_protocol: 1\napi_version: 2\nsha1: %s\noperating_system: busybox\nstemcell_formats:\n- warden-tar\ncloud_properties: {}\n' \
 		"$name" "'$VERSION'" "$sha1" >"$pkg/stemcell.MF"
 	echo '{}' >"$pkg/cloud_properties.json"
-	tar -C "$pkg" "${TAR_OPTS[@]}" -cf - stemcell.MF image | gzip -1n >"$pkg/stemcell.tgz"
-	mkdir -p "$OUTDIR/rootfs"
-	local f
-	for f in image stemcell.MF cloud_properties.json stemcell.tgz; do
-		mv -f "$pkg/$f" "$OUTDIR/rootfs/$f"
-	done
-	rmdir "$pkg"
+	publish "$pkg" rootfs
 }
 build_rootfs
 
