@@ -9,6 +9,7 @@
 // scripts/lxc-host.sh unmounts that unused hierarchy (CI runs it).
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
@@ -193,10 +194,24 @@ TEST_F(LxcTest, ContainerLifecycleWithPersistentDisk) {
   const std::string agent = "agent-lxc-" + random_hex(6);
   std::string vm;
   try {
-    const auto created = cpi("create_vm", {agent, stemcell,
-                                           {{"cpu", 1}, {"ram", 256}, {"ephemeral_disk", 64}},
-                                           networks, nlohmann::json::array(), env_arg});
-    vm = created[0];
+    // Run by hand to see stderr (debug level): the settings' secrets never show there.
+    const auto run = run_process(
+        CPI_BINARY, {"--config", m_config.string()},
+        cpi_request("create_vm",
+                    {agent, stemcell, {{"cpu", 1}, {"ram", 256}, {"ephemeral_disk", 64}}, networks,
+                     nlohmann::json::array(), env_arg},
+                    {{"director_uuid", "e2e-director"}}, 2),
+        director_env((env().root() / "tmp").string()));
+    const auto response = parse_cpi_response(run);
+    for (const std::string secret : {"e2e-nats-secret", "lxc-e2e-password"}) {
+      EXPECT_EQ(run.err.find(secret), std::string::npos) << secret << " in the log";
+      EXPECT_EQ(response.dump().find(secret), std::string::npos) << secret << " in the response";
+    }
+    if (!response["error"].is_null()) {
+      throw std::runtime_error("create_vm failed: " + response["error"].dump());
+    }
+    vm = response["result"][0];
+    phase("lxc create_vm", run.seconds);
   } catch (const std::exception& e) {
     const std::string why = e.what();
     for (const char* host_gap : {"/sys/fs/cgroup", "Failure in libvirt_lxc startup"}) {
@@ -209,11 +224,18 @@ TEST_F(LxcTest, ContainerLifecycleWithPersistentDisk) {
     }
     throw;
   }
-  phase("lxc create_vm", last_call_seconds());
   ASSERT_TRUE(container(vm).has_value());
   ASSERT_TRUE(find_domain(vm) == std::nullopt) << "the container must not be a qemu domain";
 
   const auto first = wait_boot(vm, 0);
+  // The settings filesystem: its files and its volume are private to root (mbus credentials).
+  const std::string settings_volume = volume_path(volume_name(vm) + "-config");
+  EXPECT_NE(sh("debugfs -R 'stat /settings.json' '" + settings_volume + "' 2>/dev/null").out.find(
+                "Mode:  0600"),
+            std::string::npos);
+  struct stat st {};
+  ASSERT_EQ(::stat(settings_volume.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600U);
   EXPECT_EQ(first.settings_link, "libvirt-config/settings.json");
   ASSERT_TRUE(first.settings.is_object()) << "settings unreadable in the container";
   EXPECT_EQ(first.settings["agent_id"], agent);
