@@ -53,6 +53,12 @@ void write_tree_file(const fs::path& root, const std::string& relative, const st
 
 }  // namespace
 
+bool LibvirtCloud::host_is_local() {
+  const std::string uri = m_hv.uri();  // "lxc:///", "lxc+unix:///": no host part
+  const auto scheme_end = uri.find("://");
+  return scheme_end != std::string::npos && uri.compare(scheme_end + 3, 1, "/") == 0;
+}
+
 bool LibvirtCloud::container() const {
   return xml::make_flavour(m_config.libvirt.hypervisor)->container();
 }
@@ -157,7 +163,7 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
   auto path_of = [this, &target](const std::string& name) {
     auto volume = m_hv.find_volume(target, name);
     if (!volume) throw CloudError("volume '" + name + "' vanished while creating it");
-    return stemcell::link_volume(m_hv.volume_path(**volume));
+    return stemcell::lxc_source_path(m_hv.volume_path(**volume), host_is_local());
   };
 
   // Root: a full copy of the stemcell's filesystem, sparse (holes stay holes).
@@ -286,7 +292,7 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
   xml::DiskDevice device{located->pool_name, disk_name, "raw", "", "", disk.value, false};
   device.mount = hint.get<std::string>();
   device.path = translate("reading the path of disk '" + disk.value + "'", [&] {
-    return stemcell::link_volume(m_hv.volume_path(*located->volume));
+    return stemcell::lxc_source_path(m_hv.volume_path(*located->volume), host_is_local());
   });
   const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
   const std::string new_xml = xml::with_device(old_xml, flavour->disk_device(device));

@@ -379,6 +379,9 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     translate("stopping vm '" + cid.value + "'",
               [&] { stop_domain(**domain, cid.value, has_persistent ? 5 : 0); });
     translate("undefining vm '" + cid.value + "'", [&] { m_hv.undefine_domain(**domain); });
+    for (const auto& disk : facts.disks) {  // a container's short links (stemcell/fs_image.hpp)
+      if (!disk.mount.empty()) stemcell::remove_link(disk.path);
+    }
     // Persistent disks stay; only their attachment record is cleared.
     for (const auto& disk : facts.disks) {
       if (is_disk_cid(disk.serial)) {

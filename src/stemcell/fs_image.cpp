@@ -180,7 +180,16 @@ fs::path link_of(const std::string& volume_path) {
 
 }  // namespace
 
-std::string link_volume(const std::string& volume_path) {
+std::string lxc_source_path(const std::string& volume_path, bool local_host) {
+  if (volume_path.size() < k_loop_name_size) return volume_path;
+  if (!local_host) {
+    throw CloudError("libvirt's LXC driver mounts only images whose path is under " +
+                     std::to_string(k_loop_name_size) + " bytes, and '" + volume_path + "' has " +
+                     std::to_string(volume_path.size()) +
+                     ": give the storage pool a shorter target path (and a shorter "
+                     "name_prefix), or run the CPI on the libvirt host (lxc:///), where it "
+                     "links long paths in " + std::string{k_link_dir});
+  }
   const fs::path link = link_of(volume_path);
   std::error_code ec;
   fs::create_directories(link.parent_path(), ec);
@@ -199,6 +208,12 @@ void unlink_volume(const std::string& volume_path) {
   std::error_code ec;
   const fs::path link = link_of(volume_path);
   if (fs::is_symlink(link, ec)) fs::remove(link, ec);
+}
+
+void remove_link(const std::string& source_path) {
+  const fs::path path{source_path};
+  std::error_code ec;
+  if (path.parent_path() == fs::path{k_link_dir} && fs::is_symlink(path, ec)) fs::remove(path, ec);
 }
 
 std::string mke2fs_path() {

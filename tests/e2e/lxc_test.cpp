@@ -311,6 +311,7 @@ TEST_F(LxcTest, ContainerLifecycleWithPersistentDisk) {
   for (const auto* boot : {&second, &third, &fifth}) {
     EXPECT_NE(on_disk.find("boshtest-" + boot->id), std::string::npos) << on_disk;
   }
+  volume_paths.push_back(volume_path(volume_name(disk)));  // attached when the VM went
   // The short links the container's XML named its volumes by are gone too.
   for (const auto& entry : std::filesystem::directory_iterator(stemcell::k_link_dir)) {
     std::error_code ec;

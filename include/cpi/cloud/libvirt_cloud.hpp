@@ -130,6 +130,8 @@ class LibvirtCloud final : public Cloud {
   // Stops a domain: a graceful shutdown bounded at `grace` seconds, then a power-off.
   void stop_domain(virDomain& domain, const std::string& what, int grace_seconds);
   bool container() const;
+  // Whether the connection's URI names no host (the libvirt host is this machine).
+  bool host_is_local();
 
   virt::Hypervisor& m_hv;
   config::Config m_config;

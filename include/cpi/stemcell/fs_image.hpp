@@ -47,13 +47,17 @@ void make_ext4(const std::filesystem::path& image, std::uint64_t bytes, const st
 
 // libvirt's LXC driver loop-mounts a filesystem image only when its path is shorter than 64
 // bytes (the kernel's LO_NAME_SIZE, which libvirt 9.0 insists on), and pool volume paths are
-// longer. A container's XML therefore names each volume by a short link in k_link_dir,
-// "<k_link_dir>/<16 hex of the volume path>"; link_volume() makes it (idempotent) and returns it.
-// The links live on the libvirt host, so the lxc hypervisor needs the CPI on that host (lxc:///).
+// often longer. lxc_source_path() returns the path a container's XML names a volume by: its own
+// path when short enough; else, with the libvirt host local, a short link
+// "<k_link_dir>/<16 hex of the volume path>" (made here, idempotent); else a CloudError that says
+// to shorten the pool's path or run the CPI on the host.
 inline constexpr const char* k_link_dir = "/var/lib/bosh-libvirt-cpi/lxc";
-std::string link_volume(const std::string& volume_path);
+inline constexpr std::size_t k_loop_name_size = 64;
+std::string lxc_source_path(const std::string& volume_path, bool local_host);
 // Removes the link of `volume_path` if there is one.
 void unlink_volume(const std::string& volume_path);
+// Removes `source_path` when it is one of the links in k_link_dir (a container XML's source).
+void remove_link(const std::string& source_path);
 
 // Where the `mke2fs` binary is ("" when missing): /sbin, /usr/sbin, then PATH.
 std::string mke2fs_path();

@@ -157,6 +157,28 @@ TEST(FsImageTest, RootfsCapacityLeavesRoomAndRoundsToMiB) {
   EXPECT_EQ(rootfs_capacity(tree, 8ULL << 30), 8ULL << 30);
 }
 
+TEST(LxcSourcePathTest, ShortPathsStayLongOnesAreLinkedLocallyAndRefusedRemotely) {
+  EXPECT_EQ(lxc_source_path("/var/lib/lxb/vm-1-root", false), "/var/lib/lxb/vm-1-root");
+  const std::string long_path =
+      "/var/lib/libvirt/bosh/vm-0f8fad5b-d9cb-469f-a165-70867728950e-ephemeral";
+  try {
+    lxc_source_path(long_path, false);
+    ADD_FAILURE() << "no error";
+  } catch (const CloudError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("under 64 bytes"), std::string::npos) << message;
+    EXPECT_NE(message.find(long_path), std::string::npos) << message;
+  }
+  if (::geteuid() != 0) GTEST_SKIP() << "the link directory needs root";
+  const std::string link = lxc_source_path(long_path, true);
+  EXPECT_LT(link.size(), 64U);
+  EXPECT_EQ(link.rfind(k_link_dir, 0), 0U) << link;
+  EXPECT_EQ(fs::read_symlink(link), long_path);
+  EXPECT_EQ(lxc_source_path(long_path, true), link) << "the same link again";
+  unlink_volume(long_path);
+  EXPECT_FALSE(fs::is_symlink(link));
+}
+
 class RootfsTest : public ::testing::Test {
  protected:
   void SetUp() override {
