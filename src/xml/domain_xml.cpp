@@ -142,6 +142,35 @@ pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
   return domain;
 }
 
+void hvm_os(pugi::xml_node domain, const char* machine) {
+  auto os = child(domain, "os");
+  auto type = child(os, "type");
+  type.append_attribute("arch") = "x86_64";
+  if (machine != nullptr) type.append_attribute("machine") = machine;
+  type.text() = "hvm";
+  child(os, "boot").append_attribute("dev") = "hd";
+  auto features = child(domain, "features");
+  child(features, "acpi");
+  child(features, "apic");
+}
+
+void lifecycle(pugi::xml_node domain) {
+  child(domain, "clock").append_attribute("offset") = "utc";
+  child(domain, "on_poweroff").text() = "destroy";
+  child(domain, "on_reboot").text() = "restart";
+  child(domain, "on_crash").text() = "restart";
+}
+
+void vnc_on_loopback(pugi::xml_node devices) {
+  auto graphics = child(devices, "graphics");
+  graphics.append_attribute("type") = "vnc";
+  graphics.append_attribute("autoport") = "yes";
+  graphics.append_attribute("listen") = "127.0.0.1";
+  auto listen = child(graphics, "listen");
+  listen.append_attribute("type") = "address";
+  listen.append_attribute("address") = "127.0.0.1";
+}
+
 std::string domain_xml(const DomainSpec& spec) {
   pugi::xml_document doc;
   auto domain = begin_domain(doc, spec.virt_type, spec);
@@ -149,21 +178,9 @@ std::string domain_xml(const DomainSpec& spec) {
     child(child(domain, "memoryBacking"), "hugepages");
   }
 
-  auto os = child(domain, "os");
-  auto type = child(os, "type");
-  type.append_attribute("arch") = "x86_64";
-  type.append_attribute("machine") = spec.machine.c_str();
-  type.text() = "hvm";
-  child(os, "boot").append_attribute("dev") = "hd";
-
-  auto features = child(domain, "features");
-  child(features, "acpi");
-  child(features, "apic");
+  hvm_os(domain, spec.machine.c_str());
   append_cpu(domain, spec);
-  child(domain, "clock").append_attribute("offset") = "utc";
-  child(domain, "on_poweroff").text() = "destroy";
-  child(domain, "on_reboot").text() = "restart";
-  child(domain, "on_crash").text() = "restart";
+  lifecycle(domain);
 
   auto devices = child(domain, "devices");
   for (const auto& disk : spec.disks) {
@@ -176,13 +193,7 @@ std::string domain_xml(const DomainSpec& spec) {
     append_hostdev(devices, device);
   }
   append_console(devices, spec.console_log);
-  auto graphics = child(devices, "graphics");
-  graphics.append_attribute("type") = "vnc";
-  graphics.append_attribute("autoport") = "yes";
-  graphics.append_attribute("listen") = "127.0.0.1";
-  auto listen = child(graphics, "listen");
-  listen.append_attribute("type") = "address";
-  listen.append_attribute("address") = "127.0.0.1";
+  vnc_on_loopback(devices);
   auto rng = child(devices, "rng");
   rng.append_attribute("model") = "virtio";
   auto backend = child(rng, "backend");

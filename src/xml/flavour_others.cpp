@@ -13,41 +13,12 @@
 namespace cpi::xml {
 namespace {
 
-void hvm_os(pugi::xml_node domain, const char* machine) {
-  auto os = child(domain, "os");
-  auto type = child(os, "type");
-  type.append_attribute("arch") = "x86_64";
-  if (machine != nullptr) type.append_attribute("machine") = machine;
-  type.text() = "hvm";
-  child(os, "boot").append_attribute("dev") = "hd";
-  auto features = child(domain, "features");
-  child(features, "acpi");
-  child(features, "apic");
-}
-
-void lifecycle(pugi::xml_node domain) {
-  child(domain, "clock").append_attribute("offset") = "utc";
-  child(domain, "on_poweroff").text() = "destroy";
-  child(domain, "on_reboot").text() = "restart";
-  child(domain, "on_crash").text() = "restart";
-}
-
 void pty_console(pugi::xml_node devices, const char* target_type) {
   auto console = child(devices, "console");
   console.append_attribute("type") = "pty";
   auto target = child(console, "target");
   target.append_attribute("type") = target_type;
   target.append_attribute("port") = 0;
-}
-
-void vnc_on_loopback(pugi::xml_node devices) {
-  auto graphics = child(devices, "graphics");
-  graphics.append_attribute("type") = "vnc";
-  graphics.append_attribute("autoport") = "yes";
-  graphics.append_attribute("listen") = "127.0.0.1";
-  auto listen = child(graphics, "listen");
-  listen.append_attribute("type") = "address";
-  listen.append_attribute("address") = "127.0.0.1";
 }
 
 // The shared part of every non-qemu flavour: refusals of the qemu/kvm-only options.

@@ -85,6 +85,12 @@ std::string domain_xml(const DomainSpec& spec);
 pugi::xml_node begin_domain(pugi::xml_document& doc, const std::string& type,
                             const DomainSpec& spec);
 
+// Parts every hardware-virtualised flavour shares: <os> hvm (machine omitted when null) with
+// <features> acpi and apic; the UTC clock and the on_* actions; VNC listening on 127.0.0.1 only.
+void hvm_os(pugi::xml_node domain, const char* machine);
+void lifecycle(pugi::xml_node domain);
+void vnc_on_loopback(pugi::xml_node devices);
+
 // One <interface> (network, bridge or direct) appended to `devices`, with <model type=`model`>
 // unless `model` is empty; returns it. Throws CpiError for another interface type.
 pugi::xml_node append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model);
