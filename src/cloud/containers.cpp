@@ -128,7 +128,7 @@ StemcellCid LibvirtCloud::create_rootfs_stemcell(const std::string& image_path) 
   return cid;
 }
 
-void LibvirtCloud::write_container_settings(virStoragePool& target, const std::string& name,
+virt::Volume LibvirtCloud::write_container_settings(virStoragePool& target, const std::string& name,
                                             const nlohmann::json& settings,
                                             const nlohmann::json& meta) {
   const std::string user_data = settings.dump();
@@ -141,7 +141,7 @@ void LibvirtCloud::write_container_settings(virStoragePool& target, const std::s
   // The settings are also kept in `<name>.meta` (mode 0600): the CPI cannot read ext4 back.
   write_meta(target, name, {{"user_data", settings}, {"meta_data", meta}});
   if (auto old = m_hv.find_volume(target, name)) m_hv.delete_volume(**old);
-  upload_ext4(target, name, k_settings_bytes, stemcell::k_config_label, "0600", fill);
+  return upload_ext4(target, name, k_settings_bytes, stemcell::k_config_label, "0600", fill);
 }
 
 void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& cid,
@@ -160,24 +160,23 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
   }
   spec.init = stemcell_meta.value("init", "/sbin/init");
   const auto stemcell_facts = xml::read_volume_xml(m_hv.volume_xml(stemcell));
-  auto path_of = [this, &target](const std::string& name) {
-    auto volume = m_hv.find_volume(target, name);
-    if (!volume) throw CloudError("volume '" + name + "' vanished while creating it");
-    return stemcell::lxc_source_path(m_hv.volume_path(**volume), host_is_local());
+  const bool local = host_is_local();
+  auto source_of = [this, local](virStorageVol& volume) {
+    return stemcell::lxc_source_path(m_hv.volume_path(volume), local);
   };
 
   // Root: a full copy of the stemcell's filesystem, sparse (holes stay holes).
   const std::string root_name = root_volume(cid);
   rollback.add("delete volume '" + root_name + "'",
                [this, &target, root_name] { delete_if_exists(target, root_name); });
-  translate("copying the root filesystem into '" + root_name + "'", [&] {
-    auto root = m_hv.create_volume(
-        target, xml::volume_xml({root_name, stemcell_facts.capacity_bytes, "raw", ""}));
-    m_hv.copy_volume_bytes(stemcell, *root);
-  });
   xml::DiskDevice root{pool_name, root_name, "raw", "", "", "", false};
   root.mount = "/";
-  root.path = translate("reading the path of '" + root_name + "'", [&] { return path_of(root_name); });
+  root.path = translate("copying the root filesystem into '" + root_name + "'", [&] {
+    auto volume = m_hv.create_volume(
+        target, xml::volume_xml({root_name, stemcell_facts.capacity_bytes, "raw", ""}));
+    m_hv.copy_volume_bytes(stemcell, *volume);
+    return source_of(*volume);
+  });
   spec.disks.push_back(root);
 
   // Settings, read-only, where the stemcell's settings link points.
@@ -193,14 +192,13 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
     delete_if_exists(target, config_name);
     delete_if_exists(target, meta_volume(config_name));
   });
-  translate("writing the settings volume '" + config_name + "'", [&] {
-    write_container_settings(target, config_name, agent::user_data(input),
-                             agent::meta_data(input));
-  });
   xml::DiskDevice config{pool_name, config_name, "raw", "", "", "", true};
   config.mount = stemcell::k_config_dir;
-  config.path = translate("reading the path of '" + config_name + "'",
-                          [&] { return path_of(config_name); });
+  config.path = translate("writing the settings volume '" + config_name + "'", [&] {
+    auto volume = write_container_settings(target, config_name, agent::user_data(input),
+                                           agent::meta_data(input));
+    return source_of(*volume);
+  });
   spec.disks.push_back(config);
 
   // Ephemeral: an empty filesystem at /var/vcap/data.
@@ -208,12 +206,12 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
     const std::string eph_name = ephemeral_volume(cid);
     rollback.add("delete volume '" + eph_name + "'",
                  [this, &target, eph_name] { delete_if_exists(target, eph_name); });
-    translate("creating the ephemeral filesystem '" + eph_name + "'", [&] {
-      upload_ext4(target, eph_name, ephemeral_mib * k_mib, "bosh-ephemeral", "");
-    });
     xml::DiskDevice eph{pool_name, eph_name, "raw", "", "", "", false};
     eph.mount = stemcell::k_ephemeral_dir;
-    eph.path = translate("reading the path of '" + eph_name + "'", [&] { return path_of(eph_name); });
+    eph.path = translate("creating the ephemeral filesystem '" + eph_name + "'", [&] {
+      auto volume = upload_ext4(target, eph_name, ephemeral_mib * k_mib, "bosh-ephemeral", "");
+      return source_of(*volume);
+    });
     spec.disks.push_back(eph);
   }
 }
@@ -317,16 +315,18 @@ void LibvirtCloud::detach_container_disk(virDomain& domain, const VmCid& vm, con
                                          int api_version) {
   const std::string old_xml = translate("reading vm '" + vm.value + "'",
                                         [&] { return m_hv.domain_xml(domain, true); });
-  if (find_mount(xml::read_domain_xml(old_xml), disk.value) == nullptr) {
+  const auto facts = xml::read_domain_xml(old_xml);
+  const auto* mounted = find_mount(facts, disk.value);
+  if (mounted == nullptr) {
     spdlog::info("disk {} is not attached to {}; nothing to do", disk.value, vm.value);
     if (api_version < 2) set_container_disk_setting(vm, disk.value, nullptr);
     return;
   }
   redefine_container(domain, vm, old_xml, xml::without_filesystem(old_xml, disk_mount(disk.value)),
                      disk.value, nullptr, api_version);
+  stemcell::remove_link(mounted->path);
   const std::string disk_name = object_name(disk.value);
   if (auto located = locate(disk_name)) {
-    stemcell::unlink_volume(m_hv.volume_path(*located->volume));
     auto meta = read_meta(*located->pool, disk_name);
     if (meta.contains("attached_to")) {
       meta.erase("attached_to");

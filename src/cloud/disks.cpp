@@ -5,7 +5,6 @@
 #include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/errors.hpp"
-#include "cpi/stemcell/fs_image.hpp"
 #include "cpi/util/rollback.hpp"
 #include "cpi/xml/domain_reader.hpp"
 #include "cpi/xml/volume_xml.hpp"
@@ -99,10 +98,7 @@ void LibvirtCloud::delete_disk(const DiskCid& cid) {
       }
     }
   }
-  translate("deleting disk '" + cid.value + "'", [&] {
-    stemcell::unlink_volume(m_hv.volume_path(*located->volume));  // a container's link to it
-    m_hv.delete_volume(*located->volume);
-  });
+  translate("deleting disk '" + cid.value + "'", [&] { m_hv.delete_volume(*located->volume); });
   delete_if_exists(*located->pool, meta_volume(name));
   spdlog::info("deleted disk {}", cid.value);
 }

@@ -404,11 +404,6 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
   }
   for (const auto& volume : {root_volume(cid), ephemeral_volume(cid), config_volume(cid),
                              meta_volume(config_volume(cid))}) {
-    if (container()) {  // the short links a container's XML named its volumes by
-      translate("reading volume '" + volume + "'", [&] {
-        if (auto v = m_hv.find_volume(target, volume)) stemcell::unlink_volume(m_hv.volume_path(**v));
-      });
-    }
     delete_if_exists(target, volume);
   }
   util::FileLock::remove(name);  // the VM's attach/detach lock, no longer needed

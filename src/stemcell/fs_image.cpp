@@ -204,12 +204,6 @@ std::string lxc_source_path(const std::string& volume_path, bool local_host) {
   return link.string();
 }
 
-void unlink_volume(const std::string& volume_path) {
-  std::error_code ec;
-  const fs::path link = link_of(volume_path);
-  if (fs::is_symlink(link, ec)) fs::remove(link, ec);
-}
-
 void remove_link(const std::string& source_path) {
   const fs::path path{source_path};
   std::error_code ec;

@@ -114,8 +114,8 @@ class LibvirtCloud final : public Cloud {
                            const std::string& label, const std::string& mode,
                            const std::function<void(const std::filesystem::path&)>& tree = {});
   // Writes the settings volume of a container (`settings` and `meta` as files), creating it.
-  void write_container_settings(virStoragePool& pool, const std::string& name,
-                                const nlohmann::json& settings, const nlohmann::json& meta);
+  virt::Volume write_container_settings(virStoragePool& pool, const std::string& name,
+                                        const nlohmann::json& settings, const nlohmann::json& meta);
   nlohmann::json attach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
                                        int api_version);
   void detach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,

@@ -49,13 +49,12 @@ void make_ext4(const std::filesystem::path& image, std::uint64_t bytes, const st
 // bytes (the kernel's LO_NAME_SIZE, which libvirt 9.0 insists on), and pool volume paths are
 // often longer. lxc_source_path() returns the path a container's XML names a volume by: its own
 // path when short enough; else, with the libvirt host local, a short link
-// "<k_link_dir>/<16 hex of the volume path>" (made here, idempotent); else a CloudError that says
+// "<k_link_dir>/<16 hex of the volume path>" (made here, idempotent; remove_link() removes it
+// once the XML naming it is gone); else a CloudError that says
 // to shorten the pool's path or run the CPI on the host.
 inline constexpr const char* k_link_dir = "/var/lib/bosh-libvirt-cpi/lxc";
 inline constexpr std::size_t k_loop_name_size = 64;
 std::string lxc_source_path(const std::string& volume_path, bool local_host);
-// Removes the link of `volume_path` if there is one.
-void unlink_volume(const std::string& volume_path);
 // Removes `source_path` when it is one of the links in k_link_dir (a container XML's source).
 void remove_link(const std::string& source_path);
 

@@ -175,7 +175,7 @@ TEST(LxcSourcePathTest, ShortPathsStayLongOnesAreLinkedLocallyAndRefusedRemotely
   EXPECT_EQ(link.rfind(k_link_dir, 0), 0U) << link;
   EXPECT_EQ(fs::read_symlink(link), long_path);
   EXPECT_EQ(lxc_source_path(long_path, true), link) << "the same link again";
-  unlink_volume(long_path);
+  remove_link(link);
   EXPECT_FALSE(fs::is_symlink(link));
 }
 
