@@ -325,14 +325,7 @@ void LibvirtCloud::detach_container_disk(virDomain& domain, const VmCid& vm, con
   redefine_container(domain, vm, old_xml, xml::without_filesystem(old_xml, disk_mount(disk.value)),
                      disk.value, nullptr, api_version);
   stemcell::remove_link(mounted->path);
-  const std::string disk_name = object_name(disk.value);
-  if (auto located = locate(disk_name)) {
-    auto meta = read_meta(*located->pool, disk_name);
-    if (meta.contains("attached_to")) {
-      meta.erase("attached_to");
-      write_meta(*located->pool, disk_name, meta);
-    }
-  }
+  clear_attachment(disk);
   spdlog::info("detached disk {} from container {}", disk.value, vm.value);
 }
 

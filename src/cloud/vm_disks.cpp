@@ -38,6 +38,17 @@ void LibvirtCloud::require_not_attached_elsewhere(const nlohmann::json& meta, co
   }
 }
 
+void LibvirtCloud::clear_attachment(const DiskCid& disk) {
+  const std::string disk_name = object_name(disk.value);
+  if (auto located = locate(disk_name)) {
+    auto meta = read_meta(*located->pool, disk_name);
+    if (meta.contains("attached_to")) {
+      meta.erase("attached_to");
+      write_meta(*located->pool, disk_name, meta);
+    }
+  }
+}
+
 std::string LibvirtCloud::disk_bus() const { return m_config.libvirt.storage_controller; }
 
 std::string LibvirtCloud::cdrom_bus() const {
@@ -140,14 +151,7 @@ void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_ver
               const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
               m_hv.detach_device(*domain, flavour->disk_device(*device), true);
             });
-  const std::string disk_name = object_name(disk.value);
-  if (auto located = locate(disk_name)) {
-    auto meta = read_meta(*located->pool, disk_name);
-    if (meta.contains("attached_to")) {
-      meta.erase("attached_to");
-      write_meta(*located->pool, disk_name, meta);
-    }
-  }
+  clear_attachment(disk);
   if (api_version < 2) rewrite_config_drive(*domain, vm, disk.value, nullptr);
   spdlog::info("detached disk {} from {}", disk.value, vm.value);
 }

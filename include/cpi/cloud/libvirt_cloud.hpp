@@ -93,6 +93,8 @@ class LibvirtCloud final : public Cloud {
 
   // vm_disks.cpp
   std::string disk_bus() const;
+  // Forgets the disk's attachment in its .meta volume (after a detach).
+  void clear_attachment(const DiskCid& disk);
   // Throws CloudError when `meta` says the disk is attached to another VM that still has it.
   void require_not_attached_elsewhere(const nlohmann::json& meta, const DiskCid& disk,
                                       const VmCid& vm);
