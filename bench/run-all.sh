@@ -27,6 +27,8 @@ done
 
 echo "[bench] info latency" >&2
 ROW_ONLY=1 "$root/bench/info_latency.sh" >>"$rows"
+echo "[bench] many secrets" >&2
+ROW_ONLY=1 "$root/bench/redact_secrets.sh" >>"$rows"
 
 echo "[bench] lookups on test:///default (10 vs 500 domains)" >&2
 lookup_table=$("$lookups")

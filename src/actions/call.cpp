@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cpi/config/fields.hpp"
+#include "cpi/config/json_parse.hpp"
 #include "cpi/errors.hpp"
 
 namespace cpi::actions {
@@ -36,6 +37,14 @@ const nlohmann::json* Call::arg(std::size_t index, const char* name, bool requir
               "missing (got " + std::to_string(m_request.arguments.size()) + " arguments)");
     }
     return nullptr;
+  }
+  for (const auto& number : m_request.out_of_range_arguments) {
+    if (number.path[1] == std::to_string(index)) {
+      const std::string where =
+          number.path.size() > 2 ? " at " + config::json_path_text(number.path) : "";
+      throw CpiError(method() + ": argument " + std::to_string(index) + " (" + name +
+                     "): number '" + number.text + "'" + where + " is out of range");
+    }
   }
   const auto& value = m_request.arguments[index];
   return value.is_null() ? nullptr : &value;
@@ -77,16 +86,22 @@ std::int64_t Call::int_arg(std::size_t index, const char* name, std::int64_t min
   if (value == nullptr) {
     bad_arg(index, name, "expected an integer, got null");
   }
+  auto out_of_range = [&](const std::string& text) {
+    throw CpiError(method() + ": argument " + std::to_string(index) + " (" + name + "): number " +
+                   text + " is out of range for an integer");
+  };
   std::int64_t number = 0;
   if (value->is_number_unsigned()) {
     if (value->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
-      bad_arg(index, name, "is too large");
+      out_of_range(value->dump());
     }
     number = value->get<std::int64_t>();
   } else if (value->is_number_integer()) {
     number = value->get<std::int64_t>();
-  } else if (value->is_number_float() && std::floor(value->get<double>()) == value->get<double>() &&
-             std::fabs(value->get<double>()) < 9.0e15) {
+  } else if (value->is_number_float() && (!std::isfinite(value->get<double>()) ||
+                                          std::fabs(value->get<double>()) >= 9.0e15)) {
+    out_of_range(value->dump());
+  } else if (value->is_number_float() && std::floor(value->get<double>()) == value->get<double>()) {
     number = static_cast<std::int64_t>(value->get<double>());
   } else {
     bad_arg(index, name, "expected an integer, got " + json_type_name(*value));

@@ -53,7 +53,8 @@ nlohmann::json get_disks(Call& call) {
 
 nlohmann::json resize_disk(Call& call) {
   const cloud::DiskCid cid{call.cid_arg(0, "disk_cid")};
-  call.cloud().resize_disk(cid, call.int_arg(1, "new_size", 1));
+  const auto new_size = call.int_arg(1, "new_size", 1);  // decoded before the cloud opens
+  call.cloud().resize_disk(cid, new_size);
   return nullptr;
 }
 

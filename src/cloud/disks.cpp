@@ -14,6 +14,27 @@ namespace {
 
 constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
 
+// Thin provisioning: a raw disk needs all of its `growth` free in the pool now; a qcow2 disk
+// (allocated as the guest writes) may be as large as the pool's whole capacity, never larger,
+// since it could never be filled (README "Disk sizes"). Throws NoDiskSpace.
+void require_room(virt::Hypervisor& hv, virStoragePool& pool, const std::string& pool_name,
+                  const std::string& format, std::uint64_t capacity, std::uint64_t growth,
+                  const std::string& what) {
+  const auto info = hv.pool_info(pool);
+  if (format == "raw" && info.available < growth) {
+    throw NoDiskSpace("storage pool '" + pool_name + "' has " +
+                      std::to_string(info.available / k_mib) + " MiB free, " + what + " needs " +
+                      std::to_string(growth / k_mib) + " MiB more (raw disks are allocated whole)");
+  }
+  if (format != "raw" && info.capacity < capacity) {
+    throw NoDiskSpace("storage pool '" + pool_name + "' holds " +
+                      std::to_string(info.capacity / k_mib) + " MiB in all (" +
+                      std::to_string(info.available / k_mib) + " MiB free), " + what + " of " +
+                      std::to_string(capacity / k_mib) + " MiB could never be filled: a " +
+                      format + " disk may be at most the pool's capacity");
+  }
+}
+
 }  // namespace
 
 DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& cloud_properties,
@@ -51,16 +72,12 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   }
   const DiskCid cid = new_disk_cid();
   const std::string name = object_name(cid.value);
-  const auto capacity = static_cast<std::uint64_t>(size_mib) * k_mib;
+  const auto capacity = mib_to_bytes(size_mib, "create_disk: size");
   translate("creating disk '" + cid.value + "' (" + std::to_string(size_mib) + " MiB) in pool '" +
                 pool_name + "'",
             [&] {
-              const auto info = m_hv.pool_info(*target);
-              if (format == "raw" && info.available < capacity) {
-                throw NoDiskSpace("storage pool '" + pool_name + "' has " +
-                                  std::to_string(info.available / k_mib) + " MiB free, disk '" +
-                                  cid.value + "' needs " + std::to_string(size_mib) + " MiB");
-              }
+              require_room(m_hv, *target, pool_name, format, capacity,
+                           capacity, "disk '" + cid.value + "'");
               if (container()) {  // an ext4 filesystem the container mounts
                 upload_ext4(*target, name, capacity, "", "0600");
                 return;
@@ -109,7 +126,7 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
   const std::string name = object_name(cid.value);
   auto located = locate(name);
   if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
-  const auto wanted = static_cast<std::uint64_t>(new_size_mib) * k_mib;
+  const auto wanted = mib_to_bytes(new_size_mib, "resize_disk: new_size");
   const auto current = translate("reading disk '" + cid.value + "'",
                                  [&] { return m_hv.volume_info(*located->volume).capacity; });
   if (wanted == current) {
@@ -126,6 +143,11 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
                        std::to_string(current / k_mib) + " MiB; shrinking to " +
                        std::to_string(new_size_mib) + " MiB is not supported");
   }
+  translate("checking the room for disk '" + cid.value + "'", [&] {
+    const auto format = xml::read_volume_xml(m_hv.volume_xml(*located->volume)).format;
+    require_room(m_hv, *located->pool, located->pool_name, format.empty() ? "raw" : format,
+                 wanted, wanted - current, "growing disk '" + cid.value + "'");
+  });
   // Attached to a running VM: grow it online so the guest sees the new size.
   const auto meta = read_meta(*located->pool, name);
   const std::string owner = meta.value("attached_to", "");

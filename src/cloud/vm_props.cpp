@@ -8,7 +8,7 @@
 namespace cpi::cloud {
 namespace {
 
-constexpr std::int64_t k_max_mib = 64LL * 1024 * 1024;  // 64 TiB
+constexpr std::int64_t k_max_mib = k_max_size_mib;
 
 // Reads `key` or its alias; setting both is an error.
 std::optional<std::int64_t> integer_alias(config::FieldReader& reader, const std::string& key,
@@ -87,6 +87,19 @@ std::vector<HostDeviceProps> host_devices(config::FieldReader& reader) {
 }
 
 }  // namespace
+
+std::uint64_t mib_to_bytes(std::int64_t size_mib, const std::string& what) {
+  if (size_mib < 1 || size_mib > k_max_size_mib) {
+    throw CloudError(what + ": " + std::to_string(size_mib) + " MiB is out of range (1 MiB up to " +
+                     std::to_string(k_max_size_mib) + " MiB = 64 TiB)");
+  }
+  std::uint64_t bytes = 0;
+  if (__builtin_mul_overflow(static_cast<std::uint64_t>(size_mib), std::uint64_t{1} << 20U,
+                             &bytes)) {
+    throw CloudError(what + ": " + std::to_string(size_mib) + " MiB does not fit in 64 bits");
+  }
+  return bytes;
+}
 
 VmProps parse_vm_props(const nlohmann::json& cloud_properties) {
   config::FieldReader reader{cloud_properties, "create_vm", "cloud_properties"};

@@ -1,10 +1,15 @@
 #include "cpi/config/config.hpp"
 
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "cpi/config/fields.hpp"
+#include "cpi/config/json_parse.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/util/redact.hpp"
 
@@ -137,14 +142,65 @@ Config load_config(const fs::path& path) {
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  nlohmann::json document;
+  BoundedJson parsed;
   try {
-    document = nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::parse_error& e) {
+    parsed = parse_bounded_json(buffer.str(), source);
+  } catch (const nlohmann::json::exception& e) {
     throw CpiError(source + ": not valid JSON: " + e.what());
   }
+  if (!parsed.out_of_range.empty()) {
+    throw CpiError(source + ": " + json_path_text(parsed.out_of_range.front().path) +
+                   ": number '" + parsed.out_of_range.front().text + "' is out of range");
+  }
   fs::path dir = fs::absolute(path).parent_path();
-  return parse_config(document, dir, source);
+  Config config = parse_config(parsed.document, dir, source);
+  if (auto problem = exposed_secrets(path, config)) {
+    spdlog::warn("{}: chmod 0600 it (readable by the CPI's user only)", *problem);
+  }
+  return config;
+}
+
+std::vector<std::string> secret_fields(const Config& config) {
+  std::vector<std::string> out;
+  if (config.agent.mbus) {
+    const auto& mbus = *config.agent.mbus;
+    const auto scheme = mbus.find("://");
+    const auto at = mbus.rfind('@');
+    if (scheme != std::string::npos && at != std::string::npos && at > scheme &&
+        mbus.find(':', scheme + 3) < at) {
+      out.emplace_back("agent.mbus (password)");
+    }
+  }
+  if (config.libvirt.tls.client_key.is_inline()) out.emplace_back("libvirt.tls.client_key");
+  if (config.libvirt.ssh.private_key.is_inline()) out.emplace_back("libvirt.ssh.private_key");
+  const auto& blobstore = config.agent.blobstore;
+  if (blobstore.is_object()) {
+    const auto options = blobstore.find("options");
+    if (options != blobstore.end() && options->is_object()) {
+      for (const auto& [key, value] : options->items()) {
+        if (value.is_string() && (key.find("password") != std::string::npos ||
+                                  key.find("secret") != std::string::npos)) {
+          out.push_back("agent.blobstore.options." + key);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> exposed_secrets(const fs::path& path, const Config& config) {
+  const auto fields = secret_fields(config);
+  struct stat st {};
+  if (fields.empty() || ::stat(path.c_str(), &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0) {
+    return std::nullopt;
+  }
+  std::string list;
+  for (const auto& field : fields) list += (list.empty() ? "" : ", ") + field;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return "config file '" + path.string() + "' holds secrets (" + list +
+         ") and is readable by its " +
+         ((st.st_mode & S_IROTH) != 0 ? "group or others" : "group") + " (mode " + mode + ")";
 }
 
 Config parse_config(const nlohmann::json& document, const fs::path& base_dir,

@@ -80,6 +80,10 @@ std::optional<std::string> FieldReader::string(const std::string& key) {
   if (!value->is_string()) {
     fail(key, "expected a string, got " + json_type_name(*value));
   }
+  if (value->get_ref<const std::string&>().find('\0') != std::string::npos) {
+    // C APIs (libvirt URIs, paths, names) would silently cut the value at the NUL.
+    fail(key, "must not contain a NUL character (\\u0000)");
+  }
   return value->get<std::string>();
 }
 
@@ -151,6 +155,9 @@ std::optional<std::vector<std::string>> FieldReader::string_list(const std::stri
     const auto& item = (*value)[i];
     if (!item.is_string()) {
       fail(key + "[" + std::to_string(i) + "]", "expected a string, got " + json_type_name(item));
+    }
+    if (item.get_ref<const std::string&>().find('\0') != std::string::npos) {
+      fail(key + "[" + std::to_string(i) + "]", "must not contain a NUL character (\\u0000)");
     }
     out.push_back(item.get<std::string>());
   }

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <regex>
 
 #include "cpi/actions/action_table.hpp"
 #include "cpi/errors.hpp"
@@ -16,11 +15,9 @@ namespace cpi::rpc {
 namespace {
 
 // Registers every string found under a secret-looking key (passwords, keys, certificates'
-// private parts, tokens) anywhere in the request, so the log sink masks it.
+// private parts, tokens) anywhere in the request, so the log sink masks it. The request is
+// at most config::k_max_json_depth levels deep, which bounds the recursion.
 void register_request_secrets(const nlohmann::json& value, bool secret_context) {
-  static const std::regex k_secret_key{"password|passwd|secret|private_key|client_key|token|"
-                                       "credential|access_key|ssh|tls",
-                                       std::regex::icase};
   if (value.is_string()) {
     const auto& text = value.get_ref<const std::string&>();
     if (secret_context || text.find("PRIVATE KEY") != std::string::npos) {
@@ -28,7 +25,7 @@ void register_request_secrets(const nlohmann::json& value, bool secret_context) 
     }
   } else if (value.is_object()) {
     for (const auto& [key, item] : value.items()) {
-      register_request_secrets(item, secret_context || std::regex_search(key, k_secret_key));
+      register_request_secrets(item, secret_context || util::is_secret_key(key, false));
     }
   } else if (value.is_array()) {
     for (const auto& item : value) {

@@ -92,6 +92,10 @@ DoctorReport run_doctor(const std::optional<fs::path>& config_path, std::int64_t
     if (config_path) {
       config = config::load_config(*config_path);
       report.ok("config", config.source + " loaded");
+      if (auto problem = config::exposed_secrets(*config_path, config)) {
+        report.warn("config_permissions", *problem,
+                    "chmod 0600 " + config_path->string() + " (readable by the CPI's user only)");
+      }
     } else {
       config = config::default_config();
       report.warn("config", "no --config given: checking the built-in defaults",

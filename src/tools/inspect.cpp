@@ -9,6 +9,7 @@
 #include "cpi/cloud/ids.hpp"
 #include "cpi/tools/inspect.hpp"
 #include "cpi/tools/local_checks.hpp"
+#include "cpi/util/redact.hpp"
 #include "cpi/xml/domain_reader.hpp"
 #include "cpi/xml/domain_xml.hpp"
 #include "cpi/xml/volume_xml.hpp"
@@ -153,7 +154,7 @@ nlohmann::json inspect_vm(virt::Hypervisor& hv, const config::Config& config,
     facts_doc.load_string(meta->c_str());
     auto parsed =
         nlohmann::json::parse(facts_doc.document_element().child_value("facts"), nullptr, false);
-    if (parsed.is_object()) out["facts"] = parsed;
+    if (parsed.is_object()) out["facts"] = util::mask_secret_values(parsed);
   }
   out["console_log"] = console_json(host, facts.console_log, lines);
   return out;
@@ -168,7 +169,7 @@ nlohmann::json inspect_disk(virt::Hypervisor& hv, const config::Config& config,
   if (!found) return out;
   out["volume"] = volume_json(hv, found->pool_name, *found->volume);
   const auto meta = meta_of(hv, *found->pool, prefix + cid);
-  out["metadata"] = meta.value("metadata", nlohmann::json::object());
+  out["metadata"] = util::mask_secret_values(meta.value("metadata", nlohmann::json::object()));
   out["attached_to"] = meta.contains("attached_to") ? meta["attached_to"] : nlohmann::json();
   if (meta.contains("error")) out["meta_error"] = meta["error"];
   // Which domains really have it (by serial), whatever the .meta says.
@@ -192,7 +193,8 @@ nlohmann::json inspect_disk(virt::Hypervisor& hv, const config::Config& config,
     if (!volume) continue;
     auto item = volume_json(hv, found->pool_name, **volume);
     item["cid"] = parsed->cid;
-    item["metadata"] = snap_meta.value("metadata", nlohmann::json::object());
+    item["metadata"] =
+        util::mask_secret_values(snap_meta.value("metadata", nlohmann::json::object()));
     snapshots.push_back(std::move(item));
   }
   out["snapshots"] = snapshots;
@@ -210,7 +212,7 @@ nlohmann::json inspect_volume(virt::Hypervisor& hv, const config::Config& config
   if (kind == "snapshot") {
     const auto meta = meta_of(hv, *found->pool, prefix + cid);
     out["disk"] = meta.value("disk", "");
-    out["metadata"] = meta.value("metadata", nlohmann::json::object());
+    out["metadata"] = util::mask_secret_values(meta.value("metadata", nlohmann::json::object()));
   } else {  // stemcell: the VMs whose root overlay it backs
     out["deleted"] = meta_of(hv, *found->pool, prefix + cid).value("deleted", false);
     const std::string path = out["volume"].value("path", "");

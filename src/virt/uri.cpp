@@ -104,6 +104,13 @@ std::string default_uri(const std::string& hypervisor) {
 }
 
 ConnectTarget build_target(const config::LibvirtConfig& config) {
+  // libvirt takes C strings: a NUL would cut the URI (an empty one opens the default daemon).
+  for (const auto* field : {&config.uri, &config.host, &config.username, &config.socket}) {
+    if (field->find('\0') != std::string::npos) {
+      throw CpiError("libvirt connection settings (uri, host, username, socket) must not contain "
+                     "a NUL character");
+    }
+  }
   ConnectTarget target;
   if (!config.uri.empty()) {
     target.uri = config.uri;

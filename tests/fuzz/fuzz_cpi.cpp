@@ -1,6 +1,14 @@
 // libFuzzer target over the request envelope, argument decoding, cloud_properties and config
-// parsing. The first byte picks the mode; the rest is the document. A crash, a hang, or a
-// response that is not one JSON object with result/error/log is a failure.
+// parsing, the redactor and the nesting limit. The first byte picks the mode (its value % 4):
+//   0  the rest is one request, given to rpc::dispatch
+//   1  the rest is a config document (and a request context)
+//   2  the redactor: lines of the rest are secrets, the last line the text; no secret may
+//      survive in the output
+//   3  a big request from a small seed: bytes 1-2 (little-endian) x 16 are a repeat count, the
+//      rest is `prefix \x01 unit \x01 suffix`; the request is prefix + unit x count + suffix,
+//      with '#' in the unit replaced by the repetition's index (1 MiB names, 1,000,000 nested
+//      arrays, 100,000 distinct secrets), given to rpc::dispatch
+// A crash, a hang, or a response that is not one JSON object with result/error/log is a failure.
 
 #include <nlohmann/json.hpp>
 
@@ -8,12 +16,14 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/config/config.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/rpc/dispatcher.hpp"
 #include "cpi/util/log.hpp"
+#include "cpi/util/redact.hpp"
 
 namespace {
 
@@ -74,6 +84,60 @@ void check_response(const std::string& text) {
   }
 }
 
+void dispatch_and_check(std::string_view request) {
+  cpi::rpc::DispatchOptions options;
+  options.cloud_factory = [](const cpi::config::Config&) -> std::unique_ptr<cpi::cloud::Cloud> {
+    return std::make_unique<ValidatingCloud>();
+  };
+  check_response(cpi::rpc::dispatch(request, options));
+}
+
+// Mode 2. A secret without '*', '[' or ']' that is not part of the private-key placeholder
+// can only reappear in the output if the redactor missed an occurrence.
+void redact_and_check(std::string_view body) {
+  std::vector<std::string> lines;
+  std::size_t from = 0;
+  for (std::size_t nl = body.find('\n'); nl != std::string_view::npos; nl = body.find('\n', from)) {
+    lines.emplace_back(body.substr(from, nl - from));
+    from = nl + 1;
+  }
+  const std::string_view text = body.substr(from);
+  cpi::util::Redactor redactor;
+  for (const auto& secret : lines) redactor.add_secret(secret);
+  const std::string out = redactor.redact(text);
+  for (const auto& secret : lines) {
+    if (secret.size() < 4 || secret.find_first_of("*[]") != std::string::npos ||
+        std::string_view{"redacted private key"}.find(secret) != std::string_view::npos) {
+      continue;
+    }
+    if (out.find(secret) != std::string::npos) std::abort();  // a secret leaked
+  }
+}
+
+// Mode 3.
+void expand_and_dispatch(const std::uint8_t* data, std::size_t size) {
+  if (size < 3) return;
+  const std::size_t count = (static_cast<std::size_t>(data[1]) |
+                             static_cast<std::size_t>(data[2]) << 8U) * 16;
+  const std::string_view seed{reinterpret_cast<const char*>(data + 3), size - 3};
+  const auto first = seed.find('\x01');
+  const auto second = first == std::string_view::npos ? first : seed.find('\x01', first + 1);
+  if (second == std::string_view::npos) return;
+  const auto unit = seed.substr(first + 1, second - first - 1);
+  const auto hash = unit.find('#');
+  std::string request{seed.substr(0, first)};
+  request.reserve(request.size() + count * (unit.size() + 6) + (seed.size() - second));
+  for (std::size_t i = 0; i < count; ++i) {
+    if (hash == std::string_view::npos) {
+      request.append(unit);
+    } else {
+      request.append(unit.substr(0, hash)).append(std::to_string(i)).append(unit.substr(hash + 1));
+    }
+  }
+  request.append(seed.substr(second + 1));
+  dispatch_and_check(request);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -85,12 +149,12 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const std::string_view body{reinterpret_cast<const char*>(data + 1), size - 1};
-  if (data[0] % 2 == 0) {
-    cpi::rpc::DispatchOptions options;
-    options.cloud_factory = [](const cpi::config::Config&) -> std::unique_ptr<cpi::cloud::Cloud> {
-      return std::make_unique<ValidatingCloud>();
-    };
-    check_response(cpi::rpc::dispatch(body, options));
+  if (data[0] % 4 == 0) {
+    dispatch_and_check(body);
+  } else if (data[0] % 4 == 2) {
+    redact_and_check(body);
+  } else if (data[0] % 4 == 3) {
+    expand_and_dispatch(data, size);
   } else {
     const json document = json::parse(body, nullptr, false);
     if (document.is_discarded()) return 0;

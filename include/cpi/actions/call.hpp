@@ -34,7 +34,9 @@ class Call {
   cloud::Cloud& cloud();
 
   // Argument accessors. Each throws CloudError "<method>: argument <i> (<name>): expected ..."
-  // for a missing argument or a wrong type (cpi-protocol.md §5).
+  // for a missing argument or a wrong type (cpi-protocol.md §5), and CpiError
+  // "<method>: argument <i> (<name>): number ... is out of range" when the argument is or holds
+  // a number that does not fit a double (1e400), or int_arg's number does not fit an int64.
   std::string string_arg(std::size_t index, const char* name) const;
   std::string cid_arg(std::size_t index, const char* name) const;  // non-empty string
   std::optional<std::string> optional_cid_arg(std::size_t index, const char* name) const;

@@ -11,6 +11,15 @@
 
 namespace cpi::cloud {
 
+// Largest size, in MiB, of any disk (create_disk, resize_disk, ephemeral_disk, root_disk.size)
+// or of RAM: 64 TiB. Every size the CPI turns into bytes is at most this, so MiB -> bytes
+// (and -> KiB) can never wrap.
+constexpr std::int64_t k_max_size_mib = 64LL * 1024 * 1024;
+
+// `size_mib` MiB in bytes. Throws CloudError "<what>: ..." when size_mib is below 1 or above
+// k_max_size_mib, and checks the multiplication itself.
+std::uint64_t mib_to_bytes(std::int64_t size_mib, const std::string& what);
+
 // One entry of host_devices: a PCI address, or a USB vendor/product pair.
 struct HostDeviceProps {
   std::string pci;      // "0000:65:00.0", lowercase; empty for USB

@@ -72,8 +72,21 @@ struct Config {
 // The schema's defaults (no file).
 Config default_config();
 
-// Reads and validates `path`. Throws CpiError naming the file and the field.
+// Reads and validates `path`. Throws CpiError naming the file and the field; a document nested
+// deeper than k_max_json_depth is refused unread. Logs a warning (never the secret) when the
+// file holds secrets and its group or others may read it (exposed_secrets).
 Config load_config(const std::filesystem::path& path);
+
+// The fields of `config` that hold secret values: "agent.mbus (password)",
+// "libvirt.tls.client_key", "libvirt.ssh.private_key" (inline ones only), "agent.blobstore.
+// options.<key>". Empty when there are none.
+std::vector<std::string> secret_fields(const Config& config);
+
+// "config file '<path>' holds secrets (...) and is readable by its group or others (mode 0644)"
+// when `path`, the file `config` was read from, holds secret_fields and has a group or other
+// read bit; nullopt otherwise (also when the file cannot be stat'ed).
+std::optional<std::string> exposed_secrets(const std::filesystem::path& path,
+                                           const Config& config);
 
 // Validates a parsed document; `source` names it in messages.
 Config parse_config(const nlohmann::json& document, const std::filesystem::path& base_dir,

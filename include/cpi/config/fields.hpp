@@ -21,6 +21,8 @@ class FieldReader {
   // A null `object` reads as {}; any other non-object throws CpiError.
   FieldReader(const nlohmann::json& object, std::string what, std::string path);
 
+  // Strings (and string_list items) holding a NUL character are refused: every consumer hands
+  // them to C APIs, which would cut them there.
   std::optional<std::string> string(const std::string& key);
   std::optional<bool> boolean(const std::string& key);
   std::optional<std::int64_t> integer(const std::string& key, std::int64_t min, std::int64_t max);

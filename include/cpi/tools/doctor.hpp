@@ -2,6 +2,7 @@
 // `cpi doctor`: checks that the CPI can work with its config and host, and says what to fix.
 // Checks, by name (DoctorReport lines, in this order):
 //   config           the config file loads                                (fail: stop here)
+//   config_permissions  warn when the file holds secrets and its group or others may read it
 //   tls_ca_cert      for the tls transport: validity dates (openssl command line)
 //   tls_client_cert  the same for the client certificate
 //   connection       the URI connects; transport, libvirt and hypervisor versions (fail: stop)

@@ -35,6 +35,8 @@ std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Conf
 
 // Details of the object a CID names (vm-, disk-, snap-, sc-), as JSON with "kind", "cid" and
 // "found"; see render_details (render.hpp) for the fields. `log_lines`: console log lines.
+// Metadata and facts go through util::mask_secret_values: values under secret-looking keys
+// (password, secret, key, token, credential, ...) print as "***", URL passwords are masked.
 nlohmann::json inspect_cid(virt::Hypervisor& hv, const config::Config& config,
                            const HostContext& host, const std::string& cid, int log_lines);
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <libvirt/libvirt.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
@@ -248,6 +249,21 @@ TEST_F(DoctorTest, BinaryRunsTheToolsAndExitsOneWhenACheckFails) {
   const auto json = nlohmann::json::parse(output, nullptr, false);
   ASSERT_TRUE(json.is_object()) << output;
   EXPECT_EQ(json["verdict"], "fail");
+}
+
+TEST_F(DoctorTest, ConfigWithSecretsReadableByOthersIsAFinding) {
+  const std::string text =
+      R"({"libvirt":{"uri":"test:///default","storage_pool":"default-pool","network":"default"},)"
+      R"("agent":{"mbus":"nats://nats:D0ctorSecret@10.0.0.6:4222"}})";
+  const auto file = m_files.write("secret.json", text);
+  ::chmod(file.c_str(), 0644);
+  const auto open = tools::run_doctor(file, std::time(nullptr));
+  EXPECT_EQ(verdict(open, "config_permissions"), Verdict::warn) << open.table();
+  EXPECT_NE(detail(open, "config_permissions").find("agent.mbus (password)"), std::string::npos);
+  EXPECT_EQ(open.table().find("D0ctorSecret"), std::string::npos) << open.table();
+  ::chmod(file.c_str(), 0600);
+  const auto closed = tools::run_doctor(file, std::time(nullptr));
+  EXPECT_EQ(closed.find("config_permissions"), nullptr) << closed.table();
 }
 
 }  // namespace

@@ -187,5 +187,24 @@ TEST_F(InspectTest, RunOnHostPrintsTheTableAndExitsOneForAMissingCid) {
   EXPECT_EQ(parsed.size(), 2U);
 }
 
+TEST_F(InspectTest, MetadataValuesUnderSecretKeysAreMasked) {
+  cloud().set_disk_metadata(detached, {{"deployment", "cf"},
+                                       {"db_password", "Hunter22Pw"},
+                                       {"api_key", "K3yValue"},
+                                       {"creds", {{"token", "T0kenValue"}}},
+                                       {"url", "nats://u:UrlPw99@h:4222"}});
+  const auto disk = details(detached.value);
+  EXPECT_EQ(disk["metadata"]["deployment"], "cf");
+  EXPECT_EQ(disk["metadata"]["db_password"], "***");
+  EXPECT_EQ(disk["metadata"]["api_key"], "***");
+  EXPECT_EQ(disk["metadata"]["creds"]["token"], "***");
+  EXPECT_EQ(disk["metadata"]["url"], "nats://u:***@h:4222");
+  const std::string rendered = tools::render_details(disk);
+  for (const char* secret : {"Hunter22Pw", "K3yValue", "T0kenValue", "UrlPw99"}) {
+    EXPECT_EQ(disk.dump().find(secret), std::string::npos) << secret;
+    EXPECT_EQ(rendered.find(secret), std::string::npos) << secret;
+  }
+}
+
 }  // namespace
 }  // namespace cpi::testing

@@ -1,7 +1,10 @@
 #include "cpi/util/redact.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -112,6 +115,212 @@ TEST(RedactorTest, LocalInstanceDoesNotTouchTheGlobalOne) {
   Redactor local;
   local.add_secret("only-local-secret");
   EXPECT_EQ(redact("only-local-secret"), "only-local-secret");
+}
+
+}  // namespace
+}  // namespace cpi::util
+
+namespace cpi::util {
+namespace {
+
+// --- large inputs: linear scans, no recursion (std::regex overflowed the stack on these)
+
+TEST(RedactorLargeInputTest, UrlSchemeFollowedByAMebibyteOfAlphanumerics) {
+  const std::string tail(1 << 20, 'a');
+  for (const std::string& text : {"a://b:" + tail, "a://" + tail, "x" + tail + "://" + tail,
+                                  "method 'a://b:" + tail + "' is not implemented"}) {
+    EXPECT_EQ(Redactor{}.redact(text), text);
+  }
+  EXPECT_EQ(Redactor{}.redact("a://b:" + tail + "@h"), "a://b:***@h");
+}
+
+TEST(RedactorLargeInputTest, ThirtyKilobyteCidInAUrlishMessage) {
+  const std::string cid(30 * 1024, '7');
+  const std::string text = "reboot_vm: vm 'qemu://" + cid + "' not found";
+  EXPECT_EQ(Redactor{}.redact(text), text);
+}
+
+TEST(RedactorLargeInputTest, PrivateKeyHeaderFollowedByAMebibyte) {
+  const std::string text = "-----BEGIN RSA PRIVATE KEY-----" + std::string(1 << 20, 'Q');
+  EXPECT_EQ(Redactor{}.redact(text), k_redacted_key);
+}
+
+TEST(RedactorLargeInputTest, ManyUrlsWithoutAtSignStayLinear) {
+  std::string text;
+  for (int i = 0; i < 100000; ++i) text += "a://b:c";  // every password run ends the text
+  EXPECT_EQ(Redactor{}.redact(text), text);
+  std::string many;
+  for (int i = 0; i < 20000; ++i) many += "nats://u:pw" + std::to_string(i) + "@h ";
+  const std::string out = Redactor{}.redact(many);
+  EXPECT_EQ(out.find("pw"), std::string::npos);
+  EXPECT_EQ(out.substr(0, 17), "nats://u:***@h na");
+}
+
+TEST(RedactorLargeInputTest, ManyBeginLinesWithoutAKey) {
+  std::string text;
+  for (int i = 0; i < 100000; ++i) text += "-----BEGIN CERTIFICATE-----";
+  EXPECT_EQ(Redactor{}.redact(text), text);
+}
+
+// --- PEM blocks of every kind
+
+TEST(RedactorPemTest, EveryPrivateKeyKindIsReplaced) {
+  for (const char* label : {"RSA PRIVATE KEY", "DSA PRIVATE KEY", "EC PRIVATE KEY",
+                            "OPENSSH PRIVATE KEY", "PRIVATE KEY", "ENCRYPTED PRIVATE KEY",
+                            "ANY PRIVATE KEY", "X25519 PRIVATE KEY"}) {
+    SCOPED_TRACE(label);
+    EXPECT_EQ(Redactor{}.redact("a " + pem(label, "c2VjcmV0") + " b"),
+              std::string{"a "} + k_redacted_key + " b");
+    // Unterminated: to the end of the text.
+    EXPECT_EQ(Redactor{}.redact(std::string{"a -----BEGIN "} + label + "-----\nc2Vj\nmore"),
+              std::string{"a "} + k_redacted_key);
+  }
+}
+
+TEST(RedactorPemTest, UnterminatedKeyKeepsTheLineEnd) {
+  EXPECT_EQ(Redactor{}.redact("log: -----BEGIN RSA PRIVATE KEY-----\nMIIE\nabc\n"),
+            std::string{"log: "} + k_redacted_key + "\n");
+}
+
+TEST(RedactorPemTest, KeepsPublicKeysAndRequestsAndLowercaseLabels) {
+  for (const std::string& text :
+       {pem("PUBLIC KEY", "MFkwEwYH"), pem("CERTIFICATE REQUEST", "MIIB"),
+        pem("RSA PUBLIC KEY", "MIIB"), std::string{"-----BEGIN rsa private key-----\nabc"},
+        std::string{"-----BEGIN PRIVATE KEY"}, std::string{"PRIVATE KEY-----"}}) {
+    EXPECT_EQ(Redactor{}.redact(text), text);
+  }
+}
+
+TEST(RedactorPemTest, EndsAtTheFirstMatchingEndLineAndHandlesSeveralKeys) {
+  const std::string key = pem("EC PRIVATE KEY", "one");
+  const std::string text = key + " mid " + pem("OPENSSH PRIVATE KEY", "two") + " tail";
+  EXPECT_EQ(Redactor{}.redact(text),
+            std::string{k_redacted_key} + " mid " + k_redacted_key + " tail");
+  // A certificate's END line inside the key does not end it.
+  const std::string odd =
+      "-----BEGIN PRIVATE KEY-----\nx\n-----END CERTIFICATE-----\ny\n-----END PRIVATE KEY----- z";
+  EXPECT_EQ(Redactor{}.redact(odd), std::string{k_redacted_key} + " z");
+}
+
+TEST(RedactorUrlTest, MasksPasswordsHoldingColonsAndSlashes) {
+  EXPECT_EQ(Redactor{}.redact("https://u:a:b/c@h/x"), "https://u:***@h/x");
+  EXPECT_EQ(Redactor{}.redact("'s3://key:se/cret@bucket'"), "'s3://key:***@bucket'");
+  EXPECT_EQ(Redactor{}.redact("9://u:pw@h"), "9://u:pw@h");  // a scheme starts with a letter
+  EXPECT_EQ(Redactor{}.redact("x1://u:pw@h"), "x1://u:***@h");
+  EXPECT_EQ(Redactor{}.redact("a://u:@h"), "a://u:@h");
+  EXPECT_EQ(Redactor{}.redact("a://u:p w@h"), "a://u:p w@h");
+}
+
+// --- many secrets
+
+// The reference: every character inside any occurrence of any secret is masked; each maximal
+// run of overlapping occurrences becomes one "***".
+std::string reference_mask(const std::string& text, const std::vector<std::string>& secrets) {
+  std::vector<std::pair<std::size_t, std::size_t>> spans;
+  for (const auto& s : secrets) {
+    if (s.size() < 4) continue;
+    for (auto pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos + 1)) {
+      spans.emplace_back(pos, pos + s.size());
+    }
+  }
+  std::sort(spans.begin(), spans.end());
+  std::string out;
+  std::size_t copied = 0;
+  for (std::size_t i = 0; i < spans.size();) {
+    std::size_t begin = spans[i].first, end = spans[i].second;
+    for (++i; i < spans.size() && spans[i].first < end; ++i) end = std::max(end, spans[i].second);
+    out += text.substr(copied, begin - copied) + "***";
+    copied = end;
+  }
+  return out + text.substr(copied);
+}
+
+TEST(RedactorManySecretsTest, ThousandsOfOverlappingSecretsMatchTheReference) {
+  std::uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1103515245U + 12345U; };
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += static_cast<char>('a' + (next() >> 16U) % 3);
+  std::vector<std::string> secrets;
+  Redactor redactor;
+  for (int i = 0; i < 3000; ++i) {
+    // Substrings of the text (so they occur, and overlap), plus random ones.
+    const std::size_t length = 4 + (next() >> 16U) % 9;
+    const std::size_t at = (next() >> 8U) % (text.size() - length);
+    std::string secret = i % 3 == 0 ? std::string(length, 'b') : text.substr(at, length);
+    if (i % 5 == 0) secret[length / 2] = 'z';
+    secrets.push_back(secret);
+    redactor.add_secret(secret);
+  }
+  const std::string reference = reference_mask(text, secrets);
+  EXPECT_EQ(redactor.redact(text), reference);
+  // Adding after a redact() rebuilds the links.
+  redactor.add_secret("aaaabbbbcccc");
+  secrets.emplace_back("aaaabbbbcccc");
+  EXPECT_EQ(redactor.redact(text + "aaaabbbbcccc"), reference_mask(text + "aaaabbbbcccc", secrets));
+}
+
+TEST(RedactorManySecretsTest, NestedAndChainedSecrets) {
+  Redactor redactor;
+  for (const char* s : {"abcdef", "xyzabc", "cdefgh", "defg", "zzzz"}) redactor.add_secret(s);
+  EXPECT_EQ(redactor.redact("xyzabcdefgh!"), "***!");
+  EXPECT_EQ(redactor.redact("abcdefabcdef"), "******");
+  EXPECT_EQ(redactor.redact("zzzzzzzzz"), "***");
+  EXPECT_EQ(redactor.redact("-defg-"), "-***-");
+}
+
+TEST(RedactorManySecretsTest, DuplicatesAreCountedOnceAndBinaryBytesWork) {
+  Redactor redactor;
+  const std::string binary{"\x00\xff\x80secret", 9};
+  for (int i = 0; i < 1000; ++i) {
+    redactor.add_secret("same-secret");
+    redactor.add_secret(binary);
+  }
+  EXPECT_EQ(redactor.secret_count(), 2U);
+  EXPECT_EQ(redactor.redact("a" + binary + "b same-secret"), "a***b ***");
+}
+
+TEST(RedactorManySecretsTest, HundredThousandSecretsOverALargeText) {
+  Redactor redactor;
+  for (int i = 0; i < 100000; ++i) redactor.add_secret("secret-" + std::to_string(i * 7919));
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += "value secret-" + std::to_string(i * 7919) + " ok ";
+  const std::string out = redactor.redact(text);
+  EXPECT_EQ(out.find("secret-"), std::string::npos);
+  EXPECT_EQ(out.substr(0, 13), "value *** ok ");
+}
+
+// --- keys and JSON masking
+
+TEST(SecretKeyTest, RecognisesSecretLookingKeys) {
+  for (const char* key : {"password", "DB_PASSWORD", "passwd", "client_secret", "api_token",
+                          "Credentials", "aws_access_key", "ssh_key", "tls"}) {
+    EXPECT_TRUE(is_secret_key(key, false)) << key;
+  }
+  EXPECT_TRUE(is_secret_key("api_key", true));
+  EXPECT_FALSE(is_secret_key("api_key", false));
+  for (const char* key : {"name", "deployment", "director", "index", "job"}) {
+    EXPECT_FALSE(is_secret_key(key, true)) << key;
+  }
+}
+
+TEST(MaskSecretValuesTest, MasksValuesUnderSecretKeysAndUrlPasswords) {
+  const nlohmann::json metadata = {
+      {"deployment", "cf"},
+      {"db_password", "hunter2"},
+      {"api_key", 12345},
+      {"nested", {{"credentials", {{"user", "u"}, {"list", {"a", "b"}}}}, {"ok", true}}},
+      {"url", "postgres://admin:s3cret@db:5432/x"},
+      {"tokens", {"t1", "t2"}}};
+  const auto masked = mask_secret_values(metadata);
+  EXPECT_EQ(masked["deployment"], "cf");
+  EXPECT_EQ(masked["db_password"], "***");
+  EXPECT_EQ(masked["api_key"], "***");
+  EXPECT_EQ(masked["nested"]["credentials"]["user"], "***");
+  EXPECT_EQ(masked["nested"]["credentials"]["list"], nlohmann::json::array({"***", "***"}));
+  EXPECT_EQ(masked["nested"]["ok"], true);
+  EXPECT_EQ(masked["url"], "postgres://admin:***@db:5432/x");
+  EXPECT_EQ(masked["tokens"], nlohmann::json::array({"***", "***"}));
+  EXPECT_EQ(masked.dump().find("hunter2"), std::string::npos);
 }
 
 }  // namespace
