@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cstdio>
@@ -191,16 +192,19 @@ std::vector<std::string> secret_fields(const Config& config) {
 std::optional<std::string> exposed_secrets(const fs::path& path, const Config& config) {
   const auto fields = secret_fields(config);
   struct stat st {};
-  if (fields.empty() || ::stat(path.c_str(), &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0) {
-    return std::nullopt;
-  }
+  if (fields.empty() || ::stat(path.c_str(), &st) != 0) return std::nullopt;
+  // The group bit is needed when the CPI reads the file through its group (BOSH renders job
+  // files root:vcap 0640 for a CPI running as vcap); it is exposure when the CPI owns the file.
+  const bool group = (st.st_mode & S_IRGRP) != 0 && st.st_uid == ::geteuid();
+  if (!group && (st.st_mode & S_IROTH) == 0) return std::nullopt;
   std::string list;
   for (const auto& field : fields) list += (list.empty() ? "" : ", ") + field;
   char mode[8];
   std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
   return "config file '" + path.string() + "' holds secrets (" + list +
-         ") and is readable by its " +
-         ((st.st_mode & S_IROTH) != 0 ? "group or others" : "group") + " (mode " + mode + ")";
+         ") and is readable by " +
+         ((st.st_mode & S_IROTH) == 0 ? "its group" : group ? "its group or others" : "others") +
+         " (mode " + mode + ")";
 }
 
 Config parse_config(const nlohmann::json& document, const fs::path& base_dir,

@@ -82,9 +82,9 @@ Config load_config(const std::filesystem::path& path);
 // options.<key>". Empty when there are none.
 std::vector<std::string> secret_fields(const Config& config);
 
-// "config file '<path>' holds secrets (...) and is readable by its group or others (mode 0644)"
-// when `path`, the file `config` was read from, holds secret_fields and has a group or other
-// read bit; nullopt otherwise (also when the file cannot be stat'ed).
+// "config file '<path>' holds secrets (...) and is readable by ... (mode 0644)" when `path` has
+// secret_fields and others may read it, or its group may while the CPI's user owns it (BOSH's
+// root:vcap 0640 is fine); nullopt otherwise (also when the file cannot be stat'ed).
 std::optional<std::string> exposed_secrets(const std::filesystem::path& path,
                                            const Config& config);
 

@@ -46,10 +46,19 @@ TEST_F(DiskSizesTest, SizesThatWouldWrapAreRefusedAndCreateNothing) {
   EXPECT_EQ(volume_names(), before);
 }
 
-TEST_F(DiskSizesTest, TwoPebibyteQcow2DiskIsNoDiskSpace) {
-  ASSERT_LT(pool_info().capacity, static_cast<std::uint64_t>(k_two_pib_mib) * k_mib);
+TEST_F(DiskSizesTest, TwoPebibyteQcow2DiskIsRefused) {
   const auto before = volume_names();
   const auto message = message_of([&] { new_disk(k_two_pib_mib, {{"format", "qcow2"}}); });
+  EXPECT_NE(message.find("out of range"), std::string::npos) << message;
+  EXPECT_EQ(volume_names(), before);
+}
+
+TEST_F(DiskSizesTest, Qcow2DiskLargerThanThePoolIsNoDiskSpace) {
+  const auto info = pool_info();
+  const auto size = static_cast<std::int64_t>(info.capacity / k_mib) + 1024;
+  ASSERT_LE(size, cloud::k_max_size_mib);
+  const auto before = volume_names();
+  const auto message = message_of([&] { new_disk(size, {{"format", "qcow2"}}); });
   EXPECT_EQ(message.rfind("Bosh::Clouds::NoDiskSpace", 0), 0U) << message;
   EXPECT_NE(message.find("could never be filled"), std::string::npos) << message;
   EXPECT_EQ(volume_names(), before);
@@ -69,11 +78,13 @@ TEST_F(DiskSizesTest, RawDiskLargerThanTheFreeSpaceIsNoDiskSpace) {
   EXPECT_THROW(new_disk(size, {{"format", "raw"}}), NoDiskSpace);
 }
 
-TEST_F(DiskSizesTest, TwoPebibyteResizeIsNoDiskSpaceAndKeepsTheDisk) {
+TEST_F(DiskSizesTest, ResizeBeyondThePoolIsNoDiskSpaceAndKeepsTheDisk) {
+  const auto size = static_cast<std::int64_t>(pool_info().capacity / k_mib) + 1024;
   for (const char* format : {"qcow2", "raw"}) {
     SCOPED_TRACE(format);
     const auto disk = new_disk(64, {{"format", format}});
-    EXPECT_THROW(cloud().resize_disk(disk, k_two_pib_mib), NoDiskSpace);
+    EXPECT_THROW(cloud().resize_disk(disk, size), NoDiskSpace);
+    EXPECT_THROW(cloud().resize_disk(disk, k_two_pib_mib), CloudError);
     EXPECT_EQ(capacity_of(disk.value), 64 * k_mib);
   }
 }

@@ -2,6 +2,7 @@
 // request context, and the warning for a file that holds secrets and is readable by others.
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -97,6 +98,14 @@ TEST_F(ConfigFileTest, SecretsInAReadableFileAreReportedWithoutTheSecret) {
   EXPECT_TRUE(has(*exposed_secrets(path, config), "readable by its group (mode 0640)"));
   ::chmod(path.c_str(), 0600);
   EXPECT_FALSE(exposed_secrets(path, config).has_value());
+  // Another user's file read through the group (BOSH: root:vcap 0640) is fine; others are not.
+  if (::geteuid() == 0 && ::chown(path.c_str(), 65534, ::getegid()) == 0) {
+    ::chmod(path.c_str(), 0640);
+    EXPECT_FALSE(exposed_secrets(path, config).has_value());
+    ::chmod(path.c_str(), 0644);
+    ASSERT_TRUE(exposed_secrets(path, config).has_value());
+    EXPECT_TRUE(has(*exposed_secrets(path, config), "readable by others (mode 0644)"));
+  }
 }
 
 TEST_F(ConfigFileTest, LoadingAReadableFileWithSecretsWarnsOnStderr) {
