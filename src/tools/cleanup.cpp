@@ -13,9 +13,11 @@
 namespace cpi::tools {
 namespace {
 
-// Only these kinds can be orphans; a disk, snapshot or stemcell is never deleted here.
+// Only these kinds can be orphans; a disk or stemcell is never deleted here, a snapshot only when
+// snapshot_disk never finished it (no .meta).
 bool deletable_kind(ObjectKind kind) {
   return kind == ObjectKind::vm || kind == ObjectKind::vm_volume || kind == ObjectKind::disk_meta ||
+         kind == ObjectKind::snapshot ||
          kind == ObjectKind::snapshot_meta || kind == ObjectKind::stemcell_meta;
 }
 
@@ -24,6 +26,9 @@ bool still_orphan(virt::Hypervisor& hv, const config::Config& config, const Owne
                   virStoragePool& pool) {
   if (object.kind == ObjectKind::vm_volume) {
     return !hv.find_domain(config.libvirt.name_prefix + object.cid).has_value();
+  }
+  if (object.kind == ObjectKind::snapshot) {
+    return !hv.find_volume(pool, object.name + ".meta").has_value();
   }
   const std::string base = object.name.substr(0, object.name.size() - 5);  // minus ".meta"
   return !hv.find_volume(pool, base).has_value();

@@ -164,6 +164,7 @@ std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Conf
   });
   flag_orphans(objects, options.now, options.min_age_seconds);
   flag_incomplete_vms(objects, options.now, options.incomplete_age_seconds);
+  flag_unfinished_snapshots(objects, options.now, options.min_age_seconds);
   return objects;
 }
 

@@ -214,6 +214,23 @@ void flag_incomplete_vms(std::vector<OwnedObject>& objects, std::int64_t now,
   }
 }
 
+void flag_unfinished_snapshots(std::vector<OwnedObject>& objects, std::int64_t now,
+                               std::int64_t min_age_seconds) {
+  std::set<std::pair<std::string, std::string>> metas;  // (pool, snapshot cid)
+  for (const auto& object : objects) {
+    if (object.kind == ObjectKind::snapshot_meta) metas.insert({object.pool, object.cid});
+  }
+  for (auto& object : objects) {
+    if (object.kind != ObjectKind::snapshot || metas.count({object.pool, object.cid}) > 0) {
+      continue;
+    }
+    object.orphan = true;
+    object.orphan_reason =
+        "snapshot '" + object.cid + "' has no .meta: snapshot_disk did not finish";
+    object.recent = object.changed_at && now - *object.changed_at < min_age_seconds;
+  }
+}
+
 nlohmann::json inventory_json(const std::vector<OwnedObject>& objects) {
   nlohmann::json list = nlohmann::json::array();
   nlohmann::json orphans = nlohmann::json::array();

@@ -52,8 +52,9 @@ struct CleanupResult {
 
 // Deletes exactly the orphans take_inventory flags (VM volumes without their domain, .meta
 // volumes without their disk/snapshot, VMs whose create_vm never finished with their VM
-// volumes), each re-checked right before it is deleted; never a persistent disk, snapshot or
-// stemcell, and never a VM with a persistent disk in its definition. Recent orphans are spared. With `dry_run`, deletes
+// volumes, snapshot volumes snapshot_disk never finished), each re-checked right before it is
+// deleted; never a persistent disk, stemcell or finished snapshot, and never a VM with a
+// persistent disk in its definition. Recent orphans are spared. With `dry_run`, deletes
 // nothing and lists what it would delete.
 CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config,
                               const InventoryOptions& options, bool dry_run);

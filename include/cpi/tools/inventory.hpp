@@ -77,6 +77,13 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
 void flag_incomplete_vms(std::vector<OwnedObject>& objects, std::int64_t now,
                          std::int64_t incomplete_age_seconds);
 
+// Flags as orphans the snapshot volumes without their .meta: snapshot_disk writes the .meta
+// right after the copy (and rolls both back on failure), so one without it is a copy whose call
+// never finished (killed, or its daemon died). Recent by changed_at and `min_age_seconds`, like
+// flag_orphans (a copy under way keeps changing).
+void flag_unfinished_snapshots(std::vector<OwnedObject>& objects, std::int64_t now,
+                               std::int64_t min_age_seconds);
+
 // {"objects": [...], "orphans": [names]}
 nlohmann::json inventory_json(const std::vector<OwnedObject>& objects);
 

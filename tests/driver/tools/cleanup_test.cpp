@@ -202,29 +202,25 @@ TEST_F(CleanupTest, RunOnHostPrintsWhatItDidAsTextOrJson) {
   EXPECT_TRUE(parsed["failed"].empty());
 }
 
-}  // namespace
-}  // namespace cpi::testing
-
 // create_vm killed after it defined the domain: the domain keeps the incomplete_since fact.
 class UnfinishedVmTest : public CleanupTest {
  protected:
   void mark_incomplete(const cloud::VmCid& cid, std::int64_t since) {
     auto d = domain(cid.value);
-    virt::OwnedCString text{virDomainGetMetadata(d.get(), VIR_DOMAIN_METADATA_ELEMENT,
-                                                 xml::k_metadata_ns, VIR_DOMAIN_AFFECT_CONFIG)};
+    const auto text = fake().domain_metadata(*d, xml::k_metadata_ns);
     ASSERT_TRUE(text);
     pugi::xml_document doc;
-    ASSERT_TRUE(doc.load_string(text.get()));
+    ASSERT_TRUE(doc.load_string(text->c_str()));
     auto facts = nlohmann::json::parse(doc.document_element().child_value("facts"));
     ASSERT_FALSE(facts.contains(xml::k_incomplete_since)) << "create_vm finished: no marker";
     facts[xml::k_incomplete_since] = since;
-    doc.document_element().child("facts").text() = facts.dump().c_str();
+    pugi::xml_document written;  // as create_vm writes it: <vm xmlns=...><facts>JSON</facts>
+    auto root = written.append_child("vm");
+    root.append_attribute("xmlns") = xml::k_metadata_ns;
+    root.append_child("facts").text() = facts.dump().c_str();
     std::ostringstream out;
-    doc.document_element().print(out, "", pugi::format_raw);
-    ASSERT_EQ(virDomainSetMetadata(d.get(), VIR_DOMAIN_METADATA_ELEMENT, out.str().c_str(),
-                                   xml::k_metadata_key, xml::k_metadata_ns,
-                                   VIR_DOMAIN_AFFECT_CONFIG),
-              0);
+    written.document_element().print(out, "", pugi::format_raw);
+    fake().set_domain_metadata(*d, out.str(), xml::k_metadata_key, xml::k_metadata_ns);
   }
   static std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 };
@@ -273,3 +269,6 @@ TEST_F(UnfinishedVmTest, UnfinishedVmWithAPersistentDiskIsKept) {
   const auto domains = domain_names();
   EXPECT_EQ(std::count(domains.begin(), domains.end(), vm.value), 1);
 }
+
+}  // namespace
+}  // namespace cpi::testing

@@ -166,6 +166,19 @@ TEST(FlagIncompleteVmsTest, UnfinishedVmWithinTheBoundIsRecent) {
   EXPECT_TRUE(objects[0].orphan && !objects[0].recent);
 }
 
+TEST(FlagUnfinishedSnapshotsTest, SnapshotWithoutItsMetaIsAnOrphan) {
+  const std::string half = "snap-11111111-2222-3333-4444-555555555555";
+  std::vector<OwnedObject> objects{make(ObjectKind::snapshot, k_snap),
+                                   make(ObjectKind::snapshot_meta, k_snap + ".meta"),
+                                   make(ObjectKind::snapshot, half)};
+  objects[2].changed_at = 1000 - 30;
+  flag_unfinished_snapshots(objects, 1000, 600);
+  EXPECT_FALSE(objects[0].orphan) << "a finished snapshot has its .meta";
+  EXPECT_TRUE(objects[2].orphan && objects[2].recent) << "a copy may still be under way";
+  flag_unfinished_snapshots(objects, 1000, 0);
+  EXPECT_TRUE(objects[2].orphan && !objects[2].recent);
+}
+
 TEST(FlagOrphansTest, NotesVmWithoutRootAndDiskAttachedToMissingVm) {
   std::vector<OwnedObject> objects{make(ObjectKind::vm, k_vm), make(ObjectKind::disk, k_disk)};
   objects[1].attached_to = "vm-11111111-2222-3333-4444-555555555555";
