@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -16,6 +17,10 @@
 
 int main(int argc, char** argv) {
   cpi::util::init_logging();  // before anything can log: spdlog's default writes to stdout
+  // A libvirtd that dies mid-call closes the socket under a write: without this the process
+  // dies of SIGPIPE and prints nothing. Ignored, the write fails with EPIPE, libvirt reports an
+  // error, the call rolls back and answers one JSON error.
+  std::signal(SIGPIPE, SIG_IGN);
 
   CLI::App app{"BOSH external CPI for libvirt: one request on stdin, one response on stdout"};
   std::optional<std::string> config_path;

@@ -320,8 +320,14 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
         if (volume) spec.volume_paths[disk.volume] = m_hv.volume_path(**volume);
       });
     }
+    // "incomplete_since" (seconds since the epoch) is defined with the domain and cleared as
+    // the last step: a domain that still has it was left by a create_vm that was killed or
+    // whose daemon died, and `cpi cleanup --orphans` removes it once it is old enough. Its
+    // absence means complete, so the VMs of older versions are complete.
+    const auto started = static_cast<std::int64_t>(std::time(nullptr));
     spec.metadata = facts_xml({{"agent_id", request.agent_id},
                                {"created_at", now_utc()},
+                               {xml::k_incomplete_since, started},
                                {"stemcell", request.stemcell.value},
                                {"ephemeral_serial", ephemeral_serial},
                                {"bus", bus},
@@ -343,6 +349,9 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     translate("starting domain '" + domain_name + "'", [&] { m_hv.start_domain(*domain); });
     translate("setting autostart on '" + domain_name + "'",
               [&] { m_hv.set_domain_autostart(*domain); });
+    auto facts = vm_facts(*domain);  // the last step: the VM is complete
+    facts.erase(xml::k_incomplete_since);
+    write_vm_facts(*domain, facts);
     rollback.commit();
     return {cid, networks};
   } catch (const VmCreationFailed&) {

@@ -2,16 +2,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pugixml.hpp>
 #include <sstream>
+#include <stdexcept>
+
+#include "cpi/cloud/ids.hpp"
 
 #include "cpi/tools/inspect.hpp"
 
 namespace cpi::tools {
 namespace {
 
-// Only these kinds can be orphans; a disk, snapshot or stemcell is never deleted here.
+// Only these kinds can be orphans; a disk or stemcell is never deleted here, a snapshot only when
+// snapshot_disk never finished it (no .meta).
 bool deletable_kind(ObjectKind kind) {
-  return kind == ObjectKind::vm_volume || kind == ObjectKind::disk_meta ||
+  return kind == ObjectKind::vm || kind == ObjectKind::vm_volume || kind == ObjectKind::disk_meta ||
+         kind == ObjectKind::snapshot ||
          kind == ObjectKind::snapshot_meta || kind == ObjectKind::stemcell_meta;
 }
 
@@ -21,8 +27,37 @@ bool still_orphan(virt::Hypervisor& hv, const config::Config& config, const Owne
   if (object.kind == ObjectKind::vm_volume) {
     return !hv.find_domain(config.libvirt.name_prefix + object.cid).has_value();
   }
+  if (object.kind == ObjectKind::snapshot) {
+    return !hv.find_volume(pool, object.name + ".meta").has_value();
+  }
   const std::string base = object.name.substr(0, object.name.size() - 5);  // minus ".meta"
   return !hv.find_volume(pool, base).has_value();
+}
+
+// Whether `text` (a domain's persistent XML) names a persistent disk of ours (by its serial).
+bool has_persistent_disk(const std::string& text) {
+  pugi::xml_document doc;
+  if (!doc.load_string(text.c_str())) return true;  // unreadable: assume the worst
+  for (const auto& serial : doc.select_nodes("/domain/devices/disk/serial")) {
+    if (cloud::is_disk_cid(serial.node().child_value())) return true;
+  }
+  return false;
+}
+
+// Removes an unfinished VM (its volumes follow as orphans). Re-checks under the same rules:
+// still incomplete, older than the bound, and no persistent disk in its definition.
+bool remove_unfinished_vm(virt::Hypervisor& hv, const OwnedObject& object,
+                          const InventoryOptions& options) {
+  auto domain = hv.find_domain(object.name);
+  if (!domain) return false;
+  const auto since = incomplete_since(hv, **domain);
+  if (!since || options.now - *since < options.incomplete_age_seconds) return false;
+  if (has_persistent_disk(hv.domain_xml(**domain, true))) {
+    throw std::runtime_error("it has a persistent disk in its definition: kept; detach it first");
+  }
+  if (hv.domain_active(**domain)) hv.destroy_domain(**domain);
+  hv.undefine_domain(**domain);
+  return true;
 }
 
 }  // namespace
@@ -43,6 +78,15 @@ CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config
       continue;
     }
     try {
+      if (object.kind == ObjectKind::vm) {
+        if (remove_unfinished_vm(hv, object, options)) {
+          spdlog::info("deleted unfinished vm {} ({})", object.name, object.orphan_reason);
+          result.deleted.push_back(object.name);
+        } else {
+          spdlog::info("{} is no longer an orphan; kept", object.name);
+        }
+        continue;
+      }
       auto pool = hv.find_pool(object.pool);
       if (!pool) continue;
       auto volume = hv.find_volume(**pool, object.name);
@@ -78,7 +122,9 @@ std::string CleanupResult::text() const {
   for (const auto& name : would_delete) out << "would delete  " << name << '\n';
   for (const auto& name : deleted) out << "deleted       " << name << '\n';
   for (const auto& name : spared) {
-    out << "spared        " << name << " (changed recently; rerun later or lower --min-age)\n";
+    out << "spared        " << name
+        << " (changed recently, or its create_vm may still run; rerun later or lower --min-age"
+           " / --incomplete-age)\n";
   }
   for (const auto& [name, why] : failed) out << "FAILED        " << name << ": " << why << '\n';
   if (would_delete.empty() && deleted.empty() && spared.empty() && failed.empty()) {

@@ -40,8 +40,9 @@ void add_tool_commands(CLI::App& app, ToolRequest& request) {
 
   CLI::App* cleanup =
       subcommand(app, request, "cleanup",
-                 "delete orphans: VM volumes without their VM, .meta volumes without their "
-                 "disk, snapshot or stemcell (never a persistent disk or stemcell)");
+                 "delete orphans: VM volumes without their VM, VMs whose create_vm never "
+                 "finished (with their VM volumes), .meta volumes without their disk, snapshot "
+                 "or stemcell (never a persistent disk or stemcell)");
   cleanup->add_flag("--orphans", request.orphans, "delete the orphans inspect flags")->required();
   cleanup->add_flag("--dry-run", request.dry_run, "only list what would be deleted");
   cleanup
@@ -49,6 +50,12 @@ void add_tool_commands(CLI::App& app, ToolRequest& request) {
                    "spare orphans changed less than this many seconds ago (default 600: a "
                    "create_vm may be under way)")
       ->check(CLI::NonNegativeNumber);
+  for (CLI::App* sub : {inspect, cleanup}) {
+    sub->add_option("--incomplete-age", request.incomplete_age_seconds,
+                    "a VM whose create_vm has not finished for this many seconds is an orphan "
+                    "(default 3600)")
+        ->check(CLI::NonNegativeNumber);
+  }
 }
 
 int run_tool_command(const ToolRequest& request) {

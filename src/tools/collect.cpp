@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "cpi/tools/inspect.hpp"
+#include "cpi/xml/domain_xml.hpp"
 #include "cpi/xml/volume_xml.hpp"
 
 namespace cpi::tools {
@@ -90,6 +91,18 @@ void add_volumes(virt::Hypervisor& hv, const std::string& pool_name, const std::
 
 }  // namespace
 
+std::optional<std::int64_t> incomplete_since(virt::Hypervisor& hv, virDomain& domain) {
+  const auto text = hv.domain_metadata(domain, xml::k_metadata_ns);
+  pugi::xml_document doc;
+  if (!text || !doc.load_string(text->c_str())) return std::nullopt;
+  const auto facts =
+      nlohmann::json::parse(doc.document_element().child_value("facts"), nullptr, false);
+  if (!facts.is_object()) return std::nullopt;
+  const auto it = facts.find(xml::k_incomplete_since);
+  if (it == facts.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<std::int64_t>();
+}
+
 std::string domain_state_name(int state) {
   switch (state) {
     case VIR_DOMAIN_RUNNING:
@@ -133,6 +146,11 @@ std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Conf
     object.name = name;
     object.cid = parsed->cid;
     object.state = domain_state_name(hv.domain_state(**domain));
+    try {
+      object.incomplete_since = incomplete_since(hv, **domain);
+    } catch (const std::exception& e) {
+      object.notes.push_back(std::string{"cannot read its CPI metadata: "} + e.what());
+    }
     objects.push_back(std::move(object));
   }
   auto pools = hv.active_pool_names();
@@ -145,6 +163,8 @@ std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Conf
            std::make_tuple(group_of(b.kind), b.cid, static_cast<int>(b.kind), b.pool, b.name);
   });
   flag_orphans(objects, options.now, options.min_age_seconds);
+  flag_incomplete_vms(objects, options.now, options.incomplete_age_seconds);
+  flag_unfinished_snapshots(objects, options.now, options.min_age_seconds);
   return objects;
 }
 

@@ -193,6 +193,44 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
   }
 }
 
+void flag_incomplete_vms(std::vector<OwnedObject>& objects, std::int64_t now,
+                         std::int64_t incomplete_age_seconds) {
+  std::set<std::string> unfinished;
+  std::set<std::string> young;
+  for (auto& object : objects) {
+    if (object.kind != ObjectKind::vm || !object.incomplete_since) continue;
+    object.orphan = true;
+    object.orphan_reason = "create_vm did not finish (incomplete since " +
+                           std::to_string(*object.incomplete_since) + ")";
+    object.recent = now - *object.incomplete_since < incomplete_age_seconds;
+    unfinished.insert(object.cid);
+    if (object.recent) young.insert(object.cid);
+  }
+  for (auto& object : objects) {
+    if (object.kind != ObjectKind::vm_volume || unfinished.count(object.cid) == 0) continue;
+    object.orphan = true;
+    object.orphan_reason = "vm '" + object.cid + "' is an unfinished create_vm";
+    object.recent = young.count(object.cid) > 0;
+  }
+}
+
+void flag_unfinished_snapshots(std::vector<OwnedObject>& objects, std::int64_t now,
+                               std::int64_t min_age_seconds) {
+  std::set<std::pair<std::string, std::string>> metas;  // (pool, snapshot cid)
+  for (const auto& object : objects) {
+    if (object.kind == ObjectKind::snapshot_meta) metas.insert({object.pool, object.cid});
+  }
+  for (auto& object : objects) {
+    if (object.kind != ObjectKind::snapshot || metas.count({object.pool, object.cid}) > 0) {
+      continue;
+    }
+    object.orphan = true;
+    object.orphan_reason =
+        "snapshot '" + object.cid + "' has no .meta: snapshot_disk did not finish";
+    object.recent = object.changed_at && now - *object.changed_at < min_age_seconds;
+  }
+}
+
 nlohmann::json inventory_json(const std::vector<OwnedObject>& objects) {
   nlohmann::json list = nlohmann::json::array();
   nlohmann::json orphans = nlohmann::json::array();

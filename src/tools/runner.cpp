@@ -30,7 +30,8 @@ int doctor(const ToolRequest& request, std::ostream& out) {
 int inspect(const ToolRequest& request, virt::Hypervisor& hv, const config::Config& config,
             const HostContext& host, std::ostream& out) {
   if (request.cids.empty()) {
-    const auto objects = take_inventory(hv, config, {now(), request.min_age_seconds});
+    const auto objects = take_inventory(
+        hv, config, {now(), request.min_age_seconds, request.incomplete_age_seconds});
     out << (request.json ? inventory_json(objects).dump(2) + "\n" : inventory_table(objects));
     return k_exit_ok;
   }
@@ -48,8 +49,9 @@ int inspect(const ToolRequest& request, virt::Hypervisor& hv, const config::Conf
 
 int cleanup(const ToolRequest& request, virt::Hypervisor& hv, const config::Config& config,
             std::ostream& out) {
-  const auto result =
-      cleanup_orphans(hv, config, {now(), request.min_age_seconds}, request.dry_run);
+  const auto result = cleanup_orphans(
+      hv, config, {now(), request.min_age_seconds, request.incomplete_age_seconds},
+      request.dry_run);
   out << (request.json ? result.to_json().dump(2) + "\n" : result.text());
   return result.failed.empty() ? k_exit_ok : k_exit_findings;
 }

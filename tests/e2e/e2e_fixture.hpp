@@ -85,11 +85,15 @@ class E2eTest : public ::testing::Test {
   double last_call_seconds() const { return m_last_seconds; }
 
   // --- libvirt, read-only
+  // The daemon and pool the test's CPI config names (a private daemon's in private_host.hpp).
+  virtual virConnect& conn() { return env().conn(); }
+  virtual std::string pool_name() const { return env().pool_name(); }
+
   std::string domain_name(const std::string& vm_cid) const { return m_prefix + vm_cid; }
   std::string volume_name(const std::string& cid) const { return m_prefix + cid; }
 
   std::optional<virt::Domain> find_domain(const std::string& vm_cid) {
-    virt::Domain d{virDomainLookupByName(&env().conn(), domain_name(vm_cid).c_str())};
+    virt::Domain d{virDomainLookupByName(&conn(), domain_name(vm_cid).c_str())};
     virResetLastError();
     if (!d) return std::nullopt;
     return d;
@@ -147,8 +151,8 @@ class E2eTest : public ::testing::Test {
   }
 
   std::optional<virt::Volume> find_volume(const std::string& name) {
-    virt::Pool pool{virStoragePoolLookupByName(&env().conn(), env().pool_name().c_str())};
-    if (!pool) throw std::runtime_error("pool " + env().pool_name() + " is gone");
+    virt::Pool pool{virStoragePoolLookupByName(&conn(), pool_name().c_str())};
+    if (!pool) throw std::runtime_error("pool " + pool_name() + " is gone");
     virStoragePoolRefresh(pool.get(), 0);
     virt::Volume v{virStorageVolLookupByName(pool.get(), name.c_str())};
     virResetLastError();
@@ -169,14 +173,14 @@ class E2eTest : public ::testing::Test {
   std::vector<std::string> leftovers() {
     std::vector<std::string> out;
     virDomainPtr* domains = nullptr;
-    const int n = virConnectListAllDomains(&env().conn(), &domains, 0);
+    const int n = virConnectListAllDomains(&conn(), &domains, 0);
     for (int i = 0; i < n; ++i) {
       virt::Domain d{domains[i]};
       const std::string name = virDomainGetName(d.get());
       if (name.rfind(m_prefix, 0) == 0) out.push_back("domain " + name);
     }
     std::free(domains);
-    virt::Pool pool{virStoragePoolLookupByName(&env().conn(), env().pool_name().c_str())};
+    virt::Pool pool{virStoragePoolLookupByName(&conn(), pool_name().c_str())};
     virStoragePoolRefresh(pool.get(), 0);
     virStorageVolPtr* volumes = nullptr;
     const int v = virStoragePoolListAllVolumes(pool.get(), &volumes, 0);

@@ -1,14 +1,17 @@
-// Remote libvirt over TLS and SSH, against real servers on 127.0.0.1 only: the environment's
-// libvirtd restarted to listen for TLS with a PKI the test makes, and an sshd of the test's own.
-// The CPI gets its TLS material and SSH key inline (and TLS as paths), verifies the server, and
-// fails with a clear error for a wrong CA or an unknown/mismatched host key.
+// Remote libvirt over TLS, SSH and plain TCP, against a private libvirtd (e2e/private_host.hpp)
+// that listens on 127.0.0.1 only, on every run: TLS with a PKI the test makes, TCP with
+// auth_tcp = "none" (INSECURE: opted into explicitly by this test daemon's libvirtd.conf, on
+// loopback only), and an sshd of the test's own in the daemon's mount namespace (so its
+// /run/libvirt/libvirt-sock is the private daemon's). The CPI gets its TLS material and SSH key
+// inline (and TLS as paths), verifies the server, and fails with a clear error for a wrong CA or
+// an unknown/mismatched host key.
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <string>
 
-#include "e2e/e2e_fixture.hpp"
+#include "e2e/private_host.hpp"
 #include "support/e2e_ssh.hpp"
 #include "support/e2e_tls.hpp"
 
@@ -17,18 +20,39 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class RemoteTest : public E2eTest {
+class RemoteTest : public PrivateHostTest {
  protected:
   void SetUp() override {
-    E2eTest::SetUp();
-    if (IsSkipped()) return;
-    m_dir = env().root() / (m_prefix + "remote");
+    if (!env().unavailable().empty()) GTEST_SKIP() << env().unavailable();
+    m_dir = env().root() / ("remote-" + random_hex(8));
     fs::create_directories(m_dir / "tmp");
+    m_pki = std::make_unique<TestPki>(m_dir / "pki");
+    m_tls_port = spare_loopback_port();
+    m_tcp_port = spare_loopback_port();
+    PrivateHostTest::SetUp();  // the daemon, with options()
+    if (IsSkipped() || HasFatalFailure()) return;
+    std::printf("[remote] private libvirtd listens on 127.0.0.1:%d (tls), 127.0.0.1:%d (tcp)\n",
+                m_tls_port, m_tcp_port);
   }
   void TearDown() override {
-    E2eTest::TearDown();
+    PrivateHostTest::TearDown();
     std::error_code ignored;
     if (!m_dir.empty()) fs::remove_all(m_dir, ignored);
+  }
+
+  PrivateLibvirtd::Options options() const override {
+    const auto ca = m_pki->dir / "ca";
+    PrivateLibvirtd::Options o;
+    o.listen = true;
+    o.extra_conf = "listen_tls = 1\ntls_port = \"" + std::to_string(m_tls_port) +
+                   "\"\nkey_file = \"" + (ca / "serverkey.pem").string() +
+                   "\"\ncert_file = \"" + (ca / "servercert.pem").string() +
+                   "\"\nca_file = \"" + (ca / "cacert.pem").string() +
+                   "\"\ntls_no_verify_certificate = 0\nauth_tls = \"none\"\n"
+                   "# INSECURE, test only: plain TCP without authentication, on 127.0.0.1\n"
+                   "listen_tcp = 1\ntcp_port = \"" +
+                   std::to_string(m_tcp_port) + "\"\nauth_tcp = \"none\"\n";
+    return o;
   }
 
   // The config's libvirt section with `uri` replaced by `remote` (transport, host, ...).
@@ -82,14 +106,15 @@ class RemoteTest : public E2eTest {
   }
 
   fs::path m_dir;
+  std::unique_ptr<TestPki> m_pki;
+  int m_tls_port = 0, m_tcp_port = 0;
   std::string m_stderr;
 };
 
 TEST_F(RemoteTest, TlsWithInlineAndPathPemsVerifiesTheServer) {
-  const TestPki pki{m_dir / "pki"};
-  TlsLibvirtd daemon{env().libvirtd(), pki, [] { env().reconnect(); }};
-  if (!daemon.unavailable().empty()) GTEST_SKIP() << daemon.unavailable();
-  const nlohmann::json base{{"transport", "tls"}, {"host", "127.0.0.1"}, {"port", daemon.port()}};
+  const TestPki& pki = *m_pki;
+  ASSERT_TRUE(loopback_listening(m_tls_port)) << m_host->daemon().describe();
+  const nlohmann::json base{{"transport", "tls"}, {"host", "127.0.0.1"}, {"port", m_tls_port}};
   const std::string key = pki.pem("clientkey.pem");
 
   auto tls = base;
@@ -125,8 +150,12 @@ TEST_F(RemoteTest, TlsWithInlineAndPathPemsVerifiesTheServer) {
 }
 
 TEST_F(RemoteTest, SshWithInlineKeyAndPinnedHostKey) {
-  TestSshd sshd{m_dir / "sshd"};
-  if (!sshd.unavailable().empty()) GTEST_SKIP() << sshd.unavailable();
+  PrivateLibvirtd& daemon = m_host->daemon();
+  const auto log = (m_dir / "sshd.out").string();
+  TestSshd sshd{m_dir / "sshd", [&](const std::vector<std::string>& argv) {
+                  return daemon.run_in_namespace(argv, log);
+                }};
+  ASSERT_TRUE(sshd.unavailable().empty()) << sshd.unavailable();
   const std::string key = sshd.client_key();
   nlohmann::json ssh{{"transport", "ssh"},
                      {"host", "127.0.0.1"},
@@ -148,6 +177,18 @@ TEST_F(RemoteTest, SshWithInlineKeyAndPinnedHostKey) {
   use_remote(ssh);
   message = connect_error("ssh", key.substr(60, 40));
   EXPECT_NE(message.find("libvirt.ssh.known_hosts"), std::string::npos) << message;
+}
+
+// INSECURE transport, driven only against this test's own daemon on 127.0.0.1: libvirt's TCP
+// transport with auth_tcp = "none" has neither encryption nor authentication.
+TEST_F(RemoteTest, PlainTcpOnLoopbackReachesTheDaemon) {
+  ASSERT_TRUE(loopback_listening(m_tcp_port)) << m_host->daemon().describe();
+  use_remote({{"transport", "tcp"}, {"host", "127.0.0.1"}, {"port", m_tcp_port}});
+  ASSERT_NO_FATAL_FAILURE(disk_round_trip());
+
+  SCOPED_TRACE("nothing listens on the port");
+  use_remote({{"transport", "tcp"}, {"host", "127.0.0.1"}, {"port", spare_loopback_port()}});
+  connect_error("tcp", "no secret");
 }
 
 }  // namespace

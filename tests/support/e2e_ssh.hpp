@@ -10,9 +10,11 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "support/e2e_host.hpp"
 #include "support/e2e_tls.hpp"
@@ -21,7 +23,11 @@ namespace cpi::testing::e2e {
 
 class TestSshd {
  public:
-  explicit TestSshd(const std::filesystem::path& dir) : m_dir(dir) {
+  // `launch` runs sshd and returns its exit code (another mount namespace: private_libvirtd.hpp).
+  explicit TestSshd(const std::filesystem::path& dir,
+                    const std::function<int(const std::vector<std::string>&)>& launch =
+                        run_detached)
+      : m_dir(dir) {
     if (::access("/usr/sbin/sshd", X_OK) != 0) {
       m_skip = "/usr/sbin/sshd is not installed (scripts/install-deps.sh installs openssh-server)";
       return;
@@ -46,7 +52,7 @@ class TestSshd {
                                   "PidFile " +
                                   (m_dir / "sshd.pid").string() + "\n");
     const int rc =
-        run_detached({"/usr/sbin/sshd", "-f", conf.string(), "-E", (m_dir / "sshd.log").string()});
+        launch({"/usr/sbin/sshd", "-f", conf.string(), "-E", (m_dir / "sshd.log").string()});
     for (int i = 0; i < 200 && !loopback_listening(m_port); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

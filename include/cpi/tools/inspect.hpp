@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct HostContext {
 struct InventoryOptions {
   std::int64_t now = 0;                // seconds since the epoch
   std::int64_t min_age_seconds = 600;  // younger orphans are marked recent
+  // A VM whose create_vm has not finished for this long is an orphan (younger: recent).
+  std::int64_t incomplete_age_seconds = 3600;
 };
 
 // Every object this CPI owns (name prefix from `config`): its domains and the volumes of every
@@ -50,13 +53,19 @@ struct CleanupResult {
 };
 
 // Deletes exactly the orphans take_inventory flags (VM volumes without their domain, .meta
-// volumes without their disk/snapshot), each re-checked right before it is deleted; never a
-// persistent disk, snapshot or stemcell. Recent orphans are spared. With `dry_run`, deletes
+// volumes without their disk/snapshot, VMs whose create_vm never finished with their VM
+// volumes, snapshot volumes snapshot_disk never finished), each re-checked right before it is
+// deleted; never a persistent disk, stemcell or finished snapshot, and never a VM with a
+// persistent disk in its definition. Recent orphans are spared. With `dry_run`, deletes
 // nothing and lists what it would delete.
 CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config,
                               const InventoryOptions& options, bool dry_run);
 
 // --- shared by the tools
+// When the domain's create_vm has not finished: the incomplete_since fact of its CPI metadata
+// (nullopt for a complete VM, one of an older version, or unreadable metadata).
+// Throws virt::LibvirtError.
+std::optional<std::int64_t> incomplete_since(virt::Hypervisor& hv, virDomain& domain);
 // "running", "shut off", ... for a virDomainState value.
 std::string domain_state_name(int state);
 // The JSON object a .meta volume holds ({} when empty or not JSON). Throws virt::LibvirtError.

@@ -57,6 +57,7 @@ struct OwnedObject {
   std::string state;                       // vm: running | paused | shut off ...
   std::string attached_to;                 // disk: the VM its .meta names
   std::optional<std::int64_t> changed_at;  // volumes: newest of mtime/ctime, when libvirt says
+  std::optional<std::int64_t> incomplete_since;  // vm: create_vm did not finish (epoch seconds)
   std::vector<std::string> notes;          // problems worth a look that are not orphans
   bool orphan = false;
   std::string orphan_reason;
@@ -69,6 +70,19 @@ struct OwnedObject {
 // Adds notes: a VM with no root volume, a disk attached to a VM that is gone.
 void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
                   std::int64_t min_age_seconds);
+
+// Flags as orphans the VMs whose create_vm never finished (incomplete_since set: killed, or its
+// daemon died) and their VM volumes; one incomplete for less than `incomplete_age_seconds` is
+// marked recent (its create_vm may still run). A VM without the marker is complete.
+void flag_incomplete_vms(std::vector<OwnedObject>& objects, std::int64_t now,
+                         std::int64_t incomplete_age_seconds);
+
+// Flags as orphans the snapshot volumes without their .meta: snapshot_disk writes the .meta
+// right after the copy (and rolls both back on failure), so one without it is a copy whose call
+// never finished (killed, or its daemon died). Recent by changed_at and `min_age_seconds`, like
+// flag_orphans (a copy under way keeps changing).
+void flag_unfinished_snapshots(std::vector<OwnedObject>& objects, std::int64_t now,
+                               std::int64_t min_age_seconds);
 
 // {"objects": [...], "orphans": [names]}
 nlohmann::json inventory_json(const std::vector<OwnedObject>& objects);

@@ -18,6 +18,7 @@ struct ToolRequest {
   bool orphans = false;                    // cleanup: --orphans (required)
   bool dry_run = false;                    // cleanup: list, delete nothing
   int min_age_seconds = 600;               // cleanup: spare orphans younger than this
+  int incomplete_age_seconds = 3600;       // VMs unfinished this long are orphans
 };
 
 // Exit codes of every tool.

@@ -13,6 +13,9 @@ namespace cpi::xml {
 // Our own XML namespace for CPI facts in the domain's <metadata>.
 constexpr const char* k_metadata_ns = "https://github.com/bosh-libvirt-cpi/xmlns/vm/1";
 constexpr const char* k_metadata_key = "bosh";
+// The fact in a VM's metadata that create_vm has not finished (seconds since the epoch when it
+// defined the domain); removed as create_vm's last step, so its absence means complete.
+constexpr const char* k_incomplete_since = "incomplete_since";
 
 struct DiskDevice {
   std::string pool;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <pugixml.hpp>
+
 #include <algorithm>
 #include <iterator>
 #include <set>
@@ -10,6 +12,8 @@
 #include <string>
 
 #include "cpi/tools/runner.hpp"
+#include "cpi/virt/handles.hpp"
+#include "cpi/xml/domain_xml.hpp"
 #include "driver/tools/tools_fixture.hpp"
 
 namespace cpi::testing {
@@ -196,6 +200,74 @@ TEST_F(CleanupTest, RunOnHostPrintsWhatItDidAsTextOrJson) {
   ASSERT_TRUE(parsed.is_object()) << json.str();
   EXPECT_EQ(parsed["deleted"].size(), orphans.size());
   EXPECT_TRUE(parsed["failed"].empty());
+}
+
+// create_vm killed after it defined the domain: the domain keeps the incomplete_since fact.
+class UnfinishedVmTest : public CleanupTest {
+ protected:
+  void mark_incomplete(const cloud::VmCid& cid, std::int64_t since) {
+    auto d = domain(cid.value);
+    const auto text = fake().domain_metadata(*d, xml::k_metadata_ns);
+    ASSERT_TRUE(text);
+    pugi::xml_document doc;
+    ASSERT_TRUE(doc.load_string(text->c_str()));
+    auto facts = nlohmann::json::parse(doc.document_element().child_value("facts"));
+    ASSERT_FALSE(facts.contains(xml::k_incomplete_since)) << "create_vm finished: no marker";
+    facts[xml::k_incomplete_since] = since;
+    pugi::xml_document written;  // as create_vm writes it: <vm xmlns=...><facts>JSON</facts>
+    auto root = written.append_child("vm");
+    root.append_attribute("xmlns") = xml::k_metadata_ns;
+    root.append_child("facts").text() = facts.dump().c_str();
+    std::ostringstream out;
+    written.document_element().print(out, "", pugi::format_raw);
+    fake().set_domain_metadata(*d, out.str(), xml::k_metadata_key, xml::k_metadata_ns);
+  }
+  static std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+};
+
+TEST_F(UnfinishedVmTest, OldUnfinishedVmIsRemovedWithItsVolumes) {
+  const auto killed = create_vm(stemcell);
+  mark_incomplete(killed, now() - 7200);
+  const auto objects = inventory();
+  const auto* flagged = find(objects, killed.value);
+  ASSERT_NE(flagged, nullptr);
+  EXPECT_TRUE(flagged->orphan);
+  EXPECT_NE(flagged->orphan_reason.find("create_vm did not finish"), std::string::npos);
+  EXPECT_FALSE(find(objects, vm.value)->orphan) << "a complete VM is no orphan";
+
+  const auto result = cleanup();
+  EXPECT_TRUE(result.failed.empty());
+  EXPECT_TRUE(as_set(result.deleted).count(killed.value));
+  const auto domains = domain_names();
+  EXPECT_EQ(std::count(domains.begin(), domains.end(), killed.value), 0);
+  for (const char* role : {"-root", "-ephemeral", "-config"}) {
+    EXPECT_FALSE(volume_exists(killed.value + role)) << role;
+  }
+  for (const auto& name : precious()) EXPECT_TRUE(volume_exists(name)) << name;
+}
+
+TEST_F(UnfinishedVmTest, YoungUnfinishedVmIsSparedAndTheBoundIsConfigurable) {
+  const auto running = create_vm(stemcell);
+  mark_incomplete(running, now() - 60);
+  auto result = cleanup();
+  EXPECT_TRUE(as_set(result.spared).count(running.value));
+  EXPECT_TRUE(volume_exists(running.value + "-root"));
+  auto opts = options();
+  opts.incomplete_age_seconds = 30;
+  result = tools::cleanup_orphans(fake(), config(), opts, false);
+  EXPECT_TRUE(as_set(result.deleted).count(running.value));
+  EXPECT_FALSE(volume_exists(running.value + "-root"));
+}
+
+TEST_F(UnfinishedVmTest, UnfinishedVmWithAPersistentDiskIsKept) {
+  mark_incomplete(vm, now() - 7200);  // `vm` has disk `attached` in its definition
+  const auto result = cleanup();
+  ASSERT_EQ(result.failed.size(), 1U);
+  EXPECT_EQ(result.failed[0].first, vm.value);
+  EXPECT_NE(result.failed[0].second.find("persistent disk"), std::string::npos);
+  for (const auto& name : precious()) EXPECT_TRUE(volume_exists(name)) << name;
+  const auto domains = domain_names();
+  EXPECT_EQ(std::count(domains.begin(), domains.end(), vm.value), 1);
 }
 
 }  // namespace

@@ -135,6 +135,50 @@ TEST(FlagOrphansTest, RecentlyChangedOrphanIsMarkedRecent) {
   EXPECT_TRUE(objects[2].orphan && !objects[2].recent) << "no timestamps: not recent";
 }
 
+TEST(FlagIncompleteVmsTest, UnfinishedVmPastTheBoundIsAnOrphanWithItsVolumes) {
+  const std::string other = "vm-11111111-2222-3333-4444-555555555555";
+  std::vector<OwnedObject> objects{make(ObjectKind::vm, k_vm),
+                                   make(ObjectKind::vm_volume, k_vm + "-root"),
+                                   make(ObjectKind::vm_volume, k_vm + "-config"),
+                                   make(ObjectKind::vm, other),
+                                   make(ObjectKind::vm_volume, other + "-root"),
+                                   make(ObjectKind::disk, k_disk)};
+  objects[0].incomplete_since = 10000 - 7200;
+  flag_orphans(objects, 10000, 600);
+  flag_incomplete_vms(objects, 10000, 3600);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(objects[i].orphan && !objects[i].recent) << objects[i].name;
+  }
+  EXPECT_NE(objects[0].orphan_reason.find("create_vm did not finish"), std::string::npos);
+  for (std::size_t i = 3; i < objects.size(); ++i) {
+    EXPECT_FALSE(objects[i].orphan) << objects[i].name << ": no marker means complete";
+  }
+}
+
+TEST(FlagIncompleteVmsTest, UnfinishedVmWithinTheBoundIsRecent) {
+  std::vector<OwnedObject> objects{make(ObjectKind::vm, k_vm),
+                                   make(ObjectKind::vm_volume, k_vm + "-root")};
+  objects[0].incomplete_since = 10000 - 60;
+  flag_incomplete_vms(objects, 10000, 3600);
+  EXPECT_TRUE(objects[0].orphan && objects[0].recent);
+  EXPECT_TRUE(objects[1].orphan && objects[1].recent);
+  flag_incomplete_vms(objects, 10000, 30);
+  EXPECT_TRUE(objects[0].orphan && !objects[0].recent);
+}
+
+TEST(FlagUnfinishedSnapshotsTest, SnapshotWithoutItsMetaIsAnOrphan) {
+  const std::string half = "snap-11111111-2222-3333-4444-555555555555";
+  std::vector<OwnedObject> objects{make(ObjectKind::snapshot, k_snap),
+                                   make(ObjectKind::snapshot_meta, k_snap + ".meta"),
+                                   make(ObjectKind::snapshot, half)};
+  objects[2].changed_at = 1000 - 30;
+  flag_unfinished_snapshots(objects, 1000, 600);
+  EXPECT_FALSE(objects[0].orphan) << "a finished snapshot has its .meta";
+  EXPECT_TRUE(objects[2].orphan && objects[2].recent) << "a copy may still be under way";
+  flag_unfinished_snapshots(objects, 1000, 0);
+  EXPECT_TRUE(objects[2].orphan && !objects[2].recent);
+}
+
 TEST(FlagOrphansTest, NotesVmWithoutRootAndDiskAttachedToMissingVm) {
   std::vector<OwnedObject> objects{make(ObjectKind::vm, k_vm), make(ObjectKind::disk, k_disk)};
   objects[1].attached_to = "vm-11111111-2222-3333-4444-555555555555";

@@ -1,0 +1,155 @@
+// Many hosts for real (BOSH cpi-config): two private libvirtds side by side
+// (e2e/private_host.hpp); each request's `context` names one of them (uri, storage_pool,
+// network) and the call goes there. VMs and disks land on the host of the context, a disk that
+// lives on the other host is refused by attach_disk with a clear error, and calls for one host
+// leave the other's objects untouched.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "e2e/private_host.hpp"
+
+namespace cpi::testing::e2e {
+namespace {
+
+class ManyHostsTest : public E2eTest {
+ protected:
+  void SetUp() override {
+    E2eTest::SetUp();
+    if (IsSkipped()) return;
+    m_a = std::make_unique<PrivateHost>(m_prefix + "a-");
+    ASSERT_TRUE(m_a->unavailable().empty()) << m_a->unavailable();
+    m_b = std::make_unique<PrivateHost>(m_prefix + "b-");
+    ASSERT_TRUE(m_b->unavailable().empty()) << m_b->unavailable();
+    auto config = nlohmann::json::parse(read_whole_file(m_config.string()));
+    config["libvirt"] = m_a->libvirt_config(m_prefix);
+    std::ofstream{m_config} << config.dump(2);
+    std::printf("[e2e] ManyHostsTest host A: %s\n[e2e] ManyHostsTest host B: %s\n",
+                m_a->daemon().describe().c_str(), m_b->daemon().describe().c_str());
+    std::fflush(stdout);
+  }
+  void TearDown() override {
+    if (m_b) m_b->stop();
+    if (m_a) m_a->stop();
+    E2eTest::TearDown();
+  }
+  virConnect& conn() override { return m_a->conn(); }
+  std::string pool_name() const override { return m_a->pool_name(); }
+
+  nlohmann::json context(PrivateHost& host) const {
+    return {{"director_uuid", "e2e-director"},
+            {"uri", host.daemon().uri()},
+            {"storage_pool", host.pool_name()},
+            {"network", host.network_name()}};
+  }
+
+  nlohmann::json call(const std::string& method, const nlohmann::json& arguments,
+                      const nlohmann::json& ctx) {
+    Ipv6Guard quiet;
+    const auto run = run_process(CPI_BINARY, {"--config", m_config.string()},
+                                 cpi_request(method, arguments, ctx, 2),
+                                 director_env((env().root() / "tmp").string()));
+    std::printf("[cpi] %-16s on %s  %6.2f s\n", method.c_str(),
+                ctx["uri"].get<std::string>().c_str(), run.seconds);
+    return parse_cpi_response(run);
+  }
+  nlohmann::json ok(const std::string& method, const nlohmann::json& arguments,
+                    const nlohmann::json& ctx) {
+    const auto response = call(method, arguments, ctx);
+    if (!response["error"].is_null()) {
+      throw std::runtime_error(method + " failed: " + response["error"].dump());
+    }
+    return response["result"];
+  }
+
+  // Names of the domains and volumes of this test on `host`.
+  std::set<std::string> objects_on(PrivateHost& host) {
+    std::set<std::string> out;
+    virDomainPtr* domains = nullptr;
+    const int n = virConnectListAllDomains(&host.conn(), &domains, 0);
+    for (int i = 0; i < n; ++i) {
+      virt::Domain d{domains[i]};
+      out.insert(virDomainGetName(d.get()));
+    }
+    std::free(domains);
+    virt::Pool pool{virStoragePoolLookupByName(&host.conn(), host.pool_name().c_str())};
+    virStoragePoolRefresh(pool.get(), 0);
+    virStorageVolPtr* volumes = nullptr;
+    const int v = virStoragePoolListAllVolumes(pool.get(), &volumes, 0);
+    for (int i = 0; i < v; ++i) {
+      virt::Volume vol{volumes[i]};
+      out.insert(virStorageVolGetName(vol.get()));
+    }
+    std::free(volumes);
+    return out;
+  }
+
+  std::string create_vm_on(PrivateHost& host, const std::string& stemcell) {
+    const nlohmann::json networks{
+        {"private",
+         {{"type", "dynamic"}, {"cloud_properties", {{"name", host.network_name()}}}}}};
+    return ok("create_vm",
+              {"agent-hosts", stemcell, {{"cpu", 1}, {"ram", 128}}, networks,
+               nlohmann::json::array(), nlohmann::json::object()},
+              context(host))
+        .at(0)
+        .get<std::string>();
+  }
+
+  std::unique_ptr<PrivateHost> m_a, m_b;
+};
+
+TEST_F(ManyHostsTest, EachCallGoesToTheHostItsContextNames) {
+  const auto image = (env().stemcell_dir() / "qcow2" / "image").string();
+  const std::string sc_a = ok("create_stemcell", {image, nlohmann::json::object()}, context(*m_a));
+  const std::string sc_b = ok("create_stemcell", {image, nlohmann::json::object()}, context(*m_b));
+  const std::string vm_a = create_vm_on(*m_a, sc_a);
+  const std::string vm_b = create_vm_on(*m_b, sc_b);
+  const std::string disk_a = ok("create_disk", {32, nlohmann::json::object(), vm_a}, context(*m_a));
+  const std::string disk_b = ok("create_disk", {32, nlohmann::json::object(), vm_b}, context(*m_b));
+
+  auto on_a = objects_on(*m_a);
+  auto on_b = objects_on(*m_b);
+  for (const auto& cid : {sc_a, vm_a, vm_a + "-root", disk_a}) {
+    EXPECT_TRUE(on_a.count(m_prefix + cid)) << cid << " not on host A";
+    EXPECT_FALSE(on_b.count(m_prefix + cid)) << cid << " on host B";
+  }
+  for (const auto& cid : {sc_b, vm_b, vm_b + "-root", disk_b}) {
+    EXPECT_TRUE(on_b.count(m_prefix + cid)) << cid << " not on host B";
+    EXPECT_FALSE(on_a.count(m_prefix + cid)) << cid << " on host A";
+  }
+  EXPECT_EQ(ok("has_vm", {vm_b}, context(*m_b)), true);
+  EXPECT_EQ(ok("has_vm", {vm_b}, context(*m_a)), false);
+
+  // A disk of the other host cannot be attached: a clear error, nothing changes on either host.
+  const auto refused = call("attach_disk", {vm_a, disk_b}, context(*m_a));
+  ASSERT_FALSE(refused["error"].is_null()) << refused.dump();
+  const std::string message = refused["error"].value("message", "");
+  std::printf("[e2e] attach of host B's disk on host A: %s\n", message.c_str());
+  EXPECT_NE(message.find(disk_b), std::string::npos) << message;
+  EXPECT_EQ(objects_on(*m_a), on_a);
+  EXPECT_EQ(objects_on(*m_b), on_b);
+  EXPECT_EQ(ok("get_disks", {vm_a}, context(*m_a)), nlohmann::json::array());
+
+  // Attach on its own host works; deleting everything on B leaves A alone.
+  ok("attach_disk", {vm_b, disk_b}, context(*m_b));
+  EXPECT_EQ(ok("get_disks", {vm_b}, context(*m_b)), nlohmann::json::array({disk_b}));
+  ok("delete_vm", {vm_b}, context(*m_b));
+  ok("delete_disk", {disk_b}, context(*m_b));
+  ok("delete_stemcell", {sc_b}, context(*m_b));
+  EXPECT_EQ(objects_on(*m_a), on_a);
+  for (const auto& name : objects_on(*m_b)) {
+    EXPECT_NE(name.rfind(m_prefix, 0), 0U) << name << " left on host B";
+  }
+  ok("delete_vm", {vm_a}, context(*m_a));
+  ok("delete_disk", {disk_a}, context(*m_a));
+  ok("delete_stemcell", {sc_a}, context(*m_a));
+  EXPECT_EQ(leftovers(), std::vector<std::string>{});
+}
+
+}  // namespace
+}  // namespace cpi::testing::e2e
