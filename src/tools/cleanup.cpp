@@ -12,7 +12,8 @@ namespace {
 // Only these kinds can be orphans; a disk, snapshot or stemcell is never deleted here.
 bool deletable_kind(ObjectKind kind) {
   return kind == ObjectKind::vm_volume || kind == ObjectKind::disk_meta ||
-         kind == ObjectKind::snapshot_meta || kind == ObjectKind::stemcell_meta;
+         kind == ObjectKind::snapshot_meta || kind == ObjectKind::stemcell_meta ||
+         kind == ObjectKind::pool_record;
 }
 
 // Whether `object` is still an orphan now (a concurrent CPI call may have changed that).
@@ -21,7 +22,13 @@ bool still_orphan(virt::Hypervisor& hv, const config::Config& config, const Owne
   if (object.kind == ObjectKind::vm_volume) {
     return !hv.find_domain(config.libvirt.name_prefix + object.cid).has_value();
   }
-  const std::string base = object.name.substr(0, object.name.size() - 5);  // minus ".meta"
+  const std::string base = object.name.substr(0, object.name.size() - 5);  // minus .meta/.pool
+  if (object.kind == ObjectKind::pool_record) {  // its disk or snapshot is gone from that pool
+    const auto recorded = read_pool_record(hv, config, base);
+    if (!recorded || *recorded != object.record_pool) return false;
+    auto target = hv.find_pool(*recorded);
+    return target && hv.pool_info(**target).active && !hv.find_volume(**target, base).has_value();
+  }
   return !hv.find_volume(pool, base).has_value();
 }
 

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,5 +60,9 @@ CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config
 std::string domain_state_name(int state);
 // The JSON object a .meta volume holds ({} when empty or not JSON). Throws virt::LibvirtError.
 nlohmann::json read_meta_volume(virt::Hypervisor& hv, virStorageVol& meta);
+// The pool the pool record of `name` (a disk or snapshot volume name; cloud/names.hpp) names,
+// read from the configured pool; nullopt when there is none or it is malformed.
+std::optional<std::string> read_pool_record(virt::Hypervisor& hv, const config::Config& config,
+                                            const std::string& name);
 
 }  // namespace cpi::tools
