@@ -58,9 +58,12 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   const auto capacity = static_cast<std::uint64_t>(size_mib) * k_mib;
   // Outside the configured pool the disk is found only through its pool record: written first,
   // so a disk never exists unrecorded (a record without its disk is harmless; cleanup removes it).
-  const bool recorded = pool_name != m_config.libvirt.storage_pool;
-  if (recorded) write_pool_record(name, pool_name);
-  try {
+  util::Rollback rollback;
+  if (pool_name != m_config.libvirt.storage_pool) {
+    write_pool_record(name, pool_name);
+    rollback.add("delete the pool record of '" + name + "'",
+                 [this, name] { remove_pool_record(name); });
+  }
   translate("creating disk '" + cid.value + "' (" + std::to_string(size_mib) + " MiB) in pool '" +
                 pool_name + "'",
             [&] {
@@ -76,19 +79,15 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
               }
               m_hv.create_volume(*target, xml::volume_xml({name, capacity, format, "0600"}));
             });
-  } catch (...) {
-    if (recorded) remove_pool_record(name);
-    throw;
-  }
   if (container()) {
     try {
       write_meta(*target, name, {{"filesystem", "ext4"}});
     } catch (...) {
       delete_if_exists(*target, name);
-      if (recorded) remove_pool_record(name);
       throw;
     }
   }
+  rollback.commit();
   return cid;
 }
 

@@ -1,6 +1,8 @@
 #include "cpi/cloud/names.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <cstdio>
 #include <utility>
 
@@ -49,6 +51,11 @@ std::optional<ParsedName> parse_record(const std::string& base, bool meta) {
   }
 }
 
+bool is_lower_hex(const std::string& text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 [[noreturn]] void malformed(const std::string& cid, const char* what) {
   throw CpiError(quote_text(cid) + " is not a " + what + " CID of this CPI (" + what +
                  " CIDs look like " +
@@ -62,10 +69,10 @@ std::optional<ParsedName> parse_record(const std::string& base, bool meta) {
 }  // namespace
 
 const char* kind_name(NameKind kind) {
-  static constexpr std::array<const char*, 13> k_names{
+  static constexpr std::array<const char*, 14> k_names{
       "stemcell",  "stemcell_meta", "vm",        "vm_root",  "vm_ephemeral",
       "vm_config", "vm_config_meta", "disk",     "disk_meta", "disk_pool",
-      "snapshot",  "snapshot_meta", "snapshot_pool"};
+      "snapshot",  "snapshot_meta", "snapshot_pool", "doctor_probe"};
   return k_names.at(static_cast<std::size_t>(kind));
 }
 
@@ -116,12 +123,21 @@ std::string describe(const ParsedName& parsed) {
       return "the .meta record of snapshot " + id;
     case NameKind::snapshot_pool:
       return "the pool record of snapshot " + id;
+    case NameKind::doctor_probe:
+      return "the cpi doctor test volume " + id;
   }
   return id;
 }
 
 std::optional<ParsedName> parse_unprefixed(const std::string& text) {
   if (const auto kind = cid_kind(text)) return ParsedName{*kind, text};
+  for (const char* format : {".qcow2", ".raw"}) {
+    const std::string probe = "cpi-doctor-";
+    if (ends_with(text, format) && text.size() == probe.size() + 8 + std::strlen(format) &&
+        text.compare(0, probe.size(), probe) == 0 && is_lower_hex(text.substr(probe.size(), 8))) {
+      return ParsedName{NameKind::doctor_probe, cut(text, format)};
+    }
+  }
   if (ends_with(text, k_meta)) return parse_record(cut(text, k_meta), true);
   if (ends_with(text, k_pool)) return parse_record(cut(text, k_pool), false);
   static const std::array<std::pair<const char*, NameKind>, 3> k_roles{
@@ -160,6 +176,13 @@ std::string Names::disk(const DiskCid& cid) const {
 std::string Names::snapshot(const SnapshotCid& cid) const {
   if (!is_snapshot_cid(cid.value)) malformed(cid.value, "snapshot");
   return m_prefix + cid.value;
+}
+
+std::string Names::doctor_volume(const std::string& hex8, const std::string& format) const {
+  if (hex8.size() != 8 || !is_lower_hex(hex8) || (format != "qcow2" && format != "raw")) {
+    throw CpiError("internal: no doctor test volume from " + quote_text(hex8) + "/" + format);
+  }
+  return m_prefix + "cpi-doctor-" + hex8 + "." + format;
 }
 
 std::string Names::meta(const std::string& object) const {

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "cpi/cloud/names.hpp"
 #include "cpi/tools/inspect.hpp"
 
 namespace cpi::tools {
@@ -20,7 +21,8 @@ bool deletable_kind(ObjectKind kind) {
 bool still_orphan(virt::Hypervisor& hv, const config::Config& config, const OwnedObject& object,
                   virStoragePool& pool) {
   if (object.kind == ObjectKind::vm_volume) {
-    return !hv.find_domain(config.libvirt.name_prefix + object.cid).has_value();
+    return !hv.find_domain(cloud::Names{config.libvirt.name_prefix}.domain({object.cid}))
+                .has_value();
   }
   const std::string base = object.name.substr(0, object.name.size() - 5);  // minus .meta/.pool
   if (object.kind == ObjectKind::pool_record) {  // its disk or snapshot is gone from that pool

@@ -90,8 +90,9 @@ nlohmann::json console_json(const HostContext& host, const std::string& path, in
 nlohmann::json inspect_vm(virt::Hypervisor& hv, const config::Config& config,
                           const HostContext& host, const std::string& cid, int lines) {
   const std::string& prefix = config.libvirt.name_prefix;
-  nlohmann::json out = {{"kind", "vm"}, {"cid", cid}, {"name", prefix + cid}};
-  auto domain = hv.find_domain(prefix + cid);
+  const std::string own_name = cloud::Names{prefix}.domain({cid});
+  nlohmann::json out = {{"kind", "vm"}, {"cid", cid}, {"name", own_name}};
+  auto domain = hv.find_domain(own_name);
   out["found"] = domain.has_value();
   if (!domain) {
     nlohmann::json leftovers = nlohmann::json::array();
@@ -165,12 +166,14 @@ nlohmann::json inspect_vm(virt::Hypervisor& hv, const config::Config& config,
 nlohmann::json inspect_disk(virt::Hypervisor& hv, const config::Config& config,
                             const std::string& cid) {
   const std::string& prefix = config.libvirt.name_prefix;
-  nlohmann::json out = {{"kind", "disk"}, {"cid", cid}, {"name", prefix + cid}};
-  auto found = locate(hv, config, prefix + cid);
+  const cloud::Names names{prefix};
+  const std::string own_name = names.disk({cid});
+  nlohmann::json out = {{"kind", "disk"}, {"cid", cid}, {"name", own_name}};
+  auto found = locate(hv, config, own_name);
   out["found"] = found.has_value();
   if (!found) return out;
   out["volume"] = volume_json(hv, found->pool_name, *found->volume);
-  const auto meta = meta_of(hv, *found->pool, prefix + cid, cloud::Names{prefix});
+  const auto meta = meta_of(hv, *found->pool, own_name, names);
   out["metadata"] = meta.value("metadata", nlohmann::json::object());
   out["attached_to"] = meta.contains("attached_to") ? meta["attached_to"] : nlohmann::json();
   if (meta.contains("error")) out["meta_error"] = meta["error"];
@@ -205,17 +208,19 @@ nlohmann::json inspect_disk(virt::Hypervisor& hv, const config::Config& config,
 nlohmann::json inspect_volume(virt::Hypervisor& hv, const config::Config& config,
                               const std::string& kind, const std::string& cid) {
   const std::string& prefix = config.libvirt.name_prefix;
-  nlohmann::json out = {{"kind", kind}, {"cid", cid}, {"name", prefix + cid}};
-  auto found = locate(hv, config, prefix + cid);
+  const cloud::Names names{prefix};
+  const std::string own_name = kind == "snapshot" ? names.snapshot({cid}) : names.stemcell({cid});
+  nlohmann::json out = {{"kind", kind}, {"cid", cid}, {"name", own_name}};
+  auto found = locate(hv, config, own_name);
   out["found"] = found.has_value();
   if (!found) return out;
   out["volume"] = volume_json(hv, found->pool_name, *found->volume);
   if (kind == "snapshot") {
-    const auto meta = meta_of(hv, *found->pool, prefix + cid, cloud::Names{prefix});
+    const auto meta = meta_of(hv, *found->pool, own_name, names);
     out["disk"] = meta.value("disk", "");
     out["metadata"] = meta.value("metadata", nlohmann::json::object());
   } else {  // stemcell: the VMs whose root overlay it backs
-    out["deleted"] = meta_of(hv, *found->pool, prefix + cid, cloud::Names{prefix}).value("deleted", false);
+    out["deleted"] = meta_of(hv, *found->pool, own_name, names).value("deleted", false);
     const std::string path = out["volume"].value("path", "");
     nlohmann::json used_by = nlohmann::json::array();
     for (const auto& name : hv.list_volume_names(*found->pool)) {

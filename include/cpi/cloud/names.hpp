@@ -16,6 +16,7 @@
 //   snapshot         snap-<uuid>                    snapshot of a disk
 //   snapshot_meta    snap-<uuid>.meta               its disk and BOSH metadata
 //   snapshot_pool    snap-<uuid>.pool               pool record of a snapshot
+//   doctor_probe     cpi-doctor-<8 hex>.qcow2|.raw  `cpi doctor`'s test volume (deleted at once)
 //
 // A pool record exists only for a disk or snapshot outside the configured pool; it lives in the
 // configured pool (format: names.hpp pool_record_json). Lock names (util::FileLock) are the
@@ -46,7 +47,8 @@ enum class NameKind {
   disk_pool,
   snapshot,
   snapshot_meta,
-  snapshot_pool
+  snapshot_pool,
+  doctor_probe
 };
 
 struct ParsedName {
@@ -93,6 +95,8 @@ class Names {
   // util::FileLock names: one per VM (device changes), one per disk (its record).
   std::string vm_lock(const VmCid& cid) const { return domain(cid); }
   std::string disk_lock(const DiskCid& cid) const { return disk(cid); }
+  // `cpi doctor`'s test volume: `hex8` 8 lowercase hex digits, `format` qcow2 or raw.
+  std::string doctor_volume(const std::string& hex8, const std::string& format) const;
 
   // What the libvirt name `name` is to this CPI; nullopt when it is not ours.
   std::optional<ParsedName> parse(const std::string& name) const;

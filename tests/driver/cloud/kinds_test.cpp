@@ -418,6 +418,36 @@ TEST_P(KindsTest, DiskInARecordedPoolKeepsItsRecordUntilDeleted) {
   EXPECT_TRUE(volume_exists(prefixed(m_unrecorded), k_other_pool));
 }
 
+// A failure at any mutating step of create_disk / snapshot_disk in a recorded pool leaves
+// neither the volume nor its pool record.
+TEST_P(KindsTest, FailuresInARecordedPoolLeaveNoRecord) {
+  const std::vector<std::pair<std::string, std::function<void()>>> calls{
+      {"create_disk",
+       [&] { cpi().create_disk(16, {{"storage_pool", k_other_pool}}, std::nullopt); }},
+      {"snapshot_disk", [&] { cpi().snapshot_disk(m_remote, {}); }}};
+  for (const auto& [what, call] : calls) {
+    fake().reset_calls();
+    const auto before_main = volume_names();
+    const auto before_other = volume_names(k_other_pool);
+    call();
+    const int steps = fake().mutating_calls();
+    ASSERT_GE(steps, 2) << what;
+    for (int n = 1; n <= steps; ++n) {
+      SCOPED_TRACE(what + ": failing mutating step " + std::to_string(n));
+      const auto main = volume_names();
+      const auto other = volume_names(k_other_pool);
+      fake().fail_at(n);
+      EXPECT_THROW(call(), CloudError);
+      EXPECT_TRUE(fake().injected());
+      fake().disarm();
+      EXPECT_EQ(volume_names(), main);
+      EXPECT_EQ(volume_names(k_other_pool), other);
+    }
+    EXPECT_EQ(volume_names().size(), before_main.size() + 1) << what << ": one record more";
+    EXPECT_EQ(volume_names(k_other_pool).size(), before_other.size() + (what == "create_disk" ? 1 : 2));
+  }
+}
+
 TEST_P(KindsTest, ARecordNamingAnotherDiskIsIgnored) {
   // A record copied from another disk (or forged) does not make a volume ours.
   const std::string record = names().pool_record(prefixed(m_unrecorded));

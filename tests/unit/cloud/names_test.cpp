@@ -41,6 +41,8 @@ const std::vector<Good>& good_names() {
       {k_snap, NameKind::snapshot, k_snap},
       {k_snap + ".meta", NameKind::snapshot_meta, k_snap},
       {k_snap + ".pool", NameKind::snapshot_pool, k_snap},
+      {"cpi-doctor-0123abcd.qcow2", NameKind::doctor_probe, "cpi-doctor-0123abcd"},
+      {"cpi-doctor-0123abcd.raw", NameKind::doctor_probe, "cpi-doctor-0123abcd"},
   };
   return k_good;
 }
@@ -73,6 +75,9 @@ TEST(NamesTest, MakersProduceWhatParseReads) {
   EXPECT_EQ(names.pool_record(names.snapshot({k_snap})), "adv-" + k_snap + ".pool");
   EXPECT_EQ(names.vm_lock({k_vm}), "adv-" + k_vm);
   EXPECT_EQ(names.disk_lock({k_disk}), "adv-" + k_disk);
+  EXPECT_EQ(names.doctor_volume("0123abcd", "raw"), "adv-cpi-doctor-0123abcd.raw");
+  EXPECT_THROW(names.doctor_volume("../x", "raw"), CpiError);
+  EXPECT_THROW(names.doctor_volume("0123abcd", "iso"), CpiError);
   for (const auto& cid : {new_stemcell_cid().value, new_vm_cid().value, new_disk_cid().value,
                           new_snapshot_cid().value}) {
     const auto parsed = names.parse("adv-" + cid);
@@ -126,6 +131,11 @@ TEST(NamesTest, MalformedShapesAreNotOurs) {
       ".meta",
       "VM-" + k_uuid,
       "Disk-0123456789abcde",
+      "cpi-doctor-0123abc.raw",      // 7 hex
+      "cpi-doctor-0123ABCD.raw",
+      "cpi-doctor-0123abcd.img",
+      "cpi-doctor-0123abcd",
+      "cpi-doctor-0123abcd.raw.meta",
   };
   for (const std::string prefix : {"", "adv-"}) {
     const Names names{prefix};
