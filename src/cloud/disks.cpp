@@ -41,10 +41,14 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
                                   const std::optional<VmCid>& vm_locality) {
   const auto props = parse_disk_props(cloud_properties);
   std::string pool_name = props.storage_pool.value_or(m_config.libvirt.storage_pool);
-  if (!props.storage_pool && vm_locality) {
+  if (!props.storage_pool && vm_locality &&
+      !check_cid("create_disk", NameKind::vm, vm_locality->value)) {
+    spdlog::warn("create_disk: vm_locality {} is no vm CID of this CPI; ignored",
+                 quote_text(vm_locality->value));
+  } else if (!props.storage_pool && vm_locality) {
     // Next to the VM: the pool its root disk lives in.
     translate("reading the pool of vm '" + vm_locality->value + "'", [&] {
-      if (auto domain = m_hv.find_domain(object_name(vm_locality->value))) {
+      if (auto domain = find_our_domain(*vm_locality)) {
         const auto facts = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
         if (!facts.disks.empty() && !facts.disks.front().pool.empty()) {
           pool_name = facts.disks.front().pool;
@@ -73,6 +77,14 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   const DiskCid cid = new_disk_cid();
   const std::string name = object_name(cid.value);
   const auto capacity = mib_to_bytes(size_mib, "create_disk: size");
+  // Outside the configured pool the disk is found only through its pool record: written first,
+  // so a disk never exists unrecorded (a record without its disk is harmless; cleanup removes it).
+  util::Rollback rollback;
+  if (pool_name != m_config.libvirt.storage_pool) {
+    write_pool_record(name, pool_name);
+    rollback.add("delete the pool record of '" + name + "'",
+                 [this, name] { remove_pool_record(name); });
+  }
   translate("creating disk '" + cid.value + "' (" + std::to_string(size_mib) + " MiB) in pool '" +
                 pool_name + "'",
             [&] {
@@ -92,10 +104,16 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
       throw;
     }
   }
+  rollback.commit();
   return cid;
 }
 
 void LibvirtCloud::delete_disk(const DiskCid& cid) {
+  if (!check_cid("delete_disk", NameKind::disk, cid.value)) {
+    spdlog::info("delete_disk: {} is no disk CID of this CPI: nothing to delete",
+                 quote_text(cid.value));
+    return;
+  }
   const std::string name = object_name(cid.value);
   auto located = locate(name);
   if (!located) {
@@ -117,12 +135,20 @@ void LibvirtCloud::delete_disk(const DiskCid& cid) {
   }
   translate("deleting disk '" + cid.value + "'", [&] { m_hv.delete_volume(*located->volume); });
   delete_if_exists(*located->pool, meta_volume(name));
+  if (located->pool_name != m_config.libvirt.storage_pool) remove_pool_record(name);
   spdlog::info("deleted disk {}", cid.value);
 }
 
-bool LibvirtCloud::has_disk(const DiskCid& cid) { return locate(object_name(cid.value)).has_value(); }
+bool LibvirtCloud::has_disk(const DiskCid& cid) {
+  const auto parsed = parse_unprefixed(cid.value);
+  if (!parsed || parsed->kind != NameKind::disk) return false;  // not a disk CID: no such disk
+  return locate(object_name(cid.value)).has_value();
+}
 
 void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
+  if (!check_cid("resize_disk", NameKind::disk, cid.value)) {
+    throw DiskNotFound("resize_disk: " + quote_text(cid.value) + " is no disk CID of this CPI");
+  }
   const std::string name = object_name(cid.value);
   auto located = locate(name);
   if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
@@ -170,6 +196,10 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
 }
 
 void LibvirtCloud::set_disk_metadata(const DiskCid& cid, const nlohmann::json& metadata) {
+  if (!check_cid("set_disk_metadata", NameKind::disk, cid.value)) {
+    throw DiskNotFound("set_disk_metadata: " + quote_text(cid.value) +
+                       " is no disk CID of this CPI");
+  }
   const std::string name = object_name(cid.value);
   auto located = locate(name);
   if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
@@ -181,6 +211,9 @@ void LibvirtCloud::set_disk_metadata(const DiskCid& cid, const nlohmann::json& m
 // A full copy of the disk as its own volume (virStorageVolCreateXMLFrom). When the disk is
 // attached to a running VM, the VM is paused for the copy so the snapshot is crash-consistent.
 SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) {
+  if (!check_cid("snapshot_disk", NameKind::disk, cid.value)) {
+    throw DiskNotFound("snapshot_disk: " + quote_text(cid.value) + " is no disk CID of this CPI");
+  }
   const std::string name = object_name(cid.value);
   auto located = locate(name);
   if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
@@ -191,6 +224,12 @@ SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json
   const std::string owner = read_meta(*located->pool, name).value("attached_to", "");
   std::optional<virt::Domain> paused;
   util::Rollback rollback;
+  // A snapshot lives in its disk's pool: outside the configured pool, recorded first (as a disk).
+  if (located->pool_name != m_config.libvirt.storage_pool) {
+    write_pool_record(snap_name, located->pool_name);
+    rollback.add("delete the pool record of '" + snap_name + "'",
+                 [this, snap_name] { remove_pool_record(snap_name); });
+  }
   translate("snapshotting disk '" + cid.value + "'", [&] {
     if (!owner.empty()) {
       if (auto domain = m_hv.find_domain(object_name(owner)); domain && m_hv.domain_active(**domain)) {
@@ -232,6 +271,11 @@ SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json
 }
 
 void LibvirtCloud::delete_snapshot(const SnapshotCid& cid) {
+  if (!check_cid("delete_snapshot", NameKind::snapshot, cid.value)) {
+    spdlog::info("delete_snapshot: {} is no snapshot CID of this CPI: nothing to delete",
+                 quote_text(cid.value));
+    return;
+  }
   const std::string name = object_name(cid.value);
   auto located = locate(name);
   if (!located) {
@@ -240,6 +284,7 @@ void LibvirtCloud::delete_snapshot(const SnapshotCid& cid) {
   }
   translate("deleting snapshot '" + cid.value + "'", [&] { m_hv.delete_volume(*located->volume); });
   delete_if_exists(*located->pool, meta_volume(name));
+  if (located->pool_name != m_config.libvirt.storage_pool) remove_pool_record(name);
 }
 
 }  // namespace cpi::cloud

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cpi/errors.hpp"
 #include "cpi/virt/connect.hpp"
 #include "cpi/virt/libvirt_hypervisor.hpp"
 
@@ -60,10 +61,25 @@ class OwningCloud final : public Cloud {
 }  // namespace
 
 LibvirtCloud::LibvirtCloud(virt::Hypervisor& hypervisor, config::Config config)
-    : m_hv(hypervisor), m_config(std::move(config)) {}
+    : m_hv(hypervisor), m_config(std::move(config)), m_names(m_config.libvirt.name_prefix) {}
 
 std::string LibvirtCloud::object_name(const std::string& cid) const {
-  return m_config.libvirt.name_prefix + cid;
+  const auto parsed = parse_unprefixed(cid);
+  if (parsed && parsed->cid == cid) {
+    switch (parsed->kind) {
+      case NameKind::stemcell:
+        return m_names.stemcell({cid});
+      case NameKind::vm:
+        return m_names.domain({cid});
+      case NameKind::disk:
+        return m_names.disk({cid});
+      case NameKind::snapshot:
+        return m_names.snapshot({cid});
+      default:
+        break;
+    }
+  }
+  throw CpiError(quote_text(cid) + " is not a CID of this CPI; nothing was touched");
 }
 
 std::unique_ptr<Cloud> open_libvirt_cloud(const config::Config& config) {

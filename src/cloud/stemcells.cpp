@@ -44,6 +44,11 @@ StemcellCid LibvirtCloud::create_stemcell(const std::string& image_path,
 // them at their next start. A stemcell still in use is only marked deleted (in its .meta
 // volume) and removed by delete_vm once its last VM is gone.
 void LibvirtCloud::delete_stemcell(const StemcellCid& cid) {
+  if (!check_cid("delete_stemcell", NameKind::stemcell, cid.value)) {
+    spdlog::info("delete_stemcell: {} is no stemcell CID of this CPI: nothing to delete",
+                 quote_text(cid.value));
+    return;
+  }
   const std::string name = object_name(cid.value);
   virStoragePool& target = pool();
   translate("deleting stemcell '" + cid.value + "'", [&] {
@@ -68,12 +73,9 @@ void LibvirtCloud::delete_stemcell(const StemcellCid& cid) {
 }
 
 std::size_t LibvirtCloud::stemcell_users(virStoragePool& target, const std::string& path) {
-  const std::string vm_prefix = object_name("vm-");
   std::size_t users = 0;
   for (const auto& volume_name : m_hv.list_volume_names(target)) {
-    const bool root = volume_name.size() > 5 && volume_name.compare(0, vm_prefix.size(), vm_prefix) == 0 &&
-                      volume_name.compare(volume_name.size() - 5, 5, "-root") == 0;
-    if (!root) continue;
+    if (!m_names.is(volume_name, NameKind::vm_root)) continue;
     auto volume = m_hv.find_volume(target, volume_name);
     if (!volume) continue;
     const auto facts = xml::read_volume_xml(m_hv.volume_xml(**volume));

@@ -67,20 +67,26 @@ virt::Pool LibvirtCloud::require_active_pool(const std::string& name) {
 }
 
 std::optional<LibvirtCloud::Located> LibvirtCloud::locate(const std::string& volume_name) {
+  if (!m_names.is(volume_name, NameKind::disk) && !m_names.is(volume_name, NameKind::snapshot)) {
+    throw CpiError("internal: locate(" + quote_text(volume_name) + ") is no disk or snapshot");
+  }
+  const auto& configured = m_config.libvirt.storage_pool;
   return translate("looking up volume '" + volume_name + "'", [&]() -> std::optional<Located> {
-    virStoragePool& main = pool();
-    if (auto volume = m_hv.find_volume(main, volume_name)) {
-      auto again = m_hv.find_pool(m_config.libvirt.storage_pool);
-      if (again) return Located{m_config.libvirt.storage_pool, std::move(*again), std::move(*volume)};
+    if (auto volume = m_hv.find_volume(pool(), volume_name)) {
+      auto again = m_hv.find_pool(configured);
+      if (again) return Located{configured, std::move(*again), std::move(*volume)};
     }
-    // Disks created with cloud_properties.storage_pool live elsewhere: few pools, lookup by name.
-    for (const auto& other : m_hv.active_pool_names()) {
-      if (other == m_config.libvirt.storage_pool) continue;
-      auto p = m_hv.find_pool(other);
-      if (!p) continue;
-      if (auto volume = m_hv.find_volume(**p, volume_name)) {
-        return Located{other, std::move(*p), std::move(*volume)};
-      }
+    // Disks created with cloud_properties.storage_pool (or next to a VM) live elsewhere: only
+    // the pool this CPI recorded for the volume is looked at, by name.
+    const auto recorded = recorded_pool(volume_name);
+    if (!recorded || *recorded == configured) return std::nullopt;
+    auto other = m_hv.find_pool(*recorded);
+    if (!other) {
+      throw CloudError("'" + volume_name + "' is recorded in storage pool '" + *recorded +
+                       "', which does not exist on " + m_hv.uri() + " (define it again)");
+    }
+    if (auto volume = m_hv.find_volume(**other, volume_name)) {
+      return Located{*recorded, std::move(*other), std::move(*volume)};
     }
     return std::nullopt;
   });

@@ -65,9 +65,12 @@ nlohmann::json LibvirtCloud::disk_hint(const std::string& serial, const std::str
 }
 
 nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, int api_version) {
+  if (!check_cid("attach_disk", NameKind::disk, disk.value)) {
+    throw DiskNotFound("attach_disk: " + quote_text(disk.value) + " is no disk CID of this CPI");
+  }
   auto domain = require_domain(vm);
   if (container()) {
-    util::FileLock lock{object_name(vm.value)};
+    util::FileLock lock{m_names.vm_lock(vm)};
     return attach_container_disk(*domain, vm, disk, api_version);
   }
   const std::string disk_name = object_name(disk.value);
@@ -75,7 +78,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
   if (!located) {
     throw DiskNotFound("disk '" + disk.value + "' not found on " + m_hv.uri());
   }
-  util::FileLock lock{object_name(vm.value)};  // one device change per VM at a time
+  util::FileLock lock{m_names.vm_lock(vm)};  // one device change per VM at a time
   const auto facts = xml::read_domain_xml(translate(
       "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
   if (const auto* existing = find_serial(facts, disk.value)) {
@@ -125,8 +128,12 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
 }
 
 void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_version) {
+  if (!check_cid("detach_disk", NameKind::disk, disk.value)) {
+    throw DiskNotAttached("detach_disk: " + quote_text(disk.value) +
+                          " is no disk CID of this CPI, so it is attached to no vm");
+  }
   auto domain = require_domain(vm);
-  util::FileLock lock{object_name(vm.value)};  // one device change per VM at a time
+  util::FileLock lock{m_names.vm_lock(vm)};  // one device change per VM at a time
   if (container()) {
     detach_container_disk(*domain, vm, disk, api_version);
     return;

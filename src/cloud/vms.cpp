@@ -133,8 +133,10 @@ std::string LibvirtCloud::virt_type() {
 }
 
 virt::Domain LibvirtCloud::require_domain(const VmCid& cid) {
-  auto domain = translate("looking up vm '" + cid.value + "'",
-                          [&] { return m_hv.find_domain(object_name(cid.value)); });
+  if (!check_cid("vm lookup", NameKind::vm, cid.value)) {
+    throw VmNotFound(quote_text(cid.value) + " is no vm CID of this CPI");
+  }
+  auto domain = find_our_domain(cid);
   if (!domain) {
     throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
   }
@@ -164,6 +166,10 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
   (void)mbus;
   if (!request.networks.is_object()) {
     throw CloudError("create_vm: networks must be an object");
+  }
+  if (!check_cid("create_vm", NameKind::stemcell, request.stemcell.value)) {
+    throw CloudError("create_vm: stemcell " + quote_text(request.stemcell.value) +
+                     " is no stemcell CID of this CPI (upload it again with bosh upload-stemcell)");
   }
   const VmCid cid = new_vm_cid();
   const std::string domain_name = object_name(cid.value);
@@ -372,8 +378,13 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
 }
 
 void LibvirtCloud::delete_vm(const VmCid& cid) {
+  if (!check_cid("delete_vm", NameKind::vm, cid.value)) {
+    spdlog::info("delete_vm: {} is no vm CID of this CPI: nothing to delete",
+                 quote_text(cid.value));
+    return;
+  }
   const std::string name = object_name(cid.value);
-  auto domain = translate("looking up vm '" + cid.value + "'", [&] { return m_hv.find_domain(name); });
+  auto domain = find_our_domain(cid);
   virStoragePool& target = pool();
   std::string stemcell;
   if (domain) {
@@ -415,7 +426,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
                              meta_volume(config_volume(cid))}) {
     delete_if_exists(target, volume);
   }
-  util::FileLock::remove(name);  // the VM's attach/detach lock, no longer needed
+  util::FileLock::remove(m_names.vm_lock(cid));  // the VM's attach/detach lock, no longer needed
   if (!stemcell.empty()) {
     try {
       collect_stemcell({stemcell});
@@ -426,8 +437,14 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
 }
 
 bool LibvirtCloud::has_vm(const VmCid& cid) {
-  return translate("looking up vm '" + cid.value + "'",
-                   [&] { return m_hv.find_domain(object_name(cid.value)).has_value(); });
+  const auto parsed = parse_unprefixed(cid.value);
+  if (!parsed || parsed->kind != NameKind::vm) return false;  // not a vm CID: no such vm
+  try {
+    return find_our_domain(cid).has_value();
+  } catch (const CpiError& e) {  // a domain of that name that is not ours
+    spdlog::warn("has_vm: {}", e.what());
+    return false;
+  }
 }
 
 void LibvirtCloud::reboot_vm(const VmCid& cid) {

@@ -8,6 +8,7 @@
 
 #include "cpi/cloud/ids.hpp"
 
+#include "cpi/cloud/names.hpp"
 #include "cpi/tools/inspect.hpp"
 
 namespace cpi::tools {
@@ -17,20 +18,28 @@ namespace {
 // snapshot_disk never finished it (no .meta).
 bool deletable_kind(ObjectKind kind) {
   return kind == ObjectKind::vm || kind == ObjectKind::vm_volume || kind == ObjectKind::disk_meta ||
-         kind == ObjectKind::snapshot ||
-         kind == ObjectKind::snapshot_meta || kind == ObjectKind::stemcell_meta;
+         kind == ObjectKind::snapshot || kind == ObjectKind::snapshot_meta ||
+         kind == ObjectKind::stemcell_meta || kind == ObjectKind::pool_record;
 }
 
 // Whether `object` is still an orphan now (a concurrent CPI call may have changed that).
 bool still_orphan(virt::Hypervisor& hv, const config::Config& config, const OwnedObject& object,
                   virStoragePool& pool) {
   if (object.kind == ObjectKind::vm_volume) {
-    return !hv.find_domain(config.libvirt.name_prefix + object.cid).has_value();
+    return !hv.find_domain(cloud::Names{config.libvirt.name_prefix}.domain({object.cid}))
+                .has_value();
   }
-  if (object.kind == ObjectKind::snapshot) {
-    return !hv.find_volume(pool, object.name + ".meta").has_value();
+  if (object.kind == ObjectKind::snapshot) {  // snapshot_disk writes its .meta once it is done
+    return !hv.find_volume(pool, cloud::Names{config.libvirt.name_prefix}.meta(object.name))
+                .has_value();
   }
-  const std::string base = object.name.substr(0, object.name.size() - 5);  // minus ".meta"
+  const std::string base = object.name.substr(0, object.name.size() - 5);  // minus .meta/.pool
+  if (object.kind == ObjectKind::pool_record) {  // its disk or snapshot is gone from that pool
+    const auto recorded = read_pool_record(hv, config, base);
+    if (!recorded || *recorded != object.record_pool) return false;
+    auto target = hv.find_pool(*recorded);
+    return target && hv.pool_info(**target).active && !hv.find_volume(**target, base).has_value();
+  }
   return !hv.find_volume(pool, base).has_value();
 }
 

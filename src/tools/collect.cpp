@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <set>
 #include <tuple>
 
+#include "cpi/cloud/names.hpp"
 #include "cpi/tools/inspect.hpp"
 #include "cpi/xml/domain_xml.hpp"
 #include "cpi/xml/volume_xml.hpp"
@@ -14,6 +17,7 @@ namespace cpi::tools {
 namespace {
 
 constexpr std::uint64_t k_meta_bytes = 64U << 10;  // what a .meta volume holds at most
+constexpr std::uint64_t k_record_bytes = 4096;     // a pool record is one short JSON object
 
 // The newest of the volume's mtime/ctime ("1700000000.123456789"), when libvirt reports them.
 std::optional<std::int64_t> changed_at(const std::string& volume_xml) {
@@ -44,6 +48,8 @@ int group_of(ObjectKind kind) {
     case ObjectKind::snapshot:
     case ObjectKind::snapshot_meta:
       return 2;
+    case ObjectKind::pool_record:
+      return 4;
     case ObjectKind::stemcell:
     case ObjectKind::stemcell_meta:
       return 3;
@@ -74,7 +80,7 @@ void add_volumes(virt::Hypervisor& hv, const std::string& pool_name, const std::
     object.changed_at = changed_at(text);
     if (object.kind == ObjectKind::disk || object.kind == ObjectKind::stemcell) {
       try {
-        if (auto meta = hv.find_volume(**pool, name + ".meta")) {
+        if (auto meta = hv.find_volume(**pool, cloud::Names{prefix}.meta(name))) {
           const auto facts = read_meta_volume(hv, **meta);
           object.attached_to = facts.value("attached_to", "");
           if (facts.value("deleted", false)) {
@@ -86,6 +92,66 @@ void add_volumes(virt::Hypervisor& hv, const std::string& pool_name, const std::
       }
     }
     out.push_back(std::move(object));
+  }
+}
+
+// A record-shaped name minus its ".meta" / ".pool" suffix; `name` itself for the rest.
+std::string base_name(const OwnedObject& object) {
+  const bool record = object.kind == ObjectKind::disk_meta ||
+                      object.kind == ObjectKind::snapshot_meta ||
+                      object.kind == ObjectKind::stemcell_meta || object.kind == ObjectKind::pool_record;
+  return record ? object.name.substr(0, object.name.size() - 5) : object.name;
+}
+
+// The volumes of the CPI's own pools: the configured pool, and in the pools its pool records
+// name only the disks and snapshots recorded there (with their .meta). A pool record whose
+// object is gone from an active recorded pool is an orphan.
+void add_owned_volumes(virt::Hypervisor& hv, const config::Config& config,
+                       std::vector<OwnedObject>& objects) {
+  const std::string& prefix = config.libvirt.name_prefix;
+  const std::string& configured = config.libvirt.storage_pool;
+  const auto active_list = hv.active_pool_names();
+  const std::set<std::string> active(active_list.begin(), active_list.end());
+  const std::size_t first = objects.size();
+  if (active.count(configured) != 0) add_volumes(hv, configured, prefix, objects);
+  std::map<std::string, std::set<std::string>> recorded;  // pool -> volume names
+  for (std::size_t i = first; i < objects.size(); ++i) {
+    auto& object = objects[i];
+    if (object.kind != ObjectKind::pool_record) continue;
+    try {
+      if (auto pool = read_pool_record(hv, config, base_name(object))) {
+        object.record_pool = *pool;
+        recorded[*pool].insert(base_name(object));
+      } else {
+        object.notes.push_back("not a well-formed pool record");
+      }
+    } catch (const std::exception& e) {
+      object.notes.push_back(std::string{"cannot read it: "} + e.what());
+    }
+  }
+  std::set<std::pair<std::string, std::string>> present;  // (pool, name) of recorded objects
+  for (const auto& [pool_name, names] : recorded) {
+    if (pool_name == configured || active.count(pool_name) == 0) continue;
+    std::vector<OwnedObject> found;
+    add_volumes(hv, pool_name, prefix, found);
+    for (auto& object : found) {
+      if (names.count(base_name(object)) == 0) continue;  // not recorded there: not ours
+      if (object.kind == ObjectKind::disk || object.kind == ObjectKind::snapshot) {
+        present.insert({pool_name, object.name});
+      }
+      objects.push_back(std::move(object));
+    }
+  }
+  for (auto& object : objects) {
+    if (object.kind != ObjectKind::pool_record || object.record_pool.empty()) continue;
+    if (active.count(object.record_pool) == 0) {
+      object.notes.push_back("records pool '" + object.record_pool + "', which is not active");
+    } else if (object.record_pool != configured &&
+               present.count({object.record_pool, base_name(object)}) == 0) {
+      object.orphan = true;
+      object.orphan_reason = "'" + base_name(object) + "' does not exist in pool '" +
+                             object.record_pool + "'";
+    }
   }
 }
 
@@ -132,6 +198,20 @@ nlohmann::json read_meta_volume(virt::Hypervisor& hv, virStorageVol& meta) {
   return parsed.is_object() ? parsed : nlohmann::json::object();
 }
 
+std::optional<std::string> read_pool_record(virt::Hypervisor& hv, const config::Config& config,
+                                            const std::string& name) {
+  const cloud::Names names{config.libvirt.name_prefix};
+  const auto parsed = names.parse(name);
+  if (!parsed || (parsed->kind != cloud::NameKind::disk && parsed->kind != cloud::NameKind::snapshot)) {
+    return std::nullopt;
+  }
+  auto pool = hv.find_pool(config.libvirt.storage_pool);
+  if (!pool) return std::nullopt;
+  auto record = hv.find_volume(**pool, names.pool_record(name));
+  if (!record) return std::nullopt;
+  return cloud::read_pool_record_json(hv.download_volume(**record, k_record_bytes), parsed->cid);
+}
+
 std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Config& config,
                                         const InventoryOptions& options) {
   const std::string& prefix = config.libvirt.name_prefix;
@@ -147,17 +227,17 @@ std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Conf
     object.cid = parsed->cid;
     object.state = domain_state_name(hv.domain_state(**domain));
     try {
-      object.incomplete_since = incomplete_since(hv, **domain);
+      if (!hv.domain_metadata(**domain, xml::k_metadata_ns)) {
+        object.notes.push_back("carries no metadata of this CPI: not made by it, never touched");
+      } else {
+        object.incomplete_since = incomplete_since(hv, **domain);
+      }
     } catch (const std::exception& e) {
       object.notes.push_back(std::string{"cannot read its CPI metadata: "} + e.what());
     }
     objects.push_back(std::move(object));
   }
-  auto pools = hv.active_pool_names();
-  std::sort(pools.begin(), pools.end());
-  for (const auto& pool_name : pools) {
-    add_volumes(hv, pool_name, prefix, objects);
-  }
+  add_owned_volumes(hv, config, objects);
   std::sort(objects.begin(), objects.end(), [](const OwnedObject& a, const OwnedObject& b) {
     return std::make_tuple(group_of(a.kind), a.cid, static_cast<int>(a.kind), a.pool, a.name) <
            std::make_tuple(group_of(b.kind), b.cid, static_cast<int>(b.kind), b.pool, b.name);

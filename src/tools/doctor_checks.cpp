@@ -9,6 +9,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "cpi/cloud/names.hpp"
 #include "cpi/tools/doctor.hpp"
 #include "cpi/stemcell/fs_image.hpp"
 #include "cpi/tools/local_checks.hpp"
@@ -234,13 +235,16 @@ void report_leak(const Outcome& outcome, const std::string& check, const std::st
 
 void check_volumes(virt::Hypervisor& hv, const config::Config& config, virStoragePool& pool,
                    DoctorReport& report) {
-  const std::string base = config.libvirt.name_prefix + "cpi-doctor-" + util::random_hex(8);
+  const cloud::Names names{config.libvirt.name_prefix};
+  const std::string hex = util::random_hex(8);
+  const std::string qcow2_name = names.doctor_volume(hex, "qcow2");
+  const std::string raw_name = names.doctor_volume(hex, "raw");
   const std::string pool_name = config.libvirt.storage_pool;
   try {
-    const auto outcome = with_test_volume(hv, pool, {base + ".qcow2", 1U << 20, "qcow2", "0600"},
+    const auto outcome = with_test_volume(hv, pool, {qcow2_name, 1U << 20, "qcow2", "0600"},
                                           [](virStorageVol&) {});
     report.ok("volume", "created and deleted a qcow2 volume in pool '" + pool_name + "'");
-    report_leak(outcome, "volume", pool_name, base + ".qcow2", report);
+    report_leak(outcome, "volume", pool_name, qcow2_name, report);
   } catch (const std::exception& e) {
     report.fail("volume", std::string{"cannot create a qcow2 volume: "} + e.what(),
                 "check that libvirtd may write the pool's directory (permissions, AppArmor/"
@@ -250,7 +254,7 @@ void check_volumes(virt::Hypervisor& hv, const config::Config& config, virStorag
   for (std::size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<char>('a' + i % 26);
   try {
     const auto outcome = with_test_volume(
-        hv, pool, {base + ".raw", 1U << 20, "raw", "0600"}, [&](virStorageVol& volume) {
+        hv, pool, {raw_name, 1U << 20, "raw", "0600"}, [&](virStorageVol& volume) {
           virt::StringSource source{pattern};
           hv.upload_volume(volume, source, pattern.size(), false);
           if (hv.download_volume(volume, pattern.size()) != pattern) {
@@ -267,7 +271,7 @@ void check_volumes(virt::Hypervisor& hv, const config::Config& config, virStorag
                   "check libvirtd's log: streams need a libvirtd that can read and write the "
                   "pool's files");
     }
-    report_leak(outcome, "stream", pool_name, base + ".raw", report);
+    report_leak(outcome, "stream", pool_name, raw_name, report);
   } catch (const std::exception& e) {
     report.fail("stream", std::string{"cannot create a raw volume: "} + e.what(),
                 "check that libvirtd may write the pool's directory");

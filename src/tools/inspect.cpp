@@ -6,7 +6,7 @@
 #include <set>
 #include <system_error>
 
-#include "cpi/cloud/ids.hpp"
+#include "cpi/cloud/names.hpp"
 #include "cpi/tools/inspect.hpp"
 #include "cpi/tools/local_checks.hpp"
 #include "cpi/util/redact.hpp"
@@ -23,13 +23,12 @@ struct Found {
   virt::Volume volume;
 };
 
-// The volume `name` in the configured pool, else in another active pool.
+// The volume `name` in the configured pool, else (a disk or snapshot) in the pool its pool
+// record names: the CPI's own pools only, as the CPI itself looks.
 std::optional<Found> locate(virt::Hypervisor& hv, const config::Config& config,
                             const std::string& name) {
   std::vector<std::string> pools{config.libvirt.storage_pool};
-  for (auto& other : hv.active_pool_names()) {
-    if (other != config.libvirt.storage_pool) pools.push_back(std::move(other));
-  }
+  if (auto recorded = read_pool_record(hv, config, name)) pools.push_back(*recorded);
   for (const auto& pool_name : pools) {
     auto pool = hv.find_pool(pool_name);
     if (!pool) continue;
@@ -51,9 +50,10 @@ nlohmann::json volume_json(virt::Hypervisor& hv, const std::string& pool_name,
   return out;
 }
 
-nlohmann::json meta_of(virt::Hypervisor& hv, virStoragePool& pool, const std::string& name) {
+nlohmann::json meta_of(virt::Hypervisor& hv, virStoragePool& pool, const std::string& name,
+                       const cloud::Names& names) {
   try {
-    auto meta = hv.find_volume(pool, name + ".meta");
+    auto meta = hv.find_volume(pool, names.meta(name));
     return meta ? read_meta_volume(hv, **meta) : nlohmann::json::object();
   } catch (const std::exception& e) {
     return {{"error", std::string{"cannot read "} + name + ".meta: " + e.what()}};
@@ -91,13 +91,17 @@ nlohmann::json console_json(const HostContext& host, const std::string& path, in
 nlohmann::json inspect_vm(virt::Hypervisor& hv, const config::Config& config,
                           const HostContext& host, const std::string& cid, int lines) {
   const std::string& prefix = config.libvirt.name_prefix;
-  nlohmann::json out = {{"kind", "vm"}, {"cid", cid}, {"name", prefix + cid}};
-  auto domain = hv.find_domain(prefix + cid);
+  const std::string own_name = cloud::Names{prefix}.domain({cid});
+  nlohmann::json out = {{"kind", "vm"}, {"cid", cid}, {"name", own_name}};
+  auto domain = hv.find_domain(own_name);
   out["found"] = domain.has_value();
   if (!domain) {
     nlohmann::json leftovers = nlohmann::json::array();
-    for (const char* role : {"-root", "-ephemeral", "-config"}) {
-      if (auto found = locate(hv, config, prefix + cid + role)) {
+    const cloud::Names names{prefix};
+    const cloud::VmCid vm{cid};
+    for (const auto& volume_name :
+         {names.root_volume(vm), names.ephemeral_volume(vm), names.config_volume(vm)}) {
+      if (auto found = locate(hv, config, volume_name)) {
         leftovers.push_back(volume_json(hv, found->pool_name, *found->volume));
       }
     }
@@ -163,12 +167,14 @@ nlohmann::json inspect_vm(virt::Hypervisor& hv, const config::Config& config,
 nlohmann::json inspect_disk(virt::Hypervisor& hv, const config::Config& config,
                             const std::string& cid) {
   const std::string& prefix = config.libvirt.name_prefix;
-  nlohmann::json out = {{"kind", "disk"}, {"cid", cid}, {"name", prefix + cid}};
-  auto found = locate(hv, config, prefix + cid);
+  const cloud::Names names{prefix};
+  const std::string own_name = names.disk({cid});
+  nlohmann::json out = {{"kind", "disk"}, {"cid", cid}, {"name", own_name}};
+  auto found = locate(hv, config, own_name);
   out["found"] = found.has_value();
   if (!found) return out;
   out["volume"] = volume_json(hv, found->pool_name, *found->volume);
-  const auto meta = meta_of(hv, *found->pool, prefix + cid);
+  const auto meta = meta_of(hv, *found->pool, own_name, names);
   out["metadata"] = util::mask_secret_values(meta.value("metadata", nlohmann::json::object()));
   out["attached_to"] = meta.contains("attached_to") ? meta["attached_to"] : nlohmann::json();
   if (meta.contains("error")) out["meta_error"] = meta["error"];
@@ -187,7 +193,7 @@ nlohmann::json inspect_disk(virt::Hypervisor& hv, const config::Config& config,
   for (const auto& name : hv.list_volume_names(*found->pool)) {
     const auto parsed = parse_object_name(name, prefix, false);
     if (!parsed || parsed->kind != ObjectKind::snapshot) continue;
-    const auto snap_meta = meta_of(hv, *found->pool, name);
+    const auto snap_meta = meta_of(hv, *found->pool, name, cloud::Names{prefix});
     if (snap_meta.value("disk", "") != cid) continue;
     auto volume = hv.find_volume(*found->pool, name);
     if (!volume) continue;
@@ -204,17 +210,19 @@ nlohmann::json inspect_disk(virt::Hypervisor& hv, const config::Config& config,
 nlohmann::json inspect_volume(virt::Hypervisor& hv, const config::Config& config,
                               const std::string& kind, const std::string& cid) {
   const std::string& prefix = config.libvirt.name_prefix;
-  nlohmann::json out = {{"kind", kind}, {"cid", cid}, {"name", prefix + cid}};
-  auto found = locate(hv, config, prefix + cid);
+  const cloud::Names names{prefix};
+  const std::string own_name = kind == "snapshot" ? names.snapshot({cid}) : names.stemcell({cid});
+  nlohmann::json out = {{"kind", kind}, {"cid", cid}, {"name", own_name}};
+  auto found = locate(hv, config, own_name);
   out["found"] = found.has_value();
   if (!found) return out;
   out["volume"] = volume_json(hv, found->pool_name, *found->volume);
   if (kind == "snapshot") {
-    const auto meta = meta_of(hv, *found->pool, prefix + cid);
+    const auto meta = meta_of(hv, *found->pool, own_name, names);
     out["disk"] = meta.value("disk", "");
     out["metadata"] = util::mask_secret_values(meta.value("metadata", nlohmann::json::object()));
   } else {  // stemcell: the VMs whose root overlay it backs
-    out["deleted"] = meta_of(hv, *found->pool, prefix + cid).value("deleted", false);
+    out["deleted"] = meta_of(hv, *found->pool, own_name, names).value("deleted", false);
     const std::string path = out["volume"].value("path", "");
     nlohmann::json used_by = nlohmann::json::array();
     for (const auto& name : hv.list_volume_names(*found->pool)) {
@@ -234,15 +242,18 @@ nlohmann::json inspect_volume(virt::Hypervisor& hv, const config::Config& config
 
 nlohmann::json inspect_cid(virt::Hypervisor& hv, const config::Config& config,
                            const HostContext& host, const std::string& cid, int log_lines) {
-  if (cloud::is_vm_cid(cid)) return inspect_vm(hv, config, host, cid, log_lines);
-  if (cloud::is_disk_cid(cid)) return inspect_disk(hv, config, cid);
-  if (cloud::is_snapshot_cid(cid)) return inspect_volume(hv, config, "snapshot", cid);
-  if (cloud::is_stemcell_cid(cid)) return inspect_volume(hv, config, "stemcell", cid);
+  const auto parsed = cloud::parse_unprefixed(cid);
+  const auto kind = parsed && parsed->cid == cid ? std::optional{parsed->kind} : std::nullopt;
+  if (kind == cloud::NameKind::vm) return inspect_vm(hv, config, host, cid, log_lines);
+  if (kind == cloud::NameKind::disk) return inspect_disk(hv, config, cid);
+  if (kind == cloud::NameKind::snapshot) return inspect_volume(hv, config, "snapshot", cid);
+  if (kind == cloud::NameKind::stemcell) return inspect_volume(hv, config, "stemcell", cid);
   return {{"kind", "unknown"},
           {"cid", cid},
           {"found", false},
-          {"error", "'" + cid + "' is not a CID of this CPI (vm-<uuid>, disk-<15 hex>, " +
-                        "snap-<uuid> or sc-<uuid>)"}};
+          {"error", cloud::quote_text(cid) + " is " +
+                        (parsed ? cloud::describe(*parsed) + ", not a CID" : "not a CID") +
+                        " of this CPI (vm-<uuid>, disk-<15 hex>, snap-<uuid> or sc-<uuid>)"}};
 }
 
 }  // namespace cpi::tools

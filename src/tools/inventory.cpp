@@ -6,18 +6,10 @@
 #include <sstream>
 #include <utility>
 
-#include "cpi/cloud/ids.hpp"
+#include "cpi/cloud/names.hpp"
 
 namespace cpi::tools {
 namespace {
-
-constexpr const char* k_meta_suffix = ".meta";
-constexpr std::array<const char*, 3> k_vm_roles{"root", "ephemeral", "config"};
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // What a .meta volume belongs to.
 std::string owner_word(ObjectKind meta_kind) {
@@ -46,6 +38,8 @@ std::string state_column(const OwnedObject& object) {
       return object.attached_to.empty() ? "detached" : "attached to " + object.attached_to;
     case ObjectKind::vm_volume:
       return object.role;
+    case ObjectKind::pool_record:
+      return object.record_pool.empty() ? "" : "in pool " + object.record_pool;
     default:
       return "";
   }
@@ -85,56 +79,49 @@ const char* kind_name(ObjectKind kind) {
       return "stemcell";
     case ObjectKind::stemcell_meta:
       return "stemcell_meta";
+    case ObjectKind::pool_record:
+      return "pool_record";
   }
   return "?";
 }
 
 std::optional<ParsedName> parse_object_name(const std::string& name, const std::string& prefix,
                                             bool domain) {
-  if (name.compare(0, prefix.size(), prefix) != 0) {
-    return std::nullopt;
-  }
-  const std::string rest = name.substr(prefix.size());
+  const auto parsed = cloud::Names{prefix}.parse(name);
+  if (!parsed) return std::nullopt;
+  using cloud::NameKind;
   if (domain) {
-    if (cloud::is_vm_cid(rest)) {
-      return ParsedName{ObjectKind::vm, rest, ""};
-    }
+    if (parsed->kind == NameKind::vm) return ParsedName{ObjectKind::vm, parsed->cid, ""};
     return std::nullopt;
   }
-  if (ends_with(rest, k_meta_suffix)) {
-    const std::string base = rest.substr(0, rest.size() - std::string{k_meta_suffix}.size());
-    if (cloud::is_disk_cid(base)) {
-      return ParsedName{ObjectKind::disk_meta, base, ""};
-    }
-    if (cloud::is_snapshot_cid(base)) {
-      return ParsedName{ObjectKind::snapshot_meta, base, ""};
-    }
-    if (cloud::is_stemcell_cid(base)) {
-      return ParsedName{ObjectKind::stemcell_meta, base, ""};
-    }
-    // A container's settings, kept beside its settings volume (lxc).
-    if (ends_with(base, "-config") && cloud::is_vm_cid(base.substr(0, base.size() - 7))) {
-      return ParsedName{ObjectKind::vm_volume, base.substr(0, base.size() - 7), "settings"};
-    }
-    return std::nullopt;
-  }
-  if (cloud::is_disk_cid(rest)) {
-    return ParsedName{ObjectKind::disk, rest, ""};
-  }
-  if (cloud::is_snapshot_cid(rest)) {
-    return ParsedName{ObjectKind::snapshot, rest, ""};
-  }
-  if (cloud::is_stemcell_cid(rest)) {
-    return ParsedName{ObjectKind::stemcell, rest, ""};
-  }
-  for (const char* role : k_vm_roles) {
-    const std::string suffix = std::string{"-"} + role;
-    if (ends_with(rest, suffix)) {
-      const std::string vm = rest.substr(0, rest.size() - suffix.size());
-      if (cloud::is_vm_cid(vm)) {
-        return ParsedName{ObjectKind::vm_volume, vm, role};
-      }
-    }
+  switch (parsed->kind) {
+    case NameKind::vm:
+      return std::nullopt;  // a volume named like a domain is not one of ours
+    case NameKind::vm_root:
+      return ParsedName{ObjectKind::vm_volume, parsed->cid, "root"};
+    case NameKind::vm_ephemeral:
+      return ParsedName{ObjectKind::vm_volume, parsed->cid, "ephemeral"};
+    case NameKind::vm_config:
+      return ParsedName{ObjectKind::vm_volume, parsed->cid, "config"};
+    case NameKind::vm_config_meta:  // a container's settings, kept beside its settings volume
+      return ParsedName{ObjectKind::vm_volume, parsed->cid, "settings"};
+    case NameKind::disk:
+      return ParsedName{ObjectKind::disk, parsed->cid, ""};
+    case NameKind::disk_meta:
+      return ParsedName{ObjectKind::disk_meta, parsed->cid, ""};
+    case NameKind::snapshot:
+      return ParsedName{ObjectKind::snapshot, parsed->cid, ""};
+    case NameKind::snapshot_meta:
+      return ParsedName{ObjectKind::snapshot_meta, parsed->cid, ""};
+    case NameKind::stemcell:
+      return ParsedName{ObjectKind::stemcell, parsed->cid, ""};
+    case NameKind::stemcell_meta:
+      return ParsedName{ObjectKind::stemcell_meta, parsed->cid, ""};
+    case NameKind::disk_pool:
+    case NameKind::snapshot_pool:
+      return ParsedName{ObjectKind::pool_record, parsed->cid, ""};
+    case NameKind::doctor_probe:  // deleted by doctor itself; a leak is reported there
+      return std::nullopt;
   }
   return std::nullopt;
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cpi/cloud/cloud.hpp"
+#include "cpi/cloud/names.hpp"
 #include "cpi/config/config.hpp"
 #include "cpi/util/rollback.hpp"
 #include "cpi/xml/domain_xml.hpp"
@@ -45,14 +46,14 @@ class LibvirtCloud final : public Cloud {
   SnapshotCid snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) override;
   void delete_snapshot(const SnapshotCid& cid) override;
 
-  // Libvirt object names (name_prefix + CID ...).
+  // Libvirt object names, made by the naming module (cloud/names.hpp). object_name() takes a
+  // bare CID of any kind (sc-, vm-, disk-, snap-) and throws CpiError for anything else.
+  const Names& names() const { return m_names; }
   std::string object_name(const std::string& cid) const;
-  std::string root_volume(const VmCid& vm) const { return object_name(vm.value) + "-root"; }
-  std::string ephemeral_volume(const VmCid& vm) const {
-    return object_name(vm.value) + "-ephemeral";
-  }
-  std::string config_volume(const VmCid& vm) const { return object_name(vm.value) + "-config"; }
-  static std::string meta_volume(const std::string& name) { return name + ".meta"; }
+  std::string root_volume(const VmCid& vm) const { return m_names.root_volume(vm); }
+  std::string ephemeral_volume(const VmCid& vm) const { return m_names.ephemeral_volume(vm); }
+  std::string config_volume(const VmCid& vm) const { return m_names.config_volume(vm); }
+  std::string meta_volume(const std::string& name) const { return m_names.meta(name); }
   // Whether volumes in a pool of this type (pool XML <pool type>) can have a qcow2 backing store:
   // dir, fs and netfs; logical, disk, iscsi, rbd ... get full copies instead.
   static bool supports_backing_store(const std::string& pool_type);
@@ -67,7 +68,9 @@ class LibvirtCloud final : public Cloud {
   // storage.cpp
   virStoragePool& pool();  // the configured pool, created as a dir pool when absent
   virt::Pool require_active_pool(const std::string& name);
-  std::optional<Located> locate(const std::string& volume_name);  // default pool, then others
+  // The disk or snapshot volume `volume_name` (a name of kind disk or snapshot): in the
+  // configured pool, else in the pool its pool record names; never in any other pool.
+  std::optional<Located> locate(const std::string& volume_name);
   void delete_if_exists(virStoragePool& pool, const std::string& volume_name);
   bool pool_has_overlays(virStoragePool& pool);  // supports_backing_store of its type
   nlohmann::json read_meta(virStoragePool& pool, const std::string& name);
@@ -78,6 +81,19 @@ class LibvirtCloud final : public Cloud {
   virt::Volume upload_new_volume(virStoragePool& pool, const std::string& volume_xml,
                                  const std::string& name, virt::ByteSource& source,
                                  std::uint64_t length, bool sparse);
+
+  // ownership.cpp: kind checks, our domains, pool records.
+  // Whether `cid` is a CID of `kind`. Throws CpiError naming what it is when it is a name of
+  // ours of another kind (nothing touched); false when no grammar of ours matches it.
+  bool check_cid(const char* method, NameKind kind, const std::string& cid) const;
+  // The domain of `cid` when it exists and carries our metadata namespace (create_vm writes
+  // it); nullopt when absent; CpiError for a domain of that name without it (not ours).
+  std::optional<virt::Domain> find_our_domain(const VmCid& cid);
+  // The pool the pool record of `volume_name` names (nullopt: no record, or a malformed one).
+  std::optional<std::string> recorded_pool(const std::string& volume_name);
+  // Records that `volume_name` lives in `pool_name` (not the configured pool), before creating it.
+  void write_pool_record(const std::string& volume_name, const std::string& pool_name);
+  void remove_pool_record(const std::string& volume_name);
 
   // stemcells.cpp
   // How many VM root volumes in `target` are overlays on the volume at `path` (a pool scan).
@@ -137,6 +153,7 @@ class LibvirtCloud final : public Cloud {
 
   virt::Hypervisor& m_hv;
   config::Config m_config;
+  Names m_names;
   std::optional<virt::Pool> m_pool;
   std::optional<std::string> m_virt_type;
 };

@@ -70,5 +70,9 @@ std::optional<std::int64_t> incomplete_since(virt::Hypervisor& hv, virDomain& do
 std::string domain_state_name(int state);
 // The JSON object a .meta volume holds ({} when empty or not JSON). Throws virt::LibvirtError.
 nlohmann::json read_meta_volume(virt::Hypervisor& hv, virStorageVol& meta);
+// The pool the pool record of `name` (a disk or snapshot volume name; cloud/names.hpp) names,
+// read from the configured pool; nullopt when there is none or it is malformed.
+std::optional<std::string> read_pool_record(virt::Hypervisor& hv, const config::Config& config,
+                                            const std::string& name);
 
 }  // namespace cpi::tools

@@ -6,6 +6,9 @@
 //   <prefix>snap-<uuid>         [+ .meta]             volume   (disk snapshot)
 //   <prefix>sc-<uuid>           [+ .meta]             volume   (stemcell; the .meta marks one
 //                                                              delete_stemcell kept for its VMs)
+//   <prefix>disk-... | snap-... + .pool               volume   (pool record, configured pool:
+//                                                              where a disk/snapshot lives)
+// (the grammar is cloud/names.hpp's; parse_object_name maps it onto these kinds)
 // and which of them are orphans: a VM volume whose domain is gone, a .meta whose disk,
 // snapshot or stemcell is gone. Pure data and rules here (no libvirt); collecting is in
 // inspect.hpp.
@@ -27,11 +30,12 @@ enum class ObjectKind {
   snapshot,
   snapshot_meta,
   stemcell,
-  stemcell_meta
+  stemcell_meta,
+  pool_record
 };
 
 // "vm", "vm_volume", "disk", "disk_meta", "snapshot", "snapshot_meta", "stemcell",
-// "stemcell_meta"
+// "stemcell_meta", "pool_record"
 const char* kind_name(ObjectKind kind);
 
 struct ParsedName {
@@ -56,6 +60,7 @@ struct OwnedObject {
   std::string format;                      // volumes: qcow2 | raw | iso ...
   std::string state;                       // vm: running | paused | shut off ...
   std::string attached_to;                 // disk: the VM its .meta names
+  std::string record_pool;                 // pool_record: the pool it names
   std::optional<std::int64_t> changed_at;  // volumes: newest of mtime/ctime, when libvirt says
   std::optional<std::int64_t> incomplete_since;  // vm: create_vm did not finish (epoch seconds)
   std::vector<std::string> notes;          // problems worth a look that are not orphans

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 #include <string>
@@ -88,15 +89,56 @@ TEST_F(InspectTest, InventoryIgnoresForeignVolumesAndOtherPrefixes) {
   EXPECT_TRUE(theirs[0].orphan);
 }
 
-TEST_F(InspectTest, InventoryCoversEveryActivePool) {
+TEST_F(InspectTest, InventoryReadsOnlyTheConfiguredAndTheRecordedPools) {
   define_other_pool();
-  const std::string meta = cloud::new_disk_cid().value + ".meta";
-  make_volume(meta, k_other_pool);
+  const auto remote = cloud().create_disk(16, {{"storage_pool", k_other_pool}}, std::nullopt);
+  const std::string stray = cloud::new_disk_cid().value;  // never recorded: not ours
+  make_volume(stray, k_other_pool);
+  make_volume(stray + ".meta", k_other_pool);
   const auto objects = inventory();
-  const auto* found = find(objects, meta);
+  const auto* disk = find(objects, remote.value);
+  ASSERT_NE(disk, nullptr);
+  EXPECT_EQ(disk->pool, k_other_pool);
+  const auto* record = find(objects, remote.value + ".pool");
+  ASSERT_NE(record, nullptr);
+  EXPECT_EQ(record->kind, ObjectKind::pool_record);
+  EXPECT_EQ(record->record_pool, k_other_pool);
+  EXPECT_FALSE(record->orphan);
+  EXPECT_EQ(find(objects, stray), nullptr);
+  EXPECT_EQ(find(objects, stray + ".meta"), nullptr);
+}
+
+TEST_F(InspectTest, APoolRecordWhoseDiskIsGoneIsAnOrphanThatCleanupRemoves) {
+  define_other_pool();
+  const auto remote = cloud().create_disk(16, {{"storage_pool", k_other_pool}}, std::nullopt);
+  auto gone = volume(remote.value, k_other_pool);
+  ASSERT_EQ(virStorageVolDelete(gone.get(), 0), 0);
+  const auto objects = inventory();
+  const auto* record = find(objects, remote.value + ".pool");
+  ASSERT_NE(record, nullptr);
+  EXPECT_TRUE(record->orphan);
+  const auto result = tools::cleanup_orphans(fake(), config(), options(), false);
+  EXPECT_NE(std::find(result.deleted.begin(), result.deleted.end(), remote.value + ".pool"),
+            result.deleted.end());
+  EXPECT_FALSE(volume_exists(remote.value + ".pool"));
+}
+
+TEST_F(InspectTest, ADomainWithoutOurMetadataIsNotedAsNotOurs) {
+  const std::string name = cloud::new_vm_cid().value;
+  const std::string xml = "<domain type='test'><name>" + name +
+                          "</name><memory>65536</memory><os><type>hvm</type></os></domain>";
+  virt::Domain domain{virDomainDefineXML(&conn(), xml.c_str())};
+  ASSERT_TRUE(domain);
+  const auto objects = inventory();
+  const auto* found = find(objects, name);
   ASSERT_NE(found, nullptr);
-  EXPECT_EQ(found->pool, k_other_pool);
-  EXPECT_TRUE(found->orphan);
+  const bool noted = std::any_of(found->notes.begin(), found->notes.end(), [](const auto& note) {
+    return note.find("no metadata of this CPI") != std::string::npos;
+  });
+  EXPECT_TRUE(noted);
+  const auto* ours = find(objects, vm.value);
+  ASSERT_NE(ours, nullptr);
+  EXPECT_TRUE(ours->notes.empty());
 }
 
 TEST_F(InspectTest, VmDetailsShowStateSizesDisksNicsAndFacts) {

@@ -1,0 +1,79 @@
+// What this CPI owns: CIDs checked by the naming grammar, domains carrying our metadata
+// namespace, and the pool records of disks and snapshots outside the configured pool.
+
+#include <spdlog/spdlog.h>
+
+#include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/errors.hpp"
+#include "cpi/xml/domain_xml.hpp"
+
+namespace cpi::cloud {
+namespace {
+
+constexpr std::uint64_t k_record_bytes = 4096;  // a pool record is one short JSON object
+
+const char* kind_word(NameKind kind) {
+  switch (kind) {
+    case NameKind::stemcell:
+      return "stemcell";
+    case NameKind::vm:
+      return "vm";
+    case NameKind::disk:
+      return "disk";
+    case NameKind::snapshot:
+      return "snapshot";
+    default:
+      return kind_name(kind);
+  }
+}
+
+}  // namespace
+
+bool LibvirtCloud::check_cid(const char* method, NameKind kind, const std::string& cid) const {
+  const auto parsed = parse_unprefixed(cid);
+  if (!parsed) return false;
+  if (parsed->kind == kind && parsed->cid == cid) return true;
+  throw CpiError(std::string{method} + ": " + quote_text(cid) + " is " + describe(*parsed) +
+                 ", not a " + kind_word(kind) + " CID; nothing was touched");
+}
+
+std::optional<virt::Domain> LibvirtCloud::find_our_domain(const VmCid& cid) {
+  const std::string name = m_names.domain(cid);
+  return translate("looking up vm '" + cid.value + "'", [&]() -> std::optional<virt::Domain> {
+    auto domain = m_hv.find_domain(name);
+    if (!domain) return std::nullopt;
+    if (!m_hv.domain_metadata(**domain, xml::k_metadata_ns)) {
+      throw CpiError("domain '" + name + "' exists but carries no metadata in " +
+                     xml::k_metadata_ns +
+                     ": this CPI did not create it and will not touch it (rename it, or change "
+                     "libvirt.name_prefix)");
+    }
+    return domain;
+  });
+}
+
+std::optional<std::string> LibvirtCloud::recorded_pool(const std::string& volume_name) {
+  const std::string record = m_names.pool_record(volume_name);
+  const auto cid = m_names.parse(volume_name)->cid;
+  return translate("reading '" + record + "'", [&]() -> std::optional<std::string> {
+    auto volume = m_hv.find_volume(pool(), record);
+    if (!volume) return std::nullopt;
+    auto found = read_pool_record_json(m_hv.download_volume(**volume, k_record_bytes), cid);
+    if (!found) spdlog::warn("'{}' is not a pool record of {}; ignoring it", record, cid);
+    return found;
+  });
+}
+
+void LibvirtCloud::write_pool_record(const std::string& volume_name, const std::string& pool_name) {
+  const std::string record = m_names.pool_record(volume_name);
+  const auto cid = m_names.parse(volume_name)->cid;
+  translate("writing '" + record + "'", [&] {
+    upload_bytes(pool(), record, pool_record_json(cid, pool_name), "0600");
+  });
+}
+
+void LibvirtCloud::remove_pool_record(const std::string& volume_name) {
+  delete_if_exists(pool(), m_names.pool_record(volume_name));
+}
+
+}  // namespace cpi::cloud
