@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "cpi/tools/inspect.hpp"
@@ -9,10 +10,12 @@
 namespace cpi::tools {
 namespace {
 
-// Only these kinds can be orphans; a disk, snapshot or stemcell is never deleted here.
+// Only these kinds can be orphans; a disk or snapshot is never deleted here, and a stemcell
+// only while its incomplete marker says that its import never finished.
 bool deletable_kind(ObjectKind kind) {
   return kind == ObjectKind::vm_volume || kind == ObjectKind::disk_meta ||
-         kind == ObjectKind::snapshot_meta || kind == ObjectKind::stemcell_meta;
+         kind == ObjectKind::snapshot_meta || kind == ObjectKind::stemcell_meta ||
+         kind == ObjectKind::stemcell || kind == ObjectKind::stemcell_incomplete;
 }
 
 // Whether `object` is still an orphan now (a concurrent CPI call may have changed that).
@@ -21,7 +24,11 @@ bool still_orphan(virt::Hypervisor& hv, const config::Config& config, const Owne
   if (object.kind == ObjectKind::vm_volume) {
     return !hv.find_domain(config.libvirt.name_prefix + object.cid).has_value();
   }
-  const std::string base = object.name.substr(0, object.name.size() - 5);  // minus ".meta"
+  if (object.kind == ObjectKind::stemcell) {  // still marked incomplete
+    return hv.find_volume(pool, object.name + ".incomplete").has_value();
+  }
+  // A .meta or a marker: an orphan once the volume it belongs to is gone.
+  const std::string base = object.name.substr(0, object.name.rfind('.'));
   return !hv.find_volume(pool, base).has_value();
 }
 
@@ -30,7 +37,12 @@ bool still_orphan(virt::Hypervisor& hv, const config::Config& config, const Owne
 CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config,
                               const InventoryOptions& options, bool dry_run) {
   CleanupResult result;
-  for (const auto& object : take_inventory(hv, config, options)) {
+  auto objects = take_inventory(hv, config, options);
+  // Incomplete markers last: each is removed only after the stemcell it marks.
+  std::stable_partition(objects.begin(), objects.end(), [](const OwnedObject& object) {
+    return object.kind != ObjectKind::stemcell_incomplete;
+  });
+  for (const auto& object : objects) {
     if (!object.orphan || !deletable_kind(object.kind)) {
       continue;
     }

@@ -45,6 +45,7 @@ int group_of(ObjectKind kind) {
       return 2;
     case ObjectKind::stemcell:
     case ObjectKind::stemcell_meta:
+    case ObjectKind::stemcell_incomplete:
       return 3;
   }
   return 4;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -12,6 +14,7 @@ namespace cpi::tools {
 namespace {
 
 constexpr const char* k_meta_suffix = ".meta";
+constexpr const char* k_incomplete_suffix = ".incomplete";
 constexpr std::array<const char*, 3> k_vm_roles{"root", "ephemeral", "config"};
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -85,6 +88,8 @@ const char* kind_name(ObjectKind kind) {
       return "stemcell";
     case ObjectKind::stemcell_meta:
       return "stemcell_meta";
+    case ObjectKind::stemcell_incomplete:
+      return "stemcell_incomplete";
   }
   return "?";
 }
@@ -118,6 +123,13 @@ std::optional<ParsedName> parse_object_name(const std::string& name, const std::
     }
     return std::nullopt;
   }
+  if (ends_with(rest, k_incomplete_suffix)) {
+    const std::string base = rest.substr(0, rest.size() - std::string{k_incomplete_suffix}.size());
+    if (cloud::is_stemcell_cid(base)) {
+      return ParsedName{ObjectKind::stemcell_incomplete, base, ""};
+    }
+    return std::nullopt;
+  }
   if (cloud::is_disk_cid(rest)) {
     return ParsedName{ObjectKind::disk, rest, ""};
   }
@@ -144,7 +156,12 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
   std::set<std::string> vms;
   std::set<std::string> vms_with_root;
   std::set<std::pair<std::string, std::string>> volumes;  // (pool, name)
+  // (pool, stemcell cid) -> when its incomplete marker changed
+  std::map<std::pair<std::string, std::string>, std::optional<std::int64_t>> incomplete;
   for (const auto& object : objects) {
+    if (object.kind == ObjectKind::stemcell_incomplete) {
+      incomplete[{object.pool, object.cid}] = object.changed_at;
+    }
     if (object.kind == ObjectKind::vm) {
       vms.insert(object.cid);
     } else {
@@ -155,7 +172,19 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
     }
   }
   for (auto& object : objects) {
+    std::optional<std::int64_t> changed_at = object.changed_at;
     switch (object.kind) {
+      case ObjectKind::stemcell_incomplete:
+        object.orphan = true;
+        object.orphan_reason = "the import of stemcell '" + object.cid + "' did not finish";
+        break;
+      case ObjectKind::stemcell:
+        if (auto it = incomplete.find({object.pool, object.cid}); it != incomplete.end()) {
+          object.orphan = true;
+          object.orphan_reason = "its import did not finish (create_stemcell was interrupted)";
+          changed_at = it->second;
+        }
+        break;
       case ObjectKind::vm_volume:
         if (vms.count(object.cid) == 0) {
           object.orphan = true;
@@ -187,7 +216,7 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
       default:
         break;
     }
-    if (object.orphan && object.changed_at && now - *object.changed_at < min_age_seconds) {
+    if (object.orphan && changed_at && now - *changed_at < min_age_seconds) {
       object.recent = true;
     }
   }

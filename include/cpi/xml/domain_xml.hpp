@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,12 @@ namespace cpi::xml {
 // Our own XML namespace for CPI facts in the domain's <metadata>.
 constexpr const char* k_metadata_ns = "https://github.com/bosh-libvirt-cpi/xmlns/vm/1";
 constexpr const char* k_metadata_key = "bosh";
+
+// One image below a disk's own volume in its backing chain.
+struct BackingLayer {
+  std::string path;    // host path of the image
+  std::string format;  // raw | qcow2
+};
 
 struct DiskDevice {
   std::string pool;
@@ -26,6 +33,10 @@ struct DiskDevice {
   // the root) and the volume's host path. A cdrom is mounted read-only.
   std::string mount{};
   std::string path{};
+  // The disk's whole backing chain, given explicitly and ended by an empty <backingStore/>, so
+  // that libvirt never probes an image for more (a VM's root overlay: [the stemcell volume]).
+  // Unset: no <backingStore> is written.
+  std::optional<std::vector<BackingLayer>> backing_chain{};
 };
 
 struct NicDevice {
