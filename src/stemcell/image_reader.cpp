@@ -212,19 +212,23 @@ std::size_t ImageReader::read_stored(char* buffer, std::size_t size) {
   return got;
 }
 
+// Fills the whole buffer where it can (each read of a plain upload becomes one stream message),
+// but stops where a hole starts, so that a sparse reader can skip the hole unread.
 std::size_t ImageReader::read(char* buffer, std::size_t size) {
-  if (size == 0 || m_done >= m_size) {
-    return 0;
-  }
   std::size_t got = 0;
-  if (m_done < m_head.size()) {
-    got = std::min(size, m_head.size() - static_cast<std::size_t>(m_done));
-    std::memcpy(buffer, m_head.data() + m_done, got);
-  } else {
-    got = read_stored(buffer, size);
+  while (got < size && m_done < m_size) {
+    std::size_t n = 0;
+    if (m_done < m_head.size()) {
+      n = std::min(size - got, m_head.size() - static_cast<std::size_t>(m_done));
+      std::memcpy(buffer + got, m_head.data() + m_done, n);
+    } else {
+      if (got > 0 && hole_ahead() > 0) break;
+      n = read_stored(buffer + got, size - got);
+    }
+    m_done += n;
+    got += n;
   }
-  m_done += got;
-  progress();
+  if (got > 0) progress();
   return got;
 }
 

@@ -184,7 +184,7 @@ TEST_P(SparseTarTest, SmallChunksAcrossHolesGiveIdenticalBytes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(GnuAndPax, SparseTarTest, ::testing::Values("gnu", "pax"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace cpi::stemcell
