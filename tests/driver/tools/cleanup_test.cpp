@@ -1,5 +1,5 @@
 // `cpi cleanup --orphans` (src/tools/cleanup.cpp) on test:///default: removes exactly the orphans
-// inspect flags, never a persistent disk, snapshot or stemcell.
+// inspect flags, never a persistent disk, snapshot or complete stemcell.
 
 #include <gtest/gtest.h>
 
