@@ -172,9 +172,10 @@ void ImageReader::next_block_if_used() {
     std::size_t size = 0;
     la_int64_t offset = 0;
     const int rc = archive_read_data_block(m_archive.get(), &block, &size, &offset);
-    const std::string context = "reading stemcell image '" + m_path + "': " +
-                                std::string{k_entry} + " after " + std::to_string(m_done) +
-                                " bytes: ";
+    const auto context = [this] {  // built only on failure: this runs once per block
+      return "reading stemcell image '" + m_path + "': " + std::string{k_entry} + " after " +
+             std::to_string(m_done) + " bytes: ";
+    };
     if (rc == ARCHIVE_EOF) {  // what is left up to the member's size is a hole
       m_eof = true;
       m_block = nullptr;
@@ -183,12 +184,12 @@ void ImageReader::next_block_if_used() {
       return;
     }
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-      throw CloudError(context + archive_message(m_archive.get()));
+      throw CloudError(context() + archive_message(m_archive.get()));
     }
     const auto start = static_cast<std::uint64_t>(offset);
     if (offset < 0 || start < m_block_offset + m_block_size || start > m_size ||
         size > m_size - start) {
-      throw CloudError(context + "the archive's sparse map is corrupt (a data block at " +
+      throw CloudError(context() + "the archive's sparse map is corrupt (a data block at " +
                        std::to_string(offset) + " of " + std::to_string(size) +
                        " bytes, outside " + std::to_string(m_size) + " bytes or out of order)");
     }
