@@ -72,7 +72,8 @@ qemu=$(qemu-system-x86_64 --version 2>/dev/null | head -1 || true)
   echo
   echo "- create_stemcell floor: \`tar -xzf image -O > /dev/null\`, i.e. decompression alone"
   echo "  (no write). The 2 GiB image is the test stemcell's root.img plus 200 MiB of random data"
-  echo "  in a sparse 2 GiB raw disk; qcow2 made with \`qemu-img convert -c\`."
+  echo "  in a sparse 2 GiB raw disk, packed both with a plain \`tar -czf\` and with \`tar -S -czf\`"
+  echo "  (a GNU sparse member that ends in a hole); qcow2 made with \`qemu-img convert -c\`."
   echo "- create_vm baseline: \`virsh vol-create-as\` (qcow2 overlay on the stemcell volume),"
   echo "  \`bsdtar\` ISO + \`vol-create-as\` + \`vol-upload\`, \`define\` (the XML the CPI wrote,"
   echo "  renamed), \`start\`: one virsh process per step. Median of RUNS (5) runs."

@@ -13,6 +13,7 @@ namespace {
 
 constexpr const char* k_meta = ".meta";
 constexpr const char* k_pool = ".pool";
+constexpr const char* k_incomplete = ".incomplete";
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() > suffix.size() &&
@@ -69,10 +70,10 @@ bool is_lower_hex(const std::string& text) {
 }  // namespace
 
 const char* kind_name(NameKind kind) {
-  static constexpr std::array<const char*, 14> k_names{
-      "stemcell",  "stemcell_meta", "vm",        "vm_root",  "vm_ephemeral",
-      "vm_config", "vm_config_meta", "disk",     "disk_meta", "disk_pool",
-      "snapshot",  "snapshot_meta", "snapshot_pool", "doctor_probe"};
+  static constexpr std::array<const char*, 15> k_names{
+      "stemcell",   "stemcell_meta",  "stemcell_incomplete", "vm",        "vm_root",
+      "vm_ephemeral", "vm_config",    "vm_config_meta",      "disk",      "disk_meta",
+      "disk_pool",  "snapshot",       "snapshot_meta",       "snapshot_pool", "doctor_probe"};
   return k_names.at(static_cast<std::size_t>(kind));
 }
 
@@ -101,6 +102,8 @@ std::string describe(const ParsedName& parsed) {
       return "stemcell " + id;
     case NameKind::stemcell_meta:
       return "the .meta record of stemcell " + id;
+    case NameKind::stemcell_incomplete:
+      return "the import marker of stemcell " + id;
     case NameKind::vm:
       return "vm " + id;
     case NameKind::vm_root:
@@ -140,6 +143,9 @@ std::optional<ParsedName> parse_unprefixed(const std::string& text) {
   }
   if (ends_with(text, k_meta)) return parse_record(cut(text, k_meta), true);
   if (ends_with(text, k_pool)) return parse_record(cut(text, k_pool), false);
+  if (ends_with(text, k_incomplete) && is_stemcell_cid(cut(text, k_incomplete))) {
+    return ParsedName{NameKind::stemcell_incomplete, cut(text, k_incomplete)};
+  }
   static const std::array<std::pair<const char*, NameKind>, 3> k_roles{
       {{"-root", NameKind::vm_root},
        {"-ephemeral", NameKind::vm_ephemeral},
@@ -192,6 +198,13 @@ std::string Names::meta(const std::string& object) const {
     throw CpiError("internal: " + quote_text(object) + " has no .meta record");
   }
   return object + k_meta;
+}
+
+std::string Names::incomplete_marker(const std::string& object) const {
+  if (!is(object, NameKind::stemcell)) {
+    throw CpiError("internal: " + quote_text(object) + " has no import marker");
+  }
+  return object + k_incomplete;
 }
 
 std::string Names::pool_record(const std::string& object) const {

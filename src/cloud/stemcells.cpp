@@ -10,12 +10,15 @@
 namespace cpi::cloud {
 
 // Streams root.img from the image tgz straight into a new volume: one pass, no temporary copy.
-// Raw images go up as a sparse stream, so zero runs are not sent and the volume stays sparse.
+// Raw images go up as a sparse stream, so zero runs and the archive's holes are not sent and the
+// volume stays sparse. Crash-safe: a marker volume (incomplete_marker) exists from before the
+// stemcell volume is made until its upload and checks are done, so a killed call leaves a
+// stemcell that require_stemcell refuses and `cpi cleanup --orphans` removes.
 StemcellCid LibvirtCloud::create_stemcell(const std::string& image_path,
                                           const nlohmann::json& cloud_properties) {
   const auto props = parse_stemcell_props(cloud_properties);
   if (container()) return create_rootfs_stemcell(image_path);
-  stemcell::ImageReader image{image_path};
+  stemcell::ImageReader image{image_path};  // refuses images that name host files
   const std::string format = props.disk_format.value_or(image.detected_format());
   if (format != image.detected_format()) {
     throw CloudError("create_stemcell: cloud_properties.disk_format is '" + format +
@@ -23,10 +26,15 @@ StemcellCid LibvirtCloud::create_stemcell(const std::string& image_path,
   }
   const StemcellCid cid = new_stemcell_cid();
   const std::string name = object_name(cid.value);
+  const std::string marker = incomplete_marker(name);
   virStoragePool& target = pool();
 
   util::Rollback rollback;
   translate("importing stemcell '" + image_path + "' into volume '" + name + "'", [&] {
+    m_hv.create_volume(target, xml::volume_xml({marker, 512, "raw", "0600"}));
+    rollback.add("delete volume '" + marker + "'", [this, &target, marker] {
+      delete_if_exists(target, marker);
+    });
     const auto capacity = format == "qcow2" ? image.virtual_size() : image.size();
     auto volume = m_hv.create_volume(target, xml::volume_xml({name, capacity, format, ""}));
     rollback.add("delete volume '" + name + "'", [this, &target, name] {
@@ -35,9 +43,34 @@ StemcellCid LibvirtCloud::create_stemcell(const std::string& image_path,
     spdlog::info("uploading {} image ({} bytes, virtual size {}) into {}", format, image.size(),
                  image.virtual_size(), name);
     m_hv.upload_volume(*volume, image, image.size(), format == "raw");
+    delete_if_exists(target, marker);  // the stemcell is complete from here on
   });
   rollback.commit();
   return cid;
+}
+
+virt::Volume LibvirtCloud::require_stemcell(virStoragePool& target, const StemcellCid& cid) {
+  const std::string name = object_name(cid.value);
+  const std::string again = "upload the stemcell again (bosh upload-stemcell --fix) and retry";
+  return translate("looking up stemcell '" + cid.value + "'", [&] {
+    auto volume = m_hv.find_volume(target, name);
+    if (!volume) {
+      throw CloudError("stemcell '" + cid.value + "' is not in storage pool '" +
+                       m_config.libvirt.storage_pool + "' on " + m_hv.uri() +
+                       ": it was deleted (or never uploaded to this host); " + again);
+    }
+    if (m_hv.find_volume(target, incomplete_marker(name))) {
+      throw CloudError("stemcell '" + cid.value + "' is incomplete: its create_stemcell did "
+                       "not finish (the upload was interrupted), so its volume cannot be used; " +
+                       again + " (cpi cleanup --orphans removes the incomplete one)");
+    }
+    if (m_hv.find_volume(target, meta_volume(name)) &&
+        read_meta(target, name).value("deleted", false)) {
+      throw CloudError("stemcell '" + cid.value + "' was deleted (delete_stemcell keeps its "
+                       "volume only until the VMs built on it are gone); " + again);
+    }
+    return std::move(*volume);
+  });
 }
 
 // VMs' root disks are qcow2 overlays on the stemcell volume: deleting it under them would break
@@ -56,6 +89,7 @@ void LibvirtCloud::delete_stemcell(const StemcellCid& cid) {
     if (!volume) {
       spdlog::info("stemcell {} is already gone", cid.value);
       delete_if_exists(target, meta_volume(name));
+      delete_if_exists(target, incomplete_marker(name));
       return;
     }
     const auto users = stemcell_users(target, m_hv.volume_path(**volume));
@@ -68,6 +102,7 @@ void LibvirtCloud::delete_stemcell(const StemcellCid& cid) {
     }
     m_hv.delete_volume(**volume);
     delete_if_exists(target, meta_volume(name));
+    delete_if_exists(target, incomplete_marker(name));
     spdlog::info("deleted stemcell {}", cid.value);
   });
 }

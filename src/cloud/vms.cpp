@@ -177,13 +177,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
   try {
     virStoragePool& target = pool();
     const std::string pool_name = m_config.libvirt.storage_pool;
-    auto stemcell = translate("looking up stemcell", [&] {
-      return m_hv.find_volume(target, object_name(request.stemcell.value));
-    });
-    if (!stemcell) {
-      throw CloudError("stemcell '" + request.stemcell.value + "' not found in storage pool '" +
-                       pool_name + "' (upload it again with bosh upload-stemcell)");
-    }
+    auto stemcell = std::optional<virt::Volume>{require_stemcell(target, request.stemcell)};
     const auto stemcell_facts = xml::read_volume_xml(
         translate("reading stemcell", [&] { return m_hv.volume_xml(**stemcell); }));
 
@@ -260,6 +254,8 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
       rollback.add("delete volume '" + root_name + "'",
                    [this, &target, root_name] { delete_if_exists(target, root_name); });
       disks.push_back({pool_name, root_name, root_format, xml::next_target(bus, {}), bus, "", false});
+      disks.back().backing_chain.emplace();  // a clone is self-contained; an overlay has one layer
+      if (overlays) disks.back().backing_chain->push_back({stemcell_facts.path, stemcell_format});
 
       // Ephemeral disk, with its own serial.
       nlohmann::json ephemeral_hint = nullptr;

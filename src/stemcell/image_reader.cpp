@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cpi/errors.hpp"
+#include "cpi/stemcell/image_format.hpp"
 
 namespace cpi::stemcell {
 
@@ -22,11 +23,8 @@ namespace {
 constexpr std::string_view k_entry = "root.img";
 constexpr std::string_view k_dot_entry = "./root.img";
 constexpr std::size_t k_block_size = 1024 * 1024;  // read(2) size of the compressed file
-constexpr std::size_t k_head_size = 512;           // read ahead to detect the format
 constexpr std::size_t k_names_listed = 10;         // names shown when root.img is missing
 constexpr std::int64_t k_log_interval_ns = 5'000'000'000;
-constexpr char k_qcow2_magic[] = {'Q', 'F', 'I', '\xfb'};
-constexpr std::size_t k_qcow2_size_offset = 24;  // big-endian uint64 in the qcow2 header
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -93,14 +91,6 @@ bool is_root_img(const char* pathname) {
   return name == k_entry || name == k_dot_entry;
 }
 
-std::uint64_t read_be64(const char* bytes) {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < 8; ++i) {
-    value = (value << 8) | static_cast<unsigned char>(bytes[i]);
-  }
-  return value;
-}
-
 // Advances `a` to the root.img entry and returns it, checked to be a regular file of known size.
 archive_entry* find_root_img(archive* a, const std::string& context) {
   std::vector<std::string> names;
@@ -133,24 +123,6 @@ archive_entry* find_root_img(archive* a, const std::string& context) {
   return entry;
 }
 
-// The first min(size, k_head_size) bytes of the current entry.
-std::string read_head(archive* a, std::uint64_t size, const std::string& context) {
-  std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(size, k_head_size)), '\0');
-  std::size_t filled = 0;
-  while (filled < head.size()) {
-    const la_ssize_t got = archive_read_data(a, head.data() + filled, head.size() - filled);
-    if (got < 0) {
-      throw CloudError(context + archive_message(a));
-    }
-    if (got == 0) {
-      throw CloudError(context + std::string{k_entry} + " is truncated (the archive ends after " +
-                       std::to_string(filled) + " of " + std::to_string(size) + " bytes)");
-    }
-    filled += static_cast<std::size_t>(got);
-  }
-  return head;
-}
-
 }  // namespace
 
 void ImageReader::ArchiveCloser::operator()(archive* a) const noexcept {
@@ -180,70 +152,114 @@ ImageReader::ImageReader(const std::string& image_path)
 
   archive_entry* entry = find_root_img(a, context);
   m_size = static_cast<std::uint64_t>(archive_entry_size(entry));
-  m_head = read_head(a, m_size, context);  // read() serves these bytes first
-
-  const bool qcow2 = m_head.size() >= sizeof k_qcow2_magic &&
-                     std::memcmp(m_head.data(), k_qcow2_magic, sizeof k_qcow2_magic) == 0;
-  if (qcow2) {
-    if (m_head.size() < k_qcow2_size_offset + 8) {
-      throw CloudError(context + std::string{k_entry} + " has a qcow2 magic but only " +
-                       std::to_string(m_head.size()) + " bytes, too short for a qcow2 header");
-    }
-    m_format = "qcow2";
-    m_virtual_size = read_be64(m_head.data() + k_qcow2_size_offset);
-  } else {
-    m_format = "raw";
-    m_virtual_size = m_size;
+  m_head.resize(static_cast<std::size_t>(std::min<std::uint64_t>(m_size, k_image_head_size)));
+  while (m_done < m_head.size()) {  // holes read as zeros; read() serves these bytes first
+    m_done += read_stored(m_head.data() + m_done, m_head.size() - m_done);
   }
+  m_done = 0;
+  const ImageFormat found = inspect_image(m_head, m_size, context);
+  m_format = found.format;
+  m_virtual_size = found.virtual_size;
   spdlog::debug("stemcell image '{}': {} is {}, {} stored, {} virtual", m_path, k_entry, m_format,
                 human_bytes(m_size), human_bytes(m_virtual_size));
 }
 
 ImageReader::~ImageReader() = default;
 
+void ImageReader::next_block_if_used() {
+  while (!m_eof && m_done >= m_block_offset + m_block_size) {
+    const void* block = nullptr;
+    std::size_t size = 0;
+    la_int64_t offset = 0;
+    const int rc = archive_read_data_block(m_archive.get(), &block, &size, &offset);
+    const auto context = [this] {  // built only on failure: this runs once per block
+      return "reading stemcell image '" + m_path + "': " + std::string{k_entry} + " after " +
+             std::to_string(m_done) + " bytes: ";
+    };
+    if (rc == ARCHIVE_EOF) {  // what is left up to the member's size is a hole
+      m_eof = true;
+      m_block = nullptr;
+      m_block_size = 0;
+      m_block_offset = m_size;
+      return;
+    }
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
+      throw CloudError(context() + archive_message(m_archive.get()));
+    }
+    const auto start = static_cast<std::uint64_t>(offset);
+    if (offset < 0 || start < m_block_offset + m_block_size || start > m_size ||
+        size > m_size - start) {
+      throw CloudError(context() + "the archive's sparse map is corrupt (a data block at " +
+                       std::to_string(offset) + " of " + std::to_string(size) +
+                       " bytes, outside " + std::to_string(m_size) + " bytes or out of order)");
+    }
+    m_block = static_cast<const char*>(block);
+    m_block_size = size;
+    m_block_offset = start;
+  }
+}
+
+std::size_t ImageReader::read_stored(char* buffer, std::size_t size) {
+  next_block_if_used();
+  if (m_done < m_block_offset) {  // in a hole: zeros for a reader that does not skip it
+    const auto got = static_cast<std::size_t>(std::min<std::uint64_t>(size, m_block_offset - m_done));
+    std::memset(buffer, 0, got);
+    return got;
+  }
+  // One copy, from libarchive's inflate output into the caller's buffer.
+  const auto in_block = static_cast<std::size_t>(m_done - m_block_offset);
+  const std::size_t got = std::min(size, m_block_size - in_block);
+  std::memcpy(buffer, m_block + in_block, got);
+  return got;
+}
+
+// Fills the whole buffer where it can (each read of a plain upload becomes one stream message),
+// but stops where a hole starts, so that a sparse reader can skip the hole unread.
 std::size_t ImageReader::read(char* buffer, std::size_t size) {
-  if (size == 0) {
+  std::size_t got = 0;
+  while (got < size && m_done < m_size) {
+    std::size_t n = 0;
+    if (m_done < m_head.size()) {
+      n = std::min(size - got, m_head.size() - static_cast<std::size_t>(m_done));
+      std::memcpy(buffer + got, m_head.data() + m_done, n);
+    } else {
+      if (got > 0 && hole_ahead() > 0) break;
+      n = read_stored(buffer + got, size - got);
+    }
+    m_done += n;
+    got += n;
+  }
+  if (got > 0) progress();
+  return got;
+}
+
+std::uint64_t ImageReader::hole_ahead() {
+  if (m_done < m_head.size() || m_done >= m_size) {
     return 0;
   }
-  std::size_t got = 0;
-  if (m_head_pos < m_head.size()) {
-    got = std::min(size, m_head.size() - m_head_pos);
-    std::memcpy(buffer, m_head.data() + m_head_pos, got);
-    m_head_pos += got;
-  } else {
-    const std::uint64_t left = m_size - m_done;
-    if (left == 0) {
-      return 0;
-    }
-    // Straight into the caller's buffer: libarchive copies once from its inflate output.
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left, size));
-    const la_ssize_t n = archive_read_data(m_archive.get(), buffer, want);
-    if (n < 0) {
-      throw CloudError("reading stemcell image '" + m_path + "': " + std::string{k_entry} +
-                       " after " + std::to_string(m_done) +
-                       " bytes: " + archive_message(m_archive.get()));
-    }
-    if (n == 0) {
-      throw CloudError("reading stemcell image '" + m_path + "': " + std::string{k_entry} +
-                       " is truncated (the archive ends after " + std::to_string(m_done) + " of " +
-                       std::to_string(m_size) + " bytes)");
-    }
-    got = static_cast<std::size_t>(n);
-  }
-  m_done += got;
+  next_block_if_used();
+  return m_done < m_block_offset ? m_block_offset - m_done : 0;
+}
 
+void ImageReader::skip(std::uint64_t bytes) {
+  m_done += std::min(bytes, hole_ahead());
+  progress();
+}
+
+void ImageReader::progress() {
   const std::int64_t now = now_ns();
   if (m_done == m_size) {
+    if (m_last_log_ns == -1) return;  // logged already
     const std::int64_t elapsed = now - m_started_ns;
     spdlog::info("imported stemcell {}: {} ({}) in {:.1f} s, {:.0f} MB/s", k_entry,
                  human_bytes(m_size), m_format, static_cast<double>(elapsed) / 1e9,
                  mb_per_s(m_size, elapsed));
+    m_last_log_ns = -1;
   } else if (now - m_last_log_ns >= k_log_interval_ns) {
     m_last_log_ns = now;
     spdlog::info("importing stemcell: {}% ({} of {}), {:.0f} MB/s", m_done * 100 / m_size,
                  human_bytes(m_done), human_bytes(m_size), mb_per_s(m_done, now - m_started_ns));
   }
-  return got;
 }
 
 }  // namespace cpi::stemcell

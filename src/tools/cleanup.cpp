@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <pugixml.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -14,12 +15,14 @@
 namespace cpi::tools {
 namespace {
 
-// Only these kinds can be orphans; a disk or stemcell is never deleted here, a snapshot only when
-// snapshot_disk never finished it (no .meta).
+// Only these kinds can be orphans; a disk is never deleted here, a snapshot only when
+// snapshot_disk never finished it (no .meta), and a stemcell only while its incomplete marker
+// says that its import never finished.
 bool deletable_kind(ObjectKind kind) {
   return kind == ObjectKind::vm || kind == ObjectKind::vm_volume || kind == ObjectKind::disk_meta ||
          kind == ObjectKind::snapshot || kind == ObjectKind::snapshot_meta ||
-         kind == ObjectKind::stemcell_meta || kind == ObjectKind::pool_record;
+         kind == ObjectKind::stemcell_meta || kind == ObjectKind::pool_record ||
+         kind == ObjectKind::stemcell || kind == ObjectKind::stemcell_incomplete;
 }
 
 // Whether `object` is still an orphan now (a concurrent CPI call may have changed that).
@@ -33,7 +36,12 @@ bool still_orphan(virt::Hypervisor& hv, const config::Config& config, const Owne
     return !hv.find_volume(pool, cloud::Names{config.libvirt.name_prefix}.meta(object.name))
                 .has_value();
   }
-  const std::string base = object.name.substr(0, object.name.size() - 5);  // minus .meta/.pool
+  const cloud::Names names{config.libvirt.name_prefix};
+  if (object.kind == ObjectKind::stemcell) {  // still marked incomplete
+    return hv.find_volume(pool, names.incomplete_marker(object.name)).has_value();
+  }
+  // A .meta, .pool or .incomplete record: an orphan once the volume it belongs to is gone.
+  const std::string base = object.name.substr(0, object.name.rfind('.'));
   if (object.kind == ObjectKind::pool_record) {  // its disk or snapshot is gone from that pool
     const auto recorded = read_pool_record(hv, config, base);
     if (!recorded || *recorded != object.record_pool) return false;
@@ -74,7 +82,12 @@ bool remove_unfinished_vm(virt::Hypervisor& hv, const OwnedObject& object,
 CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config,
                               const InventoryOptions& options, bool dry_run) {
   CleanupResult result;
-  for (const auto& object : take_inventory(hv, config, options)) {
+  auto objects = take_inventory(hv, config, options);
+  // Incomplete markers last: each is removed only after the stemcell it marks.
+  std::stable_partition(objects.begin(), objects.end(), [](const OwnedObject& object) {
+    return object.kind != ObjectKind::stemcell_incomplete;
+  });
+  for (const auto& object : objects) {
     if (!object.orphan || !deletable_kind(object.kind)) {
       continue;
     }

@@ -52,6 +52,7 @@ int group_of(ObjectKind kind) {
       return 4;
     case ObjectKind::stemcell:
     case ObjectKind::stemcell_meta:
+    case ObjectKind::stemcell_incomplete:
       return 3;
   }
   return 4;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -81,6 +83,8 @@ const char* kind_name(ObjectKind kind) {
       return "stemcell_meta";
     case ObjectKind::pool_record:
       return "pool_record";
+    case ObjectKind::stemcell_incomplete:
+      return "stemcell_incomplete";
   }
   return "?";
 }
@@ -117,6 +121,8 @@ std::optional<ParsedName> parse_object_name(const std::string& name, const std::
       return ParsedName{ObjectKind::stemcell, parsed->cid, ""};
     case NameKind::stemcell_meta:
       return ParsedName{ObjectKind::stemcell_meta, parsed->cid, ""};
+    case NameKind::stemcell_incomplete:
+      return ParsedName{ObjectKind::stemcell_incomplete, parsed->cid, ""};
     case NameKind::disk_pool:
     case NameKind::snapshot_pool:
       return ParsedName{ObjectKind::pool_record, parsed->cid, ""};
@@ -131,7 +137,12 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
   std::set<std::string> vms;
   std::set<std::string> vms_with_root;
   std::set<std::pair<std::string, std::string>> volumes;  // (pool, name)
+  // (pool, stemcell cid) -> when its incomplete marker changed
+  std::map<std::pair<std::string, std::string>, std::optional<std::int64_t>> incomplete;
   for (const auto& object : objects) {
+    if (object.kind == ObjectKind::stemcell_incomplete) {
+      incomplete[{object.pool, object.cid}] = object.changed_at;
+    }
     if (object.kind == ObjectKind::vm) {
       vms.insert(object.cid);
     } else {
@@ -142,7 +153,20 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
     }
   }
   for (auto& object : objects) {
+    std::optional<std::int64_t> changed_at = object.changed_at;
     switch (object.kind) {
+      case ObjectKind::stemcell_incomplete:
+        object.orphan = true;
+        object.orphan_reason = "the import of stemcell '" + object.cid + "' did not finish";
+        break;
+      case ObjectKind::stemcell:
+        if (auto it = incomplete.find({object.pool, object.cid}); it != incomplete.end()) {
+          object.orphan = true;
+          object.orphan_reason = "its import did not finish (create_stemcell was interrupted)";
+          // An upload under way keeps writing the volume: its age is that of the newest write.
+          if (it->second && (!changed_at || *it->second > *changed_at)) changed_at = it->second;
+        }
+        break;
       case ObjectKind::vm_volume:
         if (vms.count(object.cid) == 0) {
           object.orphan = true;
@@ -174,7 +198,7 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
       default:
         break;
     }
-    if (object.orphan && object.changed_at && now - *object.changed_at < min_age_seconds) {
+    if (object.orphan && changed_at && now - *changed_at < min_age_seconds) {
       object.recent = true;
     }
   }

@@ -21,6 +21,16 @@ void append_disk(pugi::xml_node devices, const DiskDevice& disk) {
   auto source = child(node, "source");
   source.append_attribute("pool") = disk.pool.c_str();
   source.append_attribute("volume") = disk.volume.c_str();
+  if (disk.backing_chain) {
+    auto below = node;
+    for (const BackingLayer& layer : *disk.backing_chain) {
+      below = child(below, "backingStore");
+      below.append_attribute("type") = "file";
+      child(below, "format").append_attribute("type") = layer.format.c_str();
+      child(below, "source").append_attribute("file") = layer.path.c_str();
+    }
+    child(below, "backingStore");  // the end of the chain
+  }
   auto target = child(node, "target");
   target.append_attribute("dev") = disk.target.c_str();
   target.append_attribute("bus") = disk.bus.c_str();

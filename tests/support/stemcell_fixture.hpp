@@ -4,6 +4,7 @@
 // in its own subdirectory of a TempDir owned by the fixture. Throws std::runtime_error when a
 // tool fails.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -46,6 +47,34 @@ class StemcellImages {
     m_root_img = TempDir::read(m_dir / dir / "root.img");
     return pack(dir, "root.img");
   }
+
+  // A raw disk of `size` bytes with data only in its first 64 KiB and a hole up to its end,
+  // packed with GNU tar -S (--format=gnu or pax): the packing of raw disks tar -S makes.
+  std::filesystem::path sparse_raw(std::size_t size, const std::string& format = "gnu") {
+    const auto dir = next_dir();
+    m_root_img = std::string(size, '\0');
+    const std::string head = raw_disk(64U * 1024U).substr(0, std::min<std::size_t>(size, 32768));
+    m_root_img.replace(0, head.size(), head);
+    m_dir.write(dir + "/root.img", head);
+    std::filesystem::resize_file(m_dir / dir / "root.img", size);  // the rest is a hole
+    const auto image = m_dir / dir / "image";
+    run("tar -S --format=" + format + " -czf '" + image.string() + "' -C '" +
+        (m_dir / dir).string() + "' root.img");
+    return image;
+  }
+
+  // An image whose root.img is a qcow2 overlay on `backing` (a raw file): untrusted input that
+  // names a host file.
+  std::filesystem::path qcow2_backed_by(const std::filesystem::path& backing) {
+    const auto dir = next_dir();
+    run("qemu-img create -q -f qcow2 -F raw -b '" + backing.string() + "' '" +
+        (m_dir / dir / "root.img").string() + "'");
+    m_root_img = TempDir::read(m_dir / dir / "root.img");
+    return pack(dir, "root.img");
+  }
+
+  // The fixture's own scratch directory (for files a test image may point at).
+  const TempDir& dir() const { return m_dir; }
 
   // A valid gzip tar that holds no root.img.
   std::filesystem::path without_root_img() {

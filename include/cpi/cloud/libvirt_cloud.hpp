@@ -54,6 +54,10 @@ class LibvirtCloud final : public Cloud {
   std::string ephemeral_volume(const VmCid& vm) const { return m_names.ephemeral_volume(vm); }
   std::string config_volume(const VmCid& vm) const { return m_names.config_volume(vm); }
   std::string meta_volume(const std::string& name) const { return m_names.meta(name); }
+  // The marker volume that exists while the stemcell volume `name` is being imported.
+  std::string incomplete_marker(const std::string& name) const {
+    return m_names.incomplete_marker(name);
+  }
   // Whether volumes in a pool of this type (pool XML <pool type>) can have a qcow2 backing store:
   // dir, fs and netfs; logical, disk, iscsi, rbd ... get full copies instead.
   static bool supports_backing_store(const std::string& pool_type);
@@ -96,6 +100,10 @@ class LibvirtCloud final : public Cloud {
   void remove_pool_record(const std::string& volume_name);
 
   // stemcells.cpp
+  // The volume of stemcell `cid` for a new VM. Throws CloudError naming the CID and what to do
+  // when it is not in `target` (deleted, or never uploaded here), when its import did not finish
+  // and when delete_stemcell kept it only for the VMs built on it.
+  virt::Volume require_stemcell(virStoragePool& target, const StemcellCid& cid);
   // How many VM root volumes in `target` are overlays on the volume at `path` (a pool scan).
   std::size_t stemcell_users(virStoragePool& target, const std::string& path);
   // Removes a stemcell that delete_stemcell kept for its VMs, once none is left.

@@ -5,6 +5,7 @@
 //   kind             name (after the prefix)        what
 //   stemcell         sc-<uuid>                      stemcell volume (configured pool)
 //   stemcell_meta    sc-<uuid>.meta                 marks a stemcell delete_stemcell kept
+//   stemcell_incomplete sc-<uuid>.incomplete        exists while the stemcell is imported
 //   vm               vm-<uuid>                      domain
 //   vm_root          vm-<uuid>-root                 the VM's root volume
 //   vm_ephemeral     vm-<uuid>-ephemeral            its ephemeral disk
@@ -37,6 +38,7 @@ namespace cpi::cloud {
 enum class NameKind {
   stemcell,
   stemcell_meta,
+  stemcell_incomplete,
   vm,
   vm_root,
   vm_ephemeral,
@@ -90,6 +92,8 @@ class Names {
   std::string snapshot(const SnapshotCid& cid) const;
   // The `.meta` record of `object` (a libvirt name of kind stemcell, vm_config, disk, snapshot).
   std::string meta(const std::string& object) const;
+  // The marker volume that exists while the stemcell volume `object` is being imported.
+  std::string incomplete_marker(const std::string& object) const;
   // The pool record of `object` (a libvirt name of kind disk or snapshot).
   std::string pool_record(const std::string& object) const;
   // util::FileLock names: one per VM (device changes), one per disk (its record).

@@ -9,8 +9,10 @@
 //   <prefix>disk-... | snap-... + .pool               volume   (pool record, configured pool:
 //                                                              where a disk/snapshot lives)
 // (the grammar is cloud/names.hpp's; parse_object_name maps it onto these kinds)
+//   <prefix>sc-<uuid>.incomplete                      volume   (marker: the stemcell's import
+//                                                              has not finished)
 // and which of them are orphans: a VM volume whose domain is gone, a .meta whose disk,
-// snapshot or stemcell is gone. Pure data and rules here (no libvirt); collecting is in
+// snapshot or stemcell is gone, an incomplete marker and the stemcell it marks. Pure data and rules here (no libvirt); collecting is in
 // inspect.hpp.
 
 #include <nlohmann/json.hpp>
@@ -31,11 +33,12 @@ enum class ObjectKind {
   snapshot_meta,
   stemcell,
   stemcell_meta,
-  pool_record
+  pool_record,
+  stemcell_incomplete
 };
 
 // "vm", "vm_volume", "disk", "disk_meta", "snapshot", "snapshot_meta", "stemcell",
-// "stemcell_meta", "pool_record"
+// "stemcell_meta", "pool_record", "stemcell_incomplete"
 const char* kind_name(ObjectKind kind);
 
 struct ParsedName {
@@ -72,6 +75,7 @@ struct OwnedObject {
 // Flags the orphans among `objects` (the whole inventory: domains and volumes of every pool).
 // A VM volume or .meta changed less than `min_age_seconds` before `now` is flagged but also
 // marked recent (a create_vm may be between creating its volumes and defining its domain).
+// An incomplete stemcell's age is its marker's (a running create_stemcell is spared).
 // Adds notes: a VM with no root volume, a disk attached to a VM that is gone.
 void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
                   std::int64_t min_age_seconds);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,12 @@ constexpr const char* k_metadata_key = "bosh";
 // The fact in a VM's metadata that create_vm has not finished (seconds since the epoch when it
 // defined the domain); removed as create_vm's last step, so its absence means complete.
 constexpr const char* k_incomplete_since = "incomplete_since";
+
+// One image below a disk's own volume in its backing chain.
+struct BackingLayer {
+  std::string path;    // host path of the image
+  std::string format;  // raw | qcow2
+};
 
 struct DiskDevice {
   std::string pool;
@@ -29,6 +36,10 @@ struct DiskDevice {
   // the root) and the volume's host path. A cdrom is mounted read-only.
   std::string mount{};
   std::string path{};
+  // The disk's whole backing chain, given explicitly and ended by an empty <backingStore/>, so
+  // that libvirt never probes an image for more (a VM's root overlay: [the stemcell volume]).
+  // Unset: no <backingStore> is written.
+  std::optional<std::vector<BackingLayer>> backing_chain{};
 };
 
 struct NicDevice {

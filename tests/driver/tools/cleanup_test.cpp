@@ -1,5 +1,5 @@
 // `cpi cleanup --orphans` (src/tools/cleanup.cpp) on test:///default: removes exactly the orphans
-// inspect flags, never a persistent disk, snapshot or stemcell.
+// inspect flags, never a persistent disk, snapshot or complete stemcell.
 
 #include <gtest/gtest.h>
 
@@ -268,6 +268,33 @@ TEST_F(UnfinishedVmTest, UnfinishedVmWithAPersistentDiskIsKept) {
   for (const auto& name : precious()) EXPECT_TRUE(volume_exists(name)) << name;
   const auto domains = domain_names();
   EXPECT_EQ(std::count(domains.begin(), domains.end(), vm.value), 1);
+
+// What a create_stemcell killed during its upload leaves: the stemcell volume and its marker
+// (and, killed earlier, a marker alone). Both go once the marker is old enough, the stemcell
+// first; a complete stemcell is never touched.
+TEST_F(CleanupTest, IncompleteStemcellGoesWithItsMarkerOnceOldEnough) {
+  const std::string half = cloud::new_stemcell_cid().value;
+  make_volume(half);
+  make_volume(half + ".incomplete");
+  const std::string lone_marker = cloud::new_stemcell_cid().value + ".incomplete";
+  make_volume(lone_marker);
+  const std::set<std::string> incomplete{half, half + ".incomplete", lone_marker};
+  EXPECT_EQ(minus(orphan_names(inventory()), orphans), incomplete);
+
+  FreshVolumes fresh{fake()};
+  const auto spared = tools::cleanup_orphans(fresh, config(), options(600), false);
+  EXPECT_TRUE(as_set(spared.spared).count(half)) << "a running create_stemcell is spared";
+  EXPECT_TRUE(volume_exists(half));
+
+  const auto result = cleanup();
+  EXPECT_TRUE(result.failed.empty());
+  EXPECT_EQ(minus(as_set(result.deleted), orphans), incomplete);
+  const auto at = [&](const std::string& name) {
+    return std::find(result.deleted.begin(), result.deleted.end(), name) - result.deleted.begin();
+  };
+  EXPECT_LT(at(half), at(half + ".incomplete")) << "the marker goes last";
+  for (const auto& name : incomplete) EXPECT_FALSE(volume_exists(name)) << name;
+  EXPECT_TRUE(volume_exists(stemcell.value));
 }
 
 }  // namespace

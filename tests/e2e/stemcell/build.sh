@@ -59,6 +59,7 @@ die() {
 OUTPUTS=(
 	"$OUTDIR/qcow2/stemcell.tgz" "$OUTDIR/qcow2/image"
 	"$OUTDIR/raw/stemcell.tgz" "$OUTDIR/raw/image"
+	"$OUTDIR/raw-sparse/stemcell.tgz" "$OUTDIR/raw-sparse/image"
 	"$OUTDIR/rootfs/stemcell.tgz" "$OUTDIR/rootfs/image"
 	"$OUTDIR/stemcell.env"
 )
@@ -357,6 +358,7 @@ build_variant() {
 	case $variant in
 	qcow2) name=$NAME fmt=qcow2 sfmt=openstack-qcow2 ;;
 	raw) name=$NAME-raw fmt=raw sfmt=openstack-raw ;;
+	raw-sparse) name=$NAME-raw-sparse fmt=raw sfmt=openstack-raw ;;
 	esac
 	pkg=$WORK/pkg-$variant
 	rm -rf "$pkg"
@@ -366,7 +368,9 @@ build_variant() {
 	else
 		cp --sparse=always "$RAW" "$pkg/root.img"
 	fi
-	tar -C "$pkg" "${TAR_OPTS[@]}" -cf - root.img | gzip -6n >"$pkg/image"
+	local sparse=()
+	[[ $variant == raw-sparse ]] && sparse=(--sparse)  # GNU sparse members: holes not stored
+	tar -C "$pkg" "${TAR_OPTS[@]}" "${sparse[@]}" -cf - root.img | gzip -6n >"$pkg/image"
 	rm -f "$pkg/root.img"
 	sha1=$(sha1sum "$pkg/image" | cut -d' ' -f1)
 	write_manifest "$pkg/stemcell.MF" "$name" "$fmt" "$sfmt" "$sha1"
@@ -375,6 +379,7 @@ build_variant() {
 }
 build_variant qcow2
 build_variant raw
+build_variant raw-sparse
 
 # The root filesystem stemcell for the lxc hypervisor (stemcell_formats warden-tar): `image` is
 # a gzip tar of the root filesystem, busybox and tests/e2e/stemcell/lxc-init as /sbin/init.
@@ -415,6 +420,7 @@ ENV_TMP=$OUTDIR/stemcell.env.tmp
 		STEMCELL_RAW_IMAGE "$OUTDIR/raw/image" \
 		STEMCELL_RAW_MF "$OUTDIR/raw/stemcell.MF" \
 		STEMCELL_RAW_CLOUD_PROPERTIES "$OUTDIR/raw/cloud_properties.json" \
+		STEMCELL_RAW_SPARSE_IMAGE "$OUTDIR/raw-sparse/image" \
 		STEMCELL_ROOTFS_NAME "$NAME-rootfs" \
 		STEMCELL_ROOTFS_TGZ "$OUTDIR/rootfs/stemcell.tgz" \
 		STEMCELL_ROOTFS_IMAGE "$OUTDIR/rootfs/image" \
