@@ -213,13 +213,9 @@ SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json
   });
   write_meta(*located->pool, snap_name,
              {{"disk", cid.value}, {"metadata", metadata}, {"complete", true}});
-  rollback.commit();
   meta.erase("snapshotting");
-  try {
-    write_meta(*located->pool, name, meta);
-  } catch (const std::exception& e) {  // the snapshot is complete; the next call tidies up
-    spdlog::warn("clearing the snapshot intent of disk {}: {}", cid.value, e.what());
-  }
+  write_meta(*located->pool, name, meta);
+  rollback.commit();
   spdlog::info("snapshot {} of disk {} created", snap.value, cid.value);
   return snap;
 }
@@ -238,8 +234,8 @@ void LibvirtCloud::copy_for_snapshot(Located& located, const xml::VolumeFacts& f
   }
 }
 
-// The disk's record names a snapshot that was never completed (the process died during the
-// copy): resume the VM it paused, when still paused, and delete the partial snapshot.
+// The disk's record names a snapshot whose call never returned it (the process died during
+// the copy or after): resume the VM it paused, when still paused, and delete the partial snapshot.
 void LibvirtCloud::remove_partial_snapshot(Located& located, const std::string& name,
                                            nlohmann::json& meta) {
   const auto intent = meta.find("snapshotting");
@@ -255,7 +251,9 @@ void LibvirtCloud::remove_partial_snapshot(Located& located, const std::string& 
       }
     });
   }
-  if (!snap_name.empty() && !read_meta(*located.pool, snap_name).value("complete", false)) {
+  // The intent is cleared before snapshot_disk returns: while it is there, no caller has the
+  // snapshot, complete or not.
+  if (!snap_name.empty()) {
     delete_if_exists(*located.pool, snap_name);
     delete_if_exists(*located.pool, meta_volume(snap_name));
     spdlog::info("removed the unfinished snapshot {}", snap_name);

@@ -65,12 +65,13 @@ Slot read_slot(const std::string& bytes, std::size_t offset, std::size_t length)
 
 MetaRecord decode_meta(const std::string& bytes) {
   // The old format's record may run past the first slot: read it whole.
+  // A valid slot 1 is newer than any old-format record: the new format writes there first.
   const Slot first = read_slot(bytes, 0, k_meta_slot);
-  if (first.legacy) {
+  const Slot second = read_slot(bytes, k_meta_slot, k_meta_slot);
+  if (first.legacy && !(second.valid && !second.legacy)) {
     const Slot whole = read_slot(bytes, 0, bytes.size());
     if (whole.valid && whole.legacy) return {whole.record, 0, 0};
   }
-  const Slot second = read_slot(bytes, k_meta_slot, k_meta_slot);
   MetaRecord out;
   if (first.valid && !first.legacy) out = {first.record, first.generation, 0};
   if (second.valid && (out.slot < 0 || second.generation > out.generation)) {
