@@ -95,10 +95,10 @@ std::string encode_meta(const nlohmann::json& record, const MetaRecord& current,
   }
   std::string out = old_bytes;
   out.resize(k_meta_volume_bytes, '\0');
-  // The new record goes where the newest valid one is not; an old-format record at 0 is the
-  // newest, so the first new-format write goes into slot 1 (unless that record is so long that
-  // it reaches into slot 1: then slot 0, the only choice left).
-  std::size_t target = current.slot == 1 ? 0 : 1;
+  // The new record goes where the newest valid one is not (slot 0 when none is); an old-format
+  // record at 0 is the newest, so the first new-format write goes into slot 1 (unless that
+  // record is so long that it reaches into slot 1: then slot 0, the only choice left).
+  std::size_t target = current.slot == 0 ? 1 : 0;
   if (current.slot == 0 && current.generation == 0 &&
       std::min(old_bytes.size(), old_bytes.find('\0')) >= k_meta_slot) {
     target = 0;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <tuple>
 
+#include "cpi/cloud/meta_record.hpp"
 #include "cpi/tools/inspect.hpp"
 #include "cpi/xml/volume_xml.hpp"
 
@@ -112,11 +113,7 @@ std::string domain_state_name(int state) {
 }
 
 nlohmann::json read_meta_volume(virt::Hypervisor& hv, virStorageVol& meta) {
-  std::string text = hv.download_volume(meta, k_meta_bytes);
-  const auto end = text.find('\0');
-  if (end != std::string::npos) text.resize(end);
-  auto parsed = nlohmann::json::parse(text, nullptr, false);
-  return parsed.is_object() ? parsed : nlohmann::json::object();
+  return cloud::decode_meta(hv.download_volume(meta, k_meta_bytes)).record;  // meta_record.hpp
 }
 
 std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Config& config,

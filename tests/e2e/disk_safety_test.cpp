@@ -61,9 +61,9 @@ class DiskSafetyE2eTest : public E2eTest {
   std::string create_vm(const std::string& sc, const std::string& agent) {
     const nlohmann::json networks{
         {"private", {{"type", "dynamic"}, {"cloud_properties", {{"name", env().network_name()}}}}}};
-    return cpi("create_vm", {agent, sc, {{"cpu", 1}, {"ram", 128}}, networks,
-                             nlohmann::json::array(), nlohmann::json::object()})
-        .get<std::string>();
+    const auto result = cpi("create_vm", {agent, sc, {{"cpu", 1}, {"ram", 128}}, networks,
+                                          nlohmann::json::array(), nlohmann::json::object()});
+    return (result.is_array() ? result.at(0) : result).get<std::string>();  // API v2: [cid, nets]
   }
   std::string create_disk() {
     return cpi("create_disk", {16, {{"format", "raw"}}, nullptr}).get<std::string>();
