@@ -99,11 +99,13 @@ TEST_F(DiskSafetyTest, TornRecordWriteStillReadsAsAttached) {
   const auto disk = new_disk();
   cloud().attach_disk(vm, disk, 2);
   for (std::size_t keep : {std::size_t{0}, std::size_t{1}, std::size_t{10}, std::size_t{40},
-                           std::size_t{100}, std::size_t{32768}, std::size_t{32800},
-                           std::size_t{65535}}) {
+                           std::size_t{60}, std::size_t{70}, std::size_t{80}, std::size_t{100},
+                           std::size_t{32768}, std::size_t{32800}, std::size_t{65535}}) {
     SCOPED_TRACE("upload cut after " + std::to_string(keep) + " bytes");
+    // A long record, then a short one cut off: its tail would be the long one's.
+    cloud().set_disk_metadata(disk, {{"long", std::string(300, 'x')}});
     fake().tear_next_upload(keep);
-    EXPECT_THROW(cloud().set_disk_metadata(disk, {{"keep", std::to_string(keep)}}), CloudError);
+    EXPECT_THROW(cloud().set_disk_metadata(disk, {{"k", 1}}), CloudError);
     fake().disarm();
     EXPECT_EQ(meta_of(disk.value).value("attached_to", ""), vm.value) << meta_of(disk.value);
   }
