@@ -54,6 +54,14 @@ class NetworkNotFound : public CloudError {
   const char* type() const noexcept override { return "Bosh::Clouds::NetworkNotFound"; }
 };
 
+// A device change libvirt accepted but the guest has not completed yet (a hot-unplug the guest
+// has not acknowledged): Bosh::Clouds::CloudError on the wire, with ok_to_retry true.
+class DeviceBusy : public CloudError {
+ public:
+  using CloudError::CloudError;
+  bool ok_to_retry() const noexcept override { return true; }
+};
+
 // Base of the four error types whose retry flag the director reads.
 class RetriableCloudError : public CloudError {
  public:

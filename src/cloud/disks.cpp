@@ -5,6 +5,8 @@
 #include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/errors.hpp"
+#include "cpi/util/file_lock.hpp"
+#include "cpi/util/test_hook.hpp"
 #include "cpi/util/rollback.hpp"
 #include "cpi/xml/domain_reader.hpp"
 #include "cpi/xml/volume_xml.hpp"
@@ -108,6 +110,8 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   return cid;
 }
 
+// Refuses while any domain's definition holds the volume (a scan: domains_holding), whatever
+// the record says; touches nothing then.
 void LibvirtCloud::delete_disk(const DiskCid& cid) {
   if (!check_cid("delete_disk", NameKind::disk, cid.value)) {
     spdlog::info("delete_disk: {} is no disk CID of this CPI: nothing to delete",
@@ -115,24 +119,22 @@ void LibvirtCloud::delete_disk(const DiskCid& cid) {
     return;
   }
   const std::string name = object_name(cid.value);
+  util::FileLock lock{name};
   auto located = locate(name);
   if (!located) {
     spdlog::info("disk {} is already gone", cid.value);
     return;
   }
-  const auto meta = read_meta(*located->pool, name);
-  const std::string owner = meta.value("attached_to", "");
-  if (!owner.empty() && has_vm({owner})) {
-    const auto facts = xml::read_domain_xml(translate("reading vm '" + owner + "'", [&] {
-      return m_hv.domain_xml(*require_domain({owner}), true);
-    }));
-    for (const auto& disk : facts.disks) {
-      if (disk.serial == cid.value) {
-        throw CloudError("disk '" + cid.value + "' is attached to vm '" + owner +
-                         "': detach it before deleting it");
-      }
-    }
+  const auto holders = domains_holding(disk_ref(cid, *located));
+  if (!holders.empty()) {
+    std::string names;
+    for (const auto& h : holders) names += (names.empty() ? "'" : ", '") + h + "'";
+    throw CloudError("disk '" + cid.value + "' is attached to domain " + names +
+                     " (its live or persistent definition holds the volume): detach it before "
+                     "deleting it");
   }
+  auto meta = read_meta(*located->pool, name);
+  remove_partial_snapshot(*located, name, meta);
   translate("deleting disk '" + cid.value + "'", [&] { m_hv.delete_volume(*located->volume); });
   delete_if_exists(*located->pool, meta_volume(name));
   if (located->pool_name != m_config.libvirt.storage_pool) remove_pool_record(name);
@@ -150,6 +152,7 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
     throw DiskNotFound("resize_disk: " + quote_text(cid.value) + " is no disk CID of this CPI");
   }
   const std::string name = object_name(cid.value);
+  util::FileLock lock{name};
   auto located = locate(name);
   if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
   const auto wanted = mib_to_bytes(new_size_mib, "resize_disk: new_size");
@@ -175,9 +178,8 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
                  wanted, wanted - current, "growing disk '" + cid.value + "'");
   });
   // Attached to a running VM: grow it online so the guest sees the new size.
-  const auto meta = read_meta(*located->pool, name);
-  const std::string owner = meta.value("attached_to", "");
-  if (!owner.empty()) {
+  auto meta = read_meta(*located->pool, name);
+  for (const auto& owner : reconcile_record(*located, disk_ref(cid, *located), meta)) {
     if (auto domain = m_hv.find_domain(object_name(owner)); domain && m_hv.domain_active(**domain)) {
       const auto facts = xml::read_domain_xml(m_hv.domain_xml(**domain, false));
       for (const auto& disk : facts.disks) {
@@ -201,6 +203,7 @@ void LibvirtCloud::set_disk_metadata(const DiskCid& cid, const nlohmann::json& m
                        " is no disk CID of this CPI");
   }
   const std::string name = object_name(cid.value);
+  util::FileLock lock{name};  // attach and detach write the same record
   auto located = locate(name);
   if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
   auto meta = read_meta(*located->pool, name);
@@ -210,19 +213,37 @@ void LibvirtCloud::set_disk_metadata(const DiskCid& cid, const nlohmann::json& m
 
 // A full copy of the disk as its own volume (virStorageVolCreateXMLFrom). When the disk is
 // attached to a running VM, the VM is paused for the copy so the snapshot is crash-consistent.
+// The disk's record names the snapshot (and the VM paused for it) before the copy starts, and
+// the snapshot's own record is written only after it: a killed copy leaves an intent that the
+// next call on the disk (remove_partial_snapshot) finishes, resuming the VM and deleting the
+// partial volume.
 SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) {
   if (!check_cid("snapshot_disk", NameKind::disk, cid.value)) {
     throw DiskNotFound("snapshot_disk: " + quote_text(cid.value) + " is no disk CID of this CPI");
   }
   const std::string name = object_name(cid.value);
+  util::FileLock lock{name};
   auto located = locate(name);
   if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  auto meta = read_meta(*located->pool, name);
+  remove_partial_snapshot(*located, name, meta);
+  const auto holders = reconcile_record(*located, disk_ref(cid, *located), meta);
   const SnapshotCid snap = new_snapshot_cid();
   const std::string snap_name = object_name(snap.value);
   const auto facts = xml::read_volume_xml(
       translate("reading disk '" + cid.value + "'", [&] { return m_hv.volume_xml(*located->volume); }));
-  const std::string owner = read_meta(*located->pool, name).value("attached_to", "");
-  std::optional<virt::Domain> paused;
+  std::optional<virt::Domain> running;
+  for (const auto& owner : holders) {
+    auto domain = translate("looking up vm '" + owner + "'",
+                            [&] { return m_hv.find_domain(object_name(owner)); });
+    if (domain && translate("reading vm '" + owner + "'",
+                            [&] { return m_hv.domain_active(**domain); })) {
+      running = std::move(*domain);
+      meta["snapshotting"] = {{"snapshot", snap_name}, {"paused", owner}};
+    }
+  }
+  if (!meta.contains("snapshotting")) meta["snapshotting"] = {{"snapshot", snap_name}};
+  write_meta(*located->pool, name, meta);
   util::Rollback rollback;
   // A snapshot lives in its disk's pool: outside the configured pool, recorded first (as a disk).
   if (located->pool_name != m_config.libvirt.storage_pool) {
@@ -230,44 +251,76 @@ SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json
     rollback.add("delete the pool record of '" + snap_name + "'",
                  [this, snap_name] { remove_pool_record(snap_name); });
   }
-  translate("snapshotting disk '" + cid.value + "'", [&] {
-    if (!owner.empty()) {
-      if (auto domain = m_hv.find_domain(object_name(owner)); domain && m_hv.domain_active(**domain)) {
-        m_hv.suspend_domain(**domain);
-        paused = std::move(*domain);
-      }
-    }
-    try {
-      const std::string format = facts.format.empty() ? "raw" : facts.format;
-      const auto snap_xml = xml::volume_xml({snap_name, facts.capacity_bytes, format, "0600"});
-      if (paused && format != "raw") {
-        // The running qemu holds the image locked, so qemu-img (what libvirt runs to clone a
-        // qcow2 volume) cannot open it; the paused VM has flushed it, so its bytes are a copy.
-        auto copy = m_hv.create_volume(*located->pool, snap_xml);
-        try {
-          m_hv.copy_volume_bytes(*located->volume, *copy);
-        } catch (...) {
-          m_hv.delete_volume(*copy);
-          throw;
-        }
-      } else {
-        m_hv.clone_volume(*located->pool, snap_xml, *located->volume);
-      }
-    } catch (...) {
-      if (paused) m_hv.resume_domain(**paused);
-      throw;
-    }
-    if (paused) m_hv.resume_domain(**paused);
+  rollback.add("clear the snapshot intent of disk '" + cid.value + "'", [&] {
+    meta.erase("snapshotting");
+    write_meta(*located->pool, name, meta);
   });
   rollback.add("delete snapshot '" + snap_name + "'",
                [this, &located, snap_name] { delete_if_exists(*located->pool, snap_name); });
   rollback.add("delete '" + meta_volume(snap_name) + "'", [this, &located, snap_name] {
     delete_if_exists(*located->pool, meta_volume(snap_name));  // write_meta may fail half-way
   });
-  write_meta(*located->pool, snap_name, {{"disk", cid.value}, {"metadata", metadata}});
+  translate("snapshotting disk '" + cid.value + "'", [&] {
+    if (running) m_hv.suspend_domain(**running);
+    try {
+      util::stop_point("snapshot:paused");
+      copy_for_snapshot(*located, facts, snap_name, running.has_value());
+      util::stop_point("snapshot:copied");
+    } catch (...) {
+      if (running) m_hv.resume_domain(**running);
+      throw;
+    }
+    if (running) m_hv.resume_domain(**running);
+  });
+  write_meta(*located->pool, snap_name,
+             {{"disk", cid.value}, {"metadata", metadata}, {"complete", true}});
+  meta.erase("snapshotting");
+  write_meta(*located->pool, name, meta);
   rollback.commit();
   spdlog::info("snapshot {} of disk {} created", snap.value, cid.value);
   return snap;
+}
+
+void LibvirtCloud::copy_for_snapshot(Located& located, const xml::VolumeFacts& facts,
+                                     const std::string& snap_name, bool paused) {
+  const std::string format = facts.format.empty() ? "raw" : facts.format;
+  const auto snap_xml = xml::volume_xml({snap_name, facts.capacity_bytes, format, "0600"});
+  if (paused && format != "raw") {
+    // The running qemu holds the image locked, so qemu-img (what libvirt runs to clone a
+    // qcow2 volume) cannot open it; the paused VM has flushed it, so its bytes are a copy.
+    auto copy = m_hv.create_volume(*located.pool, snap_xml);
+    m_hv.copy_volume_bytes(*located.volume, *copy);  // the rollback deletes a partial copy
+  } else {
+    m_hv.clone_volume(*located.pool, snap_xml, *located.volume);
+  }
+}
+
+// The disk's record names a snapshot whose call never returned it (the process died during
+// the copy or after): resume the VM it paused, when still paused, and delete the partial snapshot.
+void LibvirtCloud::remove_partial_snapshot(Located& located, const std::string& name,
+                                           nlohmann::json& meta) {
+  const auto intent = meta.find("snapshotting");
+  if (intent == meta.end() || !intent->is_object()) return;
+  const std::string snap_name = intent->value("snapshot", "");
+  const std::string paused = intent->value("paused", "");
+  if (!paused.empty()) {
+    translate("resuming vm '" + paused + "' paused for a snapshot", [&] {
+      auto domain = m_hv.find_domain(object_name(paused));
+      if (domain && m_hv.domain_state(**domain) == VIR_DOMAIN_PAUSED) {
+        m_hv.resume_domain(**domain);
+        spdlog::info("resumed vm {}, paused for an unfinished snapshot", paused);
+      }
+    });
+  }
+  // The intent is cleared before snapshot_disk returns: while it is there, no caller has the
+  // snapshot, complete or not.
+  if (!snap_name.empty()) {
+    delete_if_exists(*located.pool, snap_name);
+    delete_if_exists(*located.pool, meta_volume(snap_name));
+    spdlog::info("removed the unfinished snapshot {}", snap_name);
+  }
+  meta.erase("snapshotting");
+  write_meta(*located.pool, name, meta);
 }
 
 void LibvirtCloud::delete_snapshot(const SnapshotCid& cid) {

@@ -5,16 +5,11 @@
 #include <cstring>
 
 #include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/cloud/meta_record.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/xml/volume_xml.hpp"
 
 namespace cpi::cloud {
-namespace {
-
-constexpr std::uint64_t k_meta_capacity = 64U << 10;  // a .meta volume holds up to 64 KiB
-
-}  // namespace
-
 virStoragePool& LibvirtCloud::pool() {
   if (m_pool) {
     return **m_pool;
@@ -141,34 +136,35 @@ nlohmann::json LibvirtCloud::read_meta(virStoragePool& target, const std::string
   return translate("reading '" + meta_name + "'", [&]() -> nlohmann::json {
     auto volume = m_hv.find_volume(target, meta_name);
     if (!volume) return nlohmann::json::object();
-    auto text = m_hv.download_volume(**volume, k_meta_capacity);
-    const auto end = text.find('\0');
-    if (end != std::string::npos) text.resize(end);
-    auto parsed = nlohmann::json::parse(text, nullptr, false);
-    if (!parsed.is_object()) {
-      spdlog::warn("'{}' holds no JSON object; treating it as empty", meta_name);
-      return nlohmann::json::object();
+    const auto decoded = decode_meta(m_hv.download_volume(**volume, k_meta_volume_bytes));
+    if (decoded.slot < 0) {
+      spdlog::warn("'{}' holds no valid record; treating it as empty", meta_name);
     }
-    return parsed;
+    return decoded.record;
   });
 }
 
+// Crash-safe (meta_record.hpp): the new record goes into the slot that does not hold the newest.
 void LibvirtCloud::write_meta(virStoragePool& target, const std::string& name,
                               const nlohmann::json& meta) {
   const auto meta_name = meta_volume(name);
-  std::string text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (text.size() >= k_meta_capacity) {
-    throw CloudError("metadata of '" + name + "' is too large (" + std::to_string(text.size()) +
-                     " bytes, at most " + std::to_string(k_meta_capacity - 1) + ")");
-  }
   translate("writing '" + meta_name + "'", [&] {
     auto volume = m_hv.find_volume(target, meta_name);
-    if (!volume) {
-      volume = m_hv.create_volume(target, xml::volume_xml({meta_name, k_meta_capacity, "raw", "0600"}));
+    std::string old_bytes;
+    if (volume) {
+      old_bytes = m_hv.download_volume(**volume, k_meta_volume_bytes);
+    } else {
+      volume = m_hv.create_volume(target,
+                                  xml::volume_xml({meta_name, k_meta_volume_bytes, "raw", "0600"}));
     }
-    text.resize(k_meta_capacity, '\0');  // overwrite any longer previous content
-    virt::StringSource source{text};
-    m_hv.upload_volume(**volume, source, text.size(), false);
+    std::string bytes;
+    try {
+      bytes = encode_meta(meta, decode_meta(old_bytes), old_bytes);
+    } catch (const std::length_error& e) {
+      throw CloudError("metadata of '" + name + "' is too large: " + e.what());
+    }
+    virt::StringSource source{bytes};
+    m_hv.upload_volume(**volume, source, bytes.size(), false);
   });
 }
 

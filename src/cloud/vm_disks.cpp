@@ -6,6 +6,8 @@
 #include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/util/file_lock.hpp"
+#include "cpi/util/test_hook.hpp"
+#include "cpi/virt/error.hpp"
 #include "cpi/xml/domain_reader.hpp"
 #include "cpi/xml/domain_xml.hpp"
 #include "cpi/xml/flavour.hpp"
@@ -40,6 +42,7 @@ void LibvirtCloud::require_not_attached_elsewhere(const nlohmann::json& meta, co
 
 void LibvirtCloud::clear_attachment(const DiskCid& disk) {
   const std::string disk_name = object_name(disk.value);
+  util::FileLock lock{disk_name};
   if (auto located = locate(disk_name)) {
     auto meta = read_meta(*located->pool, disk_name);
     if (meta.contains("attached_to")) {
@@ -64,6 +67,9 @@ nlohmann::json LibvirtCloud::disk_hint(const std::string& serial, const std::str
   return {{"path", "/dev/disk/by-id/virtio-" + serial}};
 }
 
+// Locks: the VM's (one device change per VM at a time), then the disk's (its record, and one
+// VM per disk); always in this order. The record gets `attaching` before the hot-plug and
+// `attached_to` after it, so a kill in between leaves an intent the next call reconciles.
 nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, int api_version) {
   if (!check_cid("attach_disk", NameKind::disk, disk.value)) {
     throw DiskNotFound("attach_disk: " + quote_text(disk.value) + " is no disk CID of this CPI");
@@ -71,22 +77,34 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
   auto domain = require_domain(vm);
   if (container()) {
     util::FileLock lock{m_names.vm_lock(vm)};
+    util::FileLock disk_lock{m_names.disk_lock(disk)};
     return attach_container_disk(*domain, vm, disk, api_version);
   }
   const std::string disk_name = object_name(disk.value);
+  util::FileLock vm_lock{m_names.vm_lock(vm)};
+  util::FileLock disk_lock{m_names.disk_lock(disk)};
   auto located = locate(disk_name);
   if (!located) {
     throw DiskNotFound("disk '" + disk.value + "' not found on " + m_hv.uri());
   }
-  util::FileLock lock{m_names.vm_lock(vm)};  // one device change per VM at a time
+  const auto ref = disk_ref(disk, *located);
+  auto meta = read_meta(*located->pool, disk_name);
+  for (const auto& holder : reconcile_record(*located, ref, meta)) {
+    if (holder != vm.value) {
+      throw CloudError("disk '" + disk.value + "' is attached to vm '" + holder +
+                       "': detach it there first");
+    }
+  }
   const auto facts = xml::read_domain_xml(translate(
       "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
   if (const auto* existing = find_serial(facts, disk.value)) {
+    if (meta.value("attached_to", "") != vm.value) {
+      meta["attached_to"] = vm.value;
+      write_meta(*located->pool, disk_name, meta);
+    }
     spdlog::info("disk {} is already attached to {} as {}", disk.value, vm.value, existing->target);
     return disk_hint(disk.value, existing->bus, existing->target);
   }
-  auto meta = read_meta(*located->pool, disk_name);
-  require_not_attached_elsewhere(meta, disk, vm);
   const auto volume = xml::read_volume_xml(
       translate("reading disk '" + disk.value + "'", [&] { return m_hv.volume_xml(*located->volume); }));
   std::vector<std::string> used = facts.targets;
@@ -101,32 +119,54 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
   const std::string bus = flavour->disk_bus(disk_bus());
   xml::DiskDevice device{located->pool_name, disk_name, volume.format.empty() ? "raw" : volume.format,
                          xml::next_target(bus, used), bus, disk.value, false};
-  translate("attaching disk '" + disk.value + "' to vm '" + vm.value + "'",
-            [&] { m_hv.attach_device(*domain, flavour->disk_device(device), true); });
+  meta["attaching"] = vm.value;
+  write_meta(*located->pool, disk_name, meta);
+  util::stop_point("attach:after-intent");
   const auto hint = disk_hint(disk.value, bus, device.target);
   try {
+    translate("attaching disk '" + disk.value + "' to vm '" + vm.value + "'",
+              [&] { m_hv.attach_device(*domain, flavour->disk_device(device), true); });
+    util::stop_point("attach:after-hotplug");
+    meta.erase("attaching");
     meta["attached_to"] = vm.value;
     write_meta(*located->pool, disk_name, meta);
+    util::stop_point("attach:after-record");
     if (api_version < 2) rewrite_config_drive(*domain, vm, disk.value, hint);
   } catch (...) {
-    try {
-      m_hv.detach_device(*domain, flavour->disk_device(device), true);
-    } catch (const std::exception& e) {
-      spdlog::warn("undoing the attachment of {}: {}", disk.value, e.what());
-    }
-    if (api_version < 2) {  // the settings may already name the disk: an agent would wait for it
-      try {
-        rewrite_config_drive(*domain, vm, disk.value, nullptr);
-      } catch (const std::exception& e) {
-        spdlog::warn("removing {} from the settings of {}: {}", disk.value, vm.value, e.what());
-      }
-    }
+    undo_attach(*domain, vm, disk, *located, ref, flavour->disk_device(device), api_version);
     throw;
   }
   spdlog::info("attached disk {} to {} as {}", disk.value, vm.value, device.target);
   return hint;
 }
 
+void LibvirtCloud::undo_attach(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+                               Located& located, const DiskRef& ref, const std::string& device,
+                               int api_version) {
+  try {
+    if (domain_holds(domain, ref)) m_hv.detach_device(domain, device, true);
+  } catch (const std::exception& e) {
+    spdlog::warn("undoing the attachment of {}: {}", disk.value, e.what());
+  }
+  if (api_version < 2) {  // the settings may already name the disk: an agent would wait for it
+    try {
+      rewrite_config_drive(domain, vm, disk.value, nullptr);
+    } catch (const std::exception& e) {
+      spdlog::warn("removing {} from the settings of {}: {}", disk.value, vm.value, e.what());
+    }
+  }
+  try {  // the record follows what the definitions say now (a live unplug may still be pending)
+    auto meta = read_meta(*located.pool, ref.volume);
+    meta["attaching"] = vm.value;
+    reconcile_record(located, ref, meta);
+  } catch (const std::exception& e) {
+    spdlog::warn("recording the attachment of {}: {}", disk.value, e.what());
+  }
+}
+
+// Succeeds only when neither the persistent nor the live definition holds the disk any more;
+// the guest must release it from the running domain, which it may never do (hung, booting):
+// past libvirt.detach_timeout, DeviceBusy and the attachment still recorded.
 void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_version) {
   if (!check_cid("detach_disk", NameKind::disk, disk.value)) {
     throw DiskNotAttached("detach_disk: " + quote_text(disk.value) +
@@ -138,29 +178,68 @@ void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_ver
     detach_container_disk(*domain, vm, disk, api_version);
     return;
   }
-  const auto facts = xml::read_domain_xml(translate(
+  const std::string disk_name = object_name(disk.value);
+  util::FileLock disk_lock{disk_name};
+  auto located = locate(disk_name);
+  DiskRef ref{disk.value, "", disk_name, ""};
+  if (located) ref = disk_ref(disk, *located);
+  const auto persistent = xml::read_domain_xml(translate(
       "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
-  const auto* device = find_serial(facts, disk.value);
-  if (device == nullptr) {
-    spdlog::info("disk {} is not attached to {}; nothing to do", disk.value, vm.value);
-    // A detach that failed after the device was gone left the disk in the v1 settings.
-    if (api_version < 2) {
-      try {
-        rewrite_config_drive(*domain, vm, disk.value, nullptr);
-      } catch (const std::exception& e) {
-        spdlog::warn("removing {} from the settings of {}: {}", disk.value, vm.value, e.what());
-      }
+  const auto live = xml::read_domain_xml(translate("reading vm '" + vm.value + "'", [&] {
+    return m_hv.domain_active(*domain) ? m_hv.domain_xml(*domain, false) : std::string{"<domain/>"};
+  }));
+  const auto* in_persistent = find_serial(persistent, disk.value);
+  const auto* in_live = find_serial(live, disk.value);
+  if (in_persistent == nullptr && in_live == nullptr) {
+    try {
+      detach_settle(*domain, vm, disk, located, ref, api_version);
+    } catch (const std::exception& e) {
+      spdlog::warn("tidying up after disk {}, which is not attached to {}: {}", disk.value,
+                   vm.value, e.what());
     }
-    return;
+    throw DiskNotAttached("disk '" + disk.value + "' is not attached to vm '" + vm.value + "'");
   }
-  translate("detaching disk '" + disk.value + "' from vm '" + vm.value + "'",
-            [&] {
-              const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
-              m_hv.detach_device(*domain, flavour->disk_device(*device), true);
-            });
-  clear_attachment(disk);
-  if (api_version < 2) rewrite_config_drive(*domain, vm, disk.value, nullptr);
+  if (located) {
+    auto meta = read_meta(*located->pool, disk_name);
+    meta["detaching"] = vm.value;
+    write_meta(*located->pool, disk_name, meta);
+  }
+  util::stop_point("detach:after-intent");
+  const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
+  translate("detaching disk '" + disk.value + "' from vm '" + vm.value + "'", [&] {
+    if (in_persistent != nullptr) {
+      m_hv.detach_device(*domain, flavour->disk_device(*in_persistent), in_live != nullptr);
+      return;
+    }
+    try {  // asked before: the guest may still be working on it
+      m_hv.detach_live_device(*domain, flavour->disk_device(*in_live));
+    } catch (const virt::LibvirtError& e) {
+      spdlog::info("asking vm {} again to release disk {}: {}", vm.value, disk.value, e.what());
+    }
+  });
+  util::stop_point("detach:after-unplug");
+  if (in_live != nullptr && !wait_released(*domain, ref)) {
+    throw DeviceBusy("detaching disk '" + disk.value + "' from vm '" + vm.value +
+                     "': the guest did not release the device within " +
+                     std::to_string(m_config.libvirt.detach_timeout) +
+                     " s (libvirt.detach_timeout); it is still attached to the running vm. "
+                     "Retry once the guest runs normally, or stop the vm");
+  }
+  detach_settle(*domain, vm, disk, located, ref, api_version);
   spdlog::info("detached disk {} from {}", disk.value, vm.value);
+}
+
+// After a detach (or when there was nothing to detach): the record follows the definitions,
+// and for API v1 the disk leaves the settings (a detach that failed after the device was gone
+// may have left it there).
+void LibvirtCloud::detach_settle(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+                                 std::optional<Located>& located, const DiskRef& ref,
+                                 int api_version) {
+  if (located) {
+    auto meta = read_meta(*located->pool, ref.volume);
+    reconcile_record(*located, ref, meta);
+  }
+  if (api_version < 2) rewrite_config_drive(domain, vm, disk.value, nullptr);
 }
 
 std::vector<DiskCid> LibvirtCloud::get_disks(const VmCid& vm) {

@@ -402,6 +402,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     for (const auto& disk : facts.disks) {
       if (is_disk_cid(disk.serial)) {
         try {
+          util::FileLock disk_lock{object_name(disk.serial)};
           if (auto located = locate(object_name(disk.serial))) {
             auto meta = read_meta(*located->pool, object_name(disk.serial));
             if (meta.value("attached_to", "") == cid.value) {

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "cpi/cloud/names.hpp"
+#include "cpi/cloud/meta_record.hpp"
 #include "cpi/tools/inspect.hpp"
 #include "cpi/xml/domain_xml.hpp"
 #include "cpi/xml/volume_xml.hpp"
@@ -192,11 +193,7 @@ std::string domain_state_name(int state) {
 }
 
 nlohmann::json read_meta_volume(virt::Hypervisor& hv, virStorageVol& meta) {
-  std::string text = hv.download_volume(meta, k_meta_bytes);
-  const auto end = text.find('\0');
-  if (end != std::string::npos) text.resize(end);
-  auto parsed = nlohmann::json::parse(text, nullptr, false);
-  return parsed.is_object() ? parsed : nlohmann::json::object();
+  return cloud::decode_meta(hv.download_volume(meta, k_meta_bytes)).record;  // meta_record.hpp
 }
 
 std::optional<std::string> read_pool_record(virt::Hypervisor& hv, const config::Config& config,

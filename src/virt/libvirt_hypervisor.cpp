@@ -571,6 +571,11 @@ void LibvirtHypervisor::detach_device(virDomain& domain, const std::string& xml,
         "detaching a device from domain '" + name_of(domain) + "'");
 }
 
+void LibvirtHypervisor::detach_live_device(virDomain& domain, const std::string& xml) {
+  check(virDomainDetachDeviceFlags(&domain, xml.c_str(), VIR_DOMAIN_AFFECT_LIVE),
+        "detaching a device from running domain '" + name_of(domain) + "'");
+}
+
 void LibvirtHypervisor::update_device(virDomain& domain, const std::string& xml, bool live) {
   check(virDomainUpdateDeviceFlags(&domain, xml.c_str(), device_flags(domain, live)),
         "updating a device of domain '" + name_of(domain) + "'");

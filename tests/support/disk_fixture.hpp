@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cpi/cloud/ids.hpp"
+#include "cpi/cloud/meta_record.hpp"
 #include "support/test_driver.hpp"
 
 namespace cpi::testing {
@@ -71,9 +72,7 @@ class DiskFixture : public TestDriver {
   nlohmann::json meta_of(const std::string& name, const std::string& pool_name = k_pool) {
     const auto upload = fake().uploaded(volume_path(name + ".meta", pool_name));
     if (!upload) return nullptr;
-    std::string text = upload->bytes;
-    text.resize(std::min(text.size(), text.find('\0')));
-    return nlohmann::json::parse(text, nullptr, false);
+    return cloud::decode_meta(upload->bytes).record;
   }
 
   std::uint64_t capacity_of(const std::string& name) {

@@ -6,7 +6,11 @@
 //   upload_volume    reads `length` bytes from the source into memory, keyed by volume path
 //   download_volume  the stored bytes, or zeros of the capacity when never uploaded (up to max)
 //   resize_volume    a capacity override that volume_info reports
-//   attach_device / detach_device  edit the persistent definition (inactive XML) and re-define it
+//   attach_device / detach_device  edit the persistent definition (inactive XML) and re-define it;
+//                    with `live` on a running domain they also add/remove the disk in an emulated
+//                    live definition (domain_xml(d, false)), which detach leaves alone while
+//                    ignore_unplug(true) (a guest that never acknowledges the unplug)
+//   detach_live_device             the live part of that alone; start/destroy reset it
 //   update_device / block_resize   recorded only
 //   domain_capabilities            nullopt, as the test driver
 // delete_volume forgets what was stored for the volume; clone_volume copies it.
@@ -15,7 +19,7 @@
 // LibvirtError(VIR_ERR_INTERNAL_ERROR, "injected failure at step n") before it does anything.
 // Mutating: define/build/start/autostart pool, create/clone/upload/resize/delete volume,
 // define/start domain, domain autostart, metadata and title, attach/detach/update device,
-// suspend, block resize.
+// suspend, resume, block resize.
 
 #include <libvirt/virterror.h>
 
@@ -61,7 +65,20 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
     m_fail_at = n;
     m_failed = false;
   }
-  void disarm() { m_fail_at = 0; }
+  // A "kill" at the n-th mutating call: it and every mutating call after it fail, so the code's
+  // own clean-up cannot run either (as after kill -9); disarm() revives the host.
+  void kill_at(int n) {
+    fail_at(n);
+    m_kill = true;
+  }
+  void disarm() {
+    m_fail_at = 0;
+    m_kill = false;
+    m_tear_keep.reset();
+  }
+  // The next upload_volume writes only the first `keep` bytes of its data over what the volume
+  // held, then fails: a write cut off by a crash.
+  void tear_next_upload(std::size_t keep) { m_tear_keep = keep; }
   void reset_calls() { m_calls = 0; }
   int mutating_calls() const { return m_calls; }
   bool injected() const { return m_failed; }
@@ -75,6 +92,12 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   const std::vector<DeviceCall>& updates() const { return m_updates; }
   const std::vector<BlockResize>& block_resizes() const { return m_block_resizes; }
   int upload_count() const { return m_upload_count; }
+  // A guest that ignores unplug requests: live detaches are accepted and never complete.
+  void ignore_unplug(bool ignore) { m_ignore_unplug = ignore; }
+  // Bytes stored for a volume path, as an upload left them (tests write patterns this way).
+  void store(const std::string& volume_path, std::string bytes) {
+    m_uploads[volume_path] = Upload{std::move(bytes), false};
+  }
 
   // --- host
   std::optional<std::string> domain_capabilities(const std::string&) override {
@@ -133,6 +156,16 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
                      bool sparse) override {
     step();  // a failure here reads nothing from the source
     const std::string path = target().volume_path(volume);
+    if (m_tear_keep) {
+      std::string data(static_cast<std::size_t>(length), '\0');
+      data.resize(source.read(data.data(), data.size()));
+      std::string& stored = m_uploads[path].bytes;
+      const std::size_t keep = std::min(*m_tear_keep, data.size());
+      if (stored.size() < keep) stored.resize(keep, '\0');
+      stored.replace(0, keep, data, 0, keep);
+      m_tear_keep.reset();
+      throw virt::LibvirtError(VIR_ERR_INTERNAL_ERROR, "upload torn (emulated crash)");
+    }
     Upload upload;
     upload.sparse = sparse;
     try {
@@ -204,10 +237,45 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   void start_domain(virDomain& domain) override {
     step();
     HypervisorWrapper::start_domain(domain);
+    m_live.erase(virDomainGetName(&domain));  // a new qemu starts from the persistent definition
+  }
+  void destroy_domain(virDomain& domain) override {
+    HypervisorWrapper::destroy_domain(domain);
+    m_live.erase(virDomainGetName(&domain));
+  }
+  // The live definition with the disks hot-plugged through this fake.
+  std::string domain_xml(virDomain& domain, bool inactive) override {
+    auto text = HypervisorWrapper::domain_xml(domain, inactive);
+    const auto it = m_live.find(virDomainGetName(&domain));
+    if (inactive || it == m_live.end() || !target().domain_active(domain)) return text;
+    pugi::xml_document doc;
+    parse(doc, text);
+    auto devices = doc.child("domain").child("devices");
+    for (const auto& [dev, xml] : it->second) {
+      bool present = false;
+      for (auto disk : devices.children("disk")) {
+        present = present || dev == disk.child("target").attribute("dev").value();
+      }
+      if (present) continue;
+      pugi::xml_document device;
+      parse(device, xml);
+      devices.append_copy(device.child("disk"));
+    }
+    return serialize(doc);
+  }
+  void detach_live_device(virDomain& domain, const std::string& xml) override {
+    step();
+    if (!unplug_live(domain, xml)) {
+      throw virt::LibvirtError(VIR_ERR_DEVICE_MISSING, "no such disk in the live domain (emulated)");
+    }
   }
   void suspend_domain(virDomain& domain) override {
     step();
     HypervisorWrapper::suspend_domain(domain);
+  }
+  void resume_domain(virDomain& domain) override {
+    step();
+    HypervisorWrapper::resume_domain(domain);
   }
   void set_domain_autostart(virDomain& domain) override {
     step();
@@ -225,8 +293,11 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
 
   // Appends the <disk> to the persistent definition (the live one of the test driver stays as
   // it is until the domain restarts).
-  void attach_device(virDomain& domain, const std::string& xml, bool /*live*/) override {
+  void attach_device(virDomain& domain, const std::string& xml, bool live) override {
     step();
+    if (live && target().domain_active(domain)) {
+      m_live[virDomainGetName(&domain)][target_of(xml)] = xml;
+    }
     pugi::xml_document device;
     parse(device, xml);
     const std::string dev = device.child("disk").child("target").attribute("dev").value();
@@ -251,8 +322,9 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   }
 
   // Removes the <disk> whose target dev matches from the persistent definition.
-  void detach_device(virDomain& domain, const std::string& xml, bool /*live*/) override {
+  void detach_device(virDomain& domain, const std::string& xml, bool live) override {
     step();
+    if (live) unplug_live(domain, xml);
     pugi::xml_document device;
     parse(device, xml);
     const std::string dev = device.child("disk").child("target").attribute("dev").value();
@@ -282,9 +354,23 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   }
 
  private:
+  static std::string target_of(const std::string& xml) {
+    pugi::xml_document device;
+    parse(device, xml);
+    return device.child("disk").child("target").attribute("dev").value();
+  }
+
+  // Whether the emulated live definition had the disk; it keeps it while ignoring unplugs.
+  bool unplug_live(virDomain& domain, const std::string& xml) {
+    const auto it = m_live.find(virDomainGetName(&domain));
+    if (it == m_live.end() || it->second.count(target_of(xml)) == 0) return false;
+    if (!m_ignore_unplug) it->second.erase(target_of(xml));
+    return true;
+  }
+
   void step() {
     ++m_calls;
-    if (m_fail_at > 0 && m_calls == m_fail_at) {
+    if (m_fail_at > 0 && (m_calls == m_fail_at || (m_kill && m_calls > m_fail_at))) {
       m_failed = true;
       throw virt::LibvirtError(VIR_ERR_INTERNAL_ERROR,
                                "injected failure at step " + std::to_string(m_calls));
@@ -312,6 +398,10 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   int m_fail_at = 0;
   bool m_failed = false;
   int m_upload_count = 0;
+  bool m_ignore_unplug = false;
+  bool m_kill = false;
+  std::optional<std::size_t> m_tear_keep;
+  std::map<std::string, std::map<std::string, std::string>> m_live;  // domain -> target -> xml
   std::map<std::string, Upload> m_uploads;
   std::map<std::string, std::uint64_t> m_capacity;
   std::vector<DeviceCall> m_updates;

@@ -16,6 +16,7 @@
 #include "cpi/xml/domain_xml.hpp"
 #include "cpi/virt/hypervisor.hpp"
 #include "cpi/xml/domain_reader.hpp"
+#include "cpi/xml/volume_xml.hpp"
 
 namespace cpi::cloud {
 
@@ -62,6 +63,14 @@ class LibvirtCloud final : public Cloud {
   // dir, fs and netfs; logical, disk, iscsi, rbd ... get full copies instead.
   static bool supports_backing_store(const std::string& pool_type);
 
+  // A persistent disk as domain definitions may name it (attachment.cpp).
+  struct DiskRef {
+    std::string cid;        // the serial
+    std::string pool_name;  // where the volume lives
+    std::string volume;     // its name
+    std::string path;       // its path on the host
+  };
+
  private:
   struct Located {
     std::string pool_name;
@@ -98,6 +107,13 @@ class LibvirtCloud final : public Cloud {
   // Records that `volume_name` lives in `pool_name` (not the configured pool), before creating it.
   void write_pool_record(const std::string& volume_name, const std::string& pool_name);
   void remove_pool_record(const std::string& volume_name);
+  // disks.cpp
+  // The snapshot volume `snap_name`: a clone of the disk, or its bytes copied when `paused`.
+  void copy_for_snapshot(Located& located, const xml::VolumeFacts& facts,
+                         const std::string& snap_name, bool paused);
+  // Finishes a snapshot of disk `name` a killed process left in `meta` (its `snapshotting`
+  // intent): resumes the VM it paused, deletes the partial snapshot, clears the intent.
+  void remove_partial_snapshot(Located& located, const std::string& name, nlohmann::json& meta);
 
   // stemcells.cpp
   // The volume of stemcell `cid` for a new VM. Throws CloudError naming the CID and what to do
@@ -115,13 +131,36 @@ class LibvirtCloud final : public Cloud {
   nlohmann::json vm_facts(virDomain& domain);
   void write_vm_facts(virDomain& domain, const nlohmann::json& facts);
 
+  // attachment.cpp: which domains hold a disk. libvirt's definitions (live and persistent) are
+  // the truth; the disk's record (`attached_to`, and the intents `attaching` / `detaching`
+  // written before a device change) is an index into them. Callers hold the disk's lock.
+  DiskRef disk_ref(const DiskCid& disk, Located& located);
+  // Whether the persistent or (when running) the live definition of `domain` holds the disk.
+  bool domain_holds(virDomain& domain, const DiskRef& disk);
+  // Whether vm `vm` (a CID) exists and holds the disk.
+  bool vm_holds(const std::string& vm, const DiskRef& disk);
+  // Names of every domain on the host that holds the disk: a scan, for delete_disk only.
+  std::vector<std::string> domains_holding(const DiskRef& disk);
+  // The VMs named by `meta` (attached_to, attaching, detaching) that hold the disk; rewrites
+  // the record from them (attached_to = the holder, no intents) when it says otherwise.
+  std::vector<std::string> reconcile_record(Located& located, const DiskRef& disk,
+                                            nlohmann::json& meta);
+  // Waits up to libvirt.detach_timeout seconds for the live definition to drop the disk.
+  bool wait_released(virDomain& domain, const DiskRef& disk);
+
   // vm_disks.cpp
   std::string disk_bus() const;
-  // Forgets the disk's attachment in its .meta volume (after a detach).
+  // The containers' attachment record (containers.cpp): forgets the attachment (under the
+  // disk's lock), and refuses a disk `meta` says another VM that still has it holds.
   void clear_attachment(const DiskCid& disk);
-  // Throws CloudError when `meta` says the disk is attached to another VM that still has it.
   void require_not_attached_elsewhere(const nlohmann::json& meta, const DiskCid& disk,
                                       const VmCid& vm);
+  // After attach_disk failed half-way: the device off again, the v1 settings and the record
+  // in step with the definitions. Logs what it cannot undo.
+  void undo_attach(virDomain& domain, const VmCid& vm, const DiskCid& disk, Located& located,
+                   const DiskRef& ref, const std::string& device, int api_version);
+  void detach_settle(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+                     std::optional<Located>& located, const DiskRef& ref, int api_version);
   // The agent's disk hint: the by-id path of `serial` on `bus`, or /dev/<target> on xen.
   nlohmann::json disk_hint(const std::string& serial, const std::string& bus,
                            const std::string& target) const;

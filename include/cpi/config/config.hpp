@@ -50,6 +50,8 @@ struct LibvirtConfig {
   std::string domain_type = "auto";
   std::string machine = "pc";
   std::string name_prefix;
+  // How long detach_disk waits for a running guest to release a disk (seconds).
+  std::int64_t detach_timeout = 30;
 };
 
 struct AgentConfig {

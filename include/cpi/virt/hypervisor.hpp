@@ -134,6 +134,9 @@ class Hypervisor {
   virtual void attach_device(virDomain& domain, const std::string& xml, bool live) = 0;
   virtual void detach_device(virDomain& domain, const std::string& xml, bool live) = 0;
   virtual void update_device(virDomain& domain, const std::string& xml, bool live) = 0;
+  // Asks the running domain to release a device (VIR_DOMAIN_AFFECT_LIVE only): for a device the
+  // persistent definition no longer has. The guest completes it later, or never.
+  virtual void detach_live_device(virDomain& domain, const std::string& xml) = 0;
   virtual void block_resize(virDomain& domain, const std::string& target,
                             std::uint64_t bytes) = 0;
 
@@ -224,6 +227,9 @@ class HypervisorWrapper : public Hypervisor {
   }
   void update_device(virDomain& d, const std::string& x, bool l) override {
     m_target.update_device(d, x, l);
+  }
+  void detach_live_device(virDomain& d, const std::string& x) override {
+    m_target.detach_live_device(d, x);
   }
   void block_resize(virDomain& d, const std::string& t, std::uint64_t b) override {
     m_target.block_resize(d, t, b);

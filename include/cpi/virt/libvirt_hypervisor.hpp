@@ -62,6 +62,7 @@ class LibvirtHypervisor final : public Hypervisor {
   void attach_device(virDomain& domain, const std::string& xml, bool live) override;
   void detach_device(virDomain& domain, const std::string& xml, bool live) override;
   void update_device(virDomain& domain, const std::string& xml, bool live) override;
+  void detach_live_device(virDomain& domain, const std::string& xml) override;
   void block_resize(virDomain& domain, const std::string& target, std::uint64_t bytes) override;
 
   std::optional<Network> find_network(const std::string& name) override;

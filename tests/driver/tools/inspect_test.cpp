@@ -156,8 +156,8 @@ TEST_F(InspectTest, VmDetailsShowStateSizesDisksNicsAndFacts) {
   EXPECT_EQ(by_role["ephemeral"]["capacity"], 1024 * k_mib);
   EXPECT_EQ(by_role["persistent"]["serial"], attached.value);
   EXPECT_TRUE(by_role["root"]["live"].get<bool>());
-  // The fake attaches to the persistent definition only (test driver): not plugged in live.
-  EXPECT_FALSE(by_role["persistent"]["live"].get<bool>());
+  // The fake hot-plugs into its emulated live definition too (fake_hypervisor.hpp).
+  EXPECT_TRUE(by_role["persistent"]["live"].get<bool>());
   EXPECT_EQ(vm_details["persistent_disks"], nlohmann::json::array({attached.value}));
   ASSERT_EQ(vm_details["nics"].size(), 1U);
   EXPECT_EQ(vm_details["nics"][0]["source"], "default");
