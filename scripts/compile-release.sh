@@ -2,7 +2,9 @@
 # Compiles every package of a BOSH release tarball the way a compilation VM's
 # agent does: the release tarball is unpacked, then each package's tarball
 # into /var/vcap/data/compile/<pkg>, and its `packaging` runs there with
-# `bash -x`, in dependency order, with BOSH_COMPILE_TARGET, BOSH_INSTALL_TARGET
+# `bash -x`, in dependency order (the packages of one dependency level side by
+# side), each on a /var/vcap of its own that holds only its dependencies'
+# compiled packages, with BOSH_COMPILE_TARGET, BOSH_INSTALL_TARGET
 # (/var/vcap/packages/<pkg>, a link to /var/vcap/data/packages/<pkg>/<fp>),
 # BOSH_PACKAGES_DIR=/var/vcap/packages, BOSH_PACKAGE_NAME and
 # BOSH_PACKAGE_VERSION set and nothing else but PATH=/usr/sbin:/usr/bin:/sbin:/bin.
@@ -55,48 +57,37 @@ mkdir -p "${work}/release" "${work}/vcap/data/compile" "${work}/vcap/data/packag
 work=$(cd "$work" && pwd)
 tar -xzf "$release" -C "${work}/release"
 
-# in_chroot DIR CMD...: runs CMD in the chroot with cwd DIR (see in-stemcell-chroot.sh).
-in_chroot() {
-  local cwd=$1
-  shift
-  "${repo}/scripts/in-stemcell-chroot.sh" "$root" "${work}/vcap" "$cwd" -- "$@"
-}
-
-# name fingerprint dep1,dep2 per line, dependencies first.
+# Packages by dependency level: "level name fingerprint dep1,dep2" per line.
 order=$(ruby -ryaml -e '
   mf = YAML.safe_load(File.read(ARGV[0]))
   pkgs = mf["packages"].to_h { |p| [p["name"], p] }
-  done = []
+  level = {}
   visit = lambda do |n, path|
     raise "dependency cycle: #{(path + [n]).join(" -> ")}" if path.include?(n)
-    next if done.include?(n)
-    (pkgs.fetch(n)["dependencies"] || []).each { |d| visit.call(d, path + [n]) }
-    done << n
+    level[n] ||= ((pkgs.fetch(n)["dependencies"] || []).map { |d| visit.call(d, path + [n]) + 1 }.max || 0)
   end
-  pkgs.keys.sort.each { |n| visit.call(n, []) }
-  done.each { |n| puts [n, pkgs[n]["fingerprint"], (pkgs[n]["dependencies"] || []).join(",")].join(" ") }
+  pkgs.keys.each { |n| visit.call(n, []) }
+  pkgs.keys.sort_by { |n| [level[n], n] }.each do |n|
+    puts [level[n], n, pkgs[n]["fingerprint"], (pkgs[n]["dependencies"] || []).join(",")].join(" ")
+  end
 ' "${work}/release/release.MF")
 
-declare -A key_of=()
-while read -r pkg fp deps; do
-  dep_keys=
-  for d in ${deps//,/ }; do dep_keys+="${d}:${key_of[$d]} "; done
-  key=$(printf '%s %s %s %s\n' "$pkg" "$fp" "$chroot_id" "$dep_keys" | sha256sum | cut -c1-16)
-  key_of[$pkg]=$key
-  cached="${cache}/${pkg}-${fp}-${key}.tgz"
-  install="${work}/vcap/data/packages/${pkg}/${fp}"
-  mkdir -p "$install"
-  ln -sfn "/var/vcap/data/packages/${pkg}/${fp}" "${work}/vcap/packages/${pkg}"
-  if [ "$use_cache" -eq 1 ] && [ -f "$cached" ]; then
-    tar -xzf "$cached" -C "$install"
-    echo "${pkg}: cached (${cached})"
-    continue
-  fi
-  compile="${work}/vcap/data/compile/${pkg}"
-  mkdir -p "$compile"
-  tar -xzf "${work}/release/packages/${pkg}.tgz" -C "$compile"
+# compile_one PKG FP DEPS CACHED: compiles PKG on a "VM" of its own: a /var/vcap
+# (WORK/vms/PKG) that holds only PKG's dependencies, as the agent provides them.
+compile_one() {
+  local pkg=$1 fp=$2 deps=$3 cached=$4 vm="${work}/vms/$1" d dfp start
+  rm -rf "$vm"
+  mkdir -p "${vm}/data/compile/${pkg}" "${vm}/data/packages/${pkg}/${fp}" "${vm}/packages"
+  for d in ${deps//,/ }; do
+    dfp=$(basename "$(readlink "${work}/vcap/packages/${d}")")
+    mkdir -p "${vm}/data/packages/${d}"
+    cp -al "${work}/vcap/data/packages/${d}/${dfp}" "${vm}/data/packages/${d}/"
+    ln -s "/var/vcap/data/packages/${d}/${dfp}" "${vm}/packages/${d}"
+  done
+  ln -s "/var/vcap/data/packages/${pkg}/${fp}" "${vm}/packages/${pkg}"
+  tar -xzf "${work}/release/packages/${pkg}.tgz" -C "${vm}/data/compile/${pkg}"
   start=$(date +%s)
-  if ! in_chroot "/var/vcap/data/compile/${pkg}" /usr/bin/env \
+  if ! "${repo}/scripts/in-stemcell-chroot.sh" "$root" "$vm" "/var/vcap/data/compile/${pkg}" -- /usr/bin/env \
        BOSH_COMPILE_TARGET="/var/vcap/data/compile/${pkg}" \
        BOSH_INSTALL_TARGET="/var/vcap/packages/${pkg}" \
        BOSH_PACKAGES_DIR=/var/vcap/packages \
@@ -104,10 +95,37 @@ while read -r pkg fp deps; do
        nice -n 10 bash -x packaging >"${work}/logs/${pkg}.log" 2>&1; then
     echo "${pkg}: packaging FAILED after $(( $(date +%s) - start ))s; last lines of ${work}/logs/${pkg}.log:" >&2
     tail -n 40 "${work}/logs/${pkg}.log" >&2
-    exit 1
+    return 1
   fi
-  tar -czf "${cached}.tmp" -C "$install" . && mv "${cached}.tmp" "$cached"
-  rm -rf "$compile"
+  tar -czf "${cached}.tmp" -C "${vm}/data/packages/${pkg}/${fp}" . && mv "${cached}.tmp" "$cached"
   echo "${pkg}: compiled in $(( $(date +%s) - start ))s"
-done <<<"$order"
+}
+
+# Level by level; the packages of one level compile side by side.
+declare -A key_of=()
+for level in $(cut -d' ' -f1 <<<"$order" | sort -un); do
+  pids=()
+  while read -r _ pkg fp deps; do
+    dep_keys=
+    for d in ${deps//,/ }; do dep_keys+="${d}:${key_of[$d]} "; done
+    key=$(printf '%s %s %s %s\n' "$pkg" "$fp" "$chroot_id" "$dep_keys" | sha256sum | cut -c1-16)
+    key_of[$pkg]=$key
+    cached="${cache}/${pkg}-${fp}-${key}.tgz"
+    ln -sfn "/var/vcap/data/packages/${pkg}/${fp}" "${work}/vcap/packages/${pkg}"
+    if [ "$use_cache" -eq 1 ] && [ -f "$cached" ]; then
+      echo "${pkg}: cached (${cached})"
+    else
+      compile_one "$pkg" "$fp" "$deps" "$cached" &
+      pids+=($!)
+    fi
+  done < <(awk -v l="$level" '$1 == l' <<<"$order")
+  status=0
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+  [ "$status" -eq 0 ] || exit 1
+  while read -r _ pkg fp deps; do
+    mkdir -p "${work}/vcap/data/packages/${pkg}/${fp}"
+    tar -xzf "${cache}/${pkg}-${fp}-${key_of[$pkg]}.tgz" -C "${work}/vcap/data/packages/${pkg}/${fp}"
+  done < <(awk -v l="$level" '$1 == l' <<<"$order")
+done
+rm -rf "${work}/vms"
 echo "compiled packages: ${work}/vcap/packages (chroot ${root})"

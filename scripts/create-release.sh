@@ -11,7 +11,8 @@
 #   --blobs DIR     the source tarballs of config/blobs.yml (default: blobs/).
 #                   A blob missing there is taken from the download cache
 #                   $BOSH_LIBVIRT_CPI_CACHE/sources (default cache:
-#                   /var/cache/bosh-libvirt-cpi), which is filled first with
+#                   /var/cache/bosh-libvirt-cpi, or ~/.cache/bosh-libvirt-cpi when
+#                   that is not writable), which is filled first with
 #                   scripts/fetch-debian-sources.sh when it lacks a blob.
 #   --bosh BOSH     the bosh CLI (default: bosh on PATH, else ../shared/tools/bosh)
 #   --version V     release version (default: bosh's next dev version)
@@ -42,7 +43,7 @@ while [ "$#" -gt 0 ]; do
     --blobs) blobs=$2; shift ;;
     --bosh) bosh=$2; shift ;;
     --version) version=$2; shift ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "create-release: unknown argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -81,6 +82,9 @@ blob_list=$(ruby -ryaml -e 'YAML.safe_load(File.read(ARGV[0])).sort.each { |p, e
 # Blobs missing from blobs/: copy them from the download cache (by sha256),
 # downloading into it first when it lacks one.
 cache_sources="${BOSH_LIBVIRT_CPI_CACHE:-/var/cache/bosh-libvirt-cpi}/sources"
+if ! mkdir -p "$cache_sources" 2>/dev/null || [ ! -w "$cache_sources" ]; then
+  cache_sources="${HOME}/.cache/bosh-libvirt-cpi/sources"
+fi
 fill_from_cache() {
   local path size sha file
   declare -A by_sha=()
