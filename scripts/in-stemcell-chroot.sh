@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command in the stemcell-like chroot (scripts/stemcell-chroot.sh) the
 # way a BOSH VM would run it: in a private mount namespace with the chroot
-# read-only, VCAP_DIR bound at /var/vcap, empty tmpfs at /tmp and /root, /proc
+# read-only, VCAP_DIR bound at /var/vcap, empty tmpfs at /tmp, /root and /run, /proc
 # and /dev, and an environment of only PATH=/usr/sbin:/usr/bin:/sbin:/bin,
 # HOME=/root, TMPDIR=/tmp and LANG=C.UTF-8. Nothing is left mounted afterwards.
 #
@@ -9,7 +9,7 @@
 #
 # --bind makes a host directory visible inside (for example /run/libvirt, so
 # that the CPI reaches the host's libvirtd); CHROOT_DIR must exist in ROOT or
-# is made on a tmpfs-backed path (/tmp/...). Needs root.
+# lie under /run or /tmp (tmpfs). Needs root.
 set -euo pipefail
 
 [ "$#" -ge 5 ] || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -33,11 +33,15 @@ exec unshare --mount --propagation private -- /bin/bash -euc '
   mount --bind "$vcap" "$root/var/vcap"
   mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
   mount -t tmpfs -o mode=0700 tmpfs "$root/root"
+  mount -t tmpfs -o mode=0755 tmpfs "$root/run"
   mount -t proc proc "$root/proc"
   mount --rbind /dev "$root/dev"
   for b in $binds; do
     src=${b%%:*} dst=${b#*:}
-    mkdir -p "$root$dst" 2>/dev/null || [ -d "$root$dst" ]
+    if ! mkdir -p "$root$dst" 2>/dev/null && [ ! -d "$root$dst" ]; then
+      echo "in-stemcell-chroot: cannot bind $src at $dst (not under /run or /tmp, and not in the chroot)" >&2
+      exit 1
+    fi
     mount --bind "$src" "$root$dst"
   done
   exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \

@@ -53,8 +53,19 @@ trap cleanup EXIT
 cat > "${scratch}/net.xml" <<EOF
 <network><name>${net}</name><bridge name='${bridge}' stp='off'/></network>
 EOF
+# with_ipv6_off CMD...: runs CMD while new interfaces start with IPv6 off (the
+# bridge and the VM's tap must never send router solicitations).
+v6_default=/proc/sys/net/ipv6/conf/default/disable_ipv6
+with_ipv6_off() {
+  local old status=0
+  old=$(cat "$v6_default" 2>/dev/null || echo 1)
+  echo 1 > "$v6_default" 2>/dev/null || true
+  "$@" || status=$?
+  echo "$old" > "$v6_default" 2>/dev/null || true
+  return "$status"
+}
 virsh net-define "${scratch}/net.xml" >/dev/null
-virsh net-start "$net" >/dev/null
+with_ipv6_off virsh net-start "$net" >/dev/null
 echo 1 > "/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6" 2>/dev/null || true
 
 # The job, rendered from the release tarball's own job (job.MF is its spec).
@@ -85,7 +96,7 @@ cpi() {
   if ! ruby -rjson -e 'r = JSON.parse(ARGV[0]); exit(r["error"].nil? ? 0 : 1)' "$response"; then
     echo "FAIL  $1: ${response}" >&2
     tail -n 20 "${scratch}/cpi.stderr" >&2
-    exit 1
+    return 1
   fi
   ruby -rjson -e 'puts JSON.generate(JSON.parse(ARGV[0])["result"])' "$response"
 }
@@ -97,22 +108,23 @@ props=$(cat "${stemcells}/qcow2/cloud_properties.json")
 sc=$(cpi create_stemcell "[\"/var/vcap/data/tmp/stemcell/image\",${props}]" | tr -d '"')
 check "create_stemcell: ${sc}, volume in ${pool}" '[[ $sc == sc-* ]] && virsh vol-list "$pool" | grep -q .'
 networks="{\"private\":{\"type\":\"manual\",\"ip\":\"10.244.0.10\",\"netmask\":\"255.255.255.0\",\"gateway\":\"10.244.0.1\",\"dns\":[\"10.244.0.2\"],\"default\":[\"dns\",\"gateway\"],\"cloud_properties\":{\"name\":\"${net}\"}}}"
-old_v6=$(cat /proc/sys/net/ipv6/conf/default/disable_ipv6)
-echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6   # the tap appears while the domain starts
-created=$(cpi create_vm "[\"agent-release-build\",\"${sc}\",{\"cpu\":1,\"ram\":256,\"ephemeral_disk\":128},${networks},[],{}]") || { echo "$old_v6" > /proc/sys/net/ipv6/conf/default/disable_ipv6; exit 1; }
-echo "$old_v6" > /proc/sys/net/ipv6/conf/default/disable_ipv6
+with_ipv6_off cpi create_vm "[\"agent-release-build\",\"${sc}\",{\"cpu\":1,\"ram\":256,\"ephemeral_disk\":128},${networks},[],{}]" > "${scratch}/created"
+created=$(cat "${scratch}/created")
 vm=$(ruby -rjson -e 'r = JSON.parse(ARGV[0]); puts(r.is_a?(Array) ? r[0] : r)' "$created")
-check "create_vm: ${vm} running" '[[ $(virsh domstate "$vm") == running ]]'
+# The domain of a VM CID: its name carries the name_prefix.
+domain=$(virsh list --all --name | grep -F -- "$vm" | head -n 1)
+check "create_vm: ${vm} is domain ${domain}, running" '[[ -n $domain && $(virsh domstate "$domain") == running ]]'
 check "has_vm ${vm}" '[[ $(cpi has_vm "[\"${vm}\"]") == true ]]'
 disk=$(cpi create_disk "[32,{},\"${vm}\"]" | tr -d '"')
-check "create_disk: ${disk}" '[[ -n $disk ]]'
+disk_vol=$(virsh vol-list "$pool" | awk -v d="$disk" 'index($1, d) {print $1}' | head -n 1)
+check "create_disk: ${disk}, volume ${disk_vol}" '[[ -n $disk && -n $disk_vol ]]'
 cpi attach_disk "[\"${vm}\",\"${disk}\"]" >/dev/null
-check "attach_disk: the domain XML names the disk" 'virsh dumpxml "$vm" | grep -q "$disk"'
+check "attach_disk: the domain XML names volume ${disk_vol}" 'virsh dumpxml "$domain" | grep -qF "volume='"'"'${disk_vol}'"'"'"'
 cpi detach_disk "[\"${vm}\",\"${disk}\"]" >/dev/null
-check "detach_disk: the domain XML no longer names it" '! virsh dumpxml "$vm" | grep -q "$disk"'
+check "detach_disk: the domain XML no longer names it" '! virsh dumpxml "$domain" | grep -qF "volume='"'"'${disk_vol}'"'"'"'
 cpi delete_disk "[\"${disk}\"]" >/dev/null
 cpi delete_vm "[\"${vm}\"]" >/dev/null
-check "delete_vm: the domain is gone" '! virsh dominfo "$vm" >/dev/null 2>&1'
+check "delete_vm: the domain is gone" '! virsh dominfo "$domain" >/dev/null 2>&1'
 cpi delete_stemcell "[\"${sc}\"]" >/dev/null
 check "delete_stemcell, delete_disk: the pool holds no volume" '[[ -z $(virsh vol-list "$pool") ]]'
 echo "lifecycle through the rendered bin/cpi: ok"
