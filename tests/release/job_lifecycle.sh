@@ -121,7 +121,13 @@ check "create_disk: ${disk}, volume ${disk_vol}" '[[ -n $disk && -n $disk_vol ]]
 cpi attach_disk "[\"${vm}\",\"${disk}\"]" >/dev/null
 check "attach_disk: the domain XML names volume ${disk_vol}" 'virsh dumpxml "$domain" | grep -qF "volume='"'"'${disk_vol}'"'"'"'
 cpi detach_disk "[\"${vm}\",\"${disk}\"]" >/dev/null
-check "detach_disk: the domain XML no longer names it" '! virsh dumpxml "$domain" | grep -qF "volume='"'"'${disk_vol}'"'"'"'
+# The persistent definition drops the disk at once; the live one when the guest
+# has released the device (polled, at most 90 s: TCG guests are slow).
+names_disk() { virsh dumpxml "$@" "$domain" | grep -qF "volume='${disk_vol}'"; }
+check "detach_disk: the persistent domain XML no longer names it" '! names_disk --inactive'
+gone=0
+for _ in $(seq 90); do if ! names_disk; then gone=1; break; fi; sleep 1; done
+check "detach_disk: the live domain XML no longer names it" '[ "$gone" = 1 ]'
 cpi delete_disk "[\"${disk}\"]" >/dev/null
 cpi delete_vm "[\"${vm}\"]" >/dev/null
 check "delete_vm: the domain is gone" '! virsh dominfo "$domain" >/dev/null 2>&1'
