@@ -46,11 +46,11 @@ HEADER = <<~TEXT
   # Source tarballs of the release (one entry per blob, as `bosh add-blob` writes them).
   # Do not edit by hand: scripts/add-blobs.sh DIR copies tarballs into blobs/ and
   # rewrites this file with each file's size and sha256; `bosh upload-blobs` then
-  # adds object_id. The versions are the ones Debian 12 (bookworm) ships, and the
-  # files are Debian's original tarballs (scripts/fetch-debian-sources.sh), which
-  # for most of them are the upstream release tarballs byte for byte.
-  # An entry with `sha: sha256:pending` and size 0 names a tarball that has not
-  # been added yet; bosh create-release fails until it is.
+  # adds object_id. The versions are the ones Debian 12 (bookworm) ships (libtirpc:
+  # trixie's 1.3.6, as bookworm's .orig is gone from the mirror), and the files are
+  # Debian's original tarballs (scripts/fetch-debian-sources.sh), which for most
+  # of them are the upstream release tarballs byte for byte. The CPI's own sources
+  # are no blob: scripts/create-release.sh puts them into the release's src/.
 TEXT
 
 def normalized_name(file)
@@ -66,7 +66,7 @@ end
 # Every `files` glob of every package, except generated inputs that are no blobs.
 globs = Dir[File.join(repo, 'packages', '*', 'spec')].sort.flat_map do |spec|
   (YAML.safe_load(File.read(spec))['files'] || [])
-end.uniq.reject { |g| g.start_with?('libvirt_cpi/') }
+end.uniq.reject { |g| g.start_with?('bosh-libvirt-cpi/') }
 
 blobs = File.exist?(blobs_yml) ? (YAML.safe_load(File.read(blobs_yml)) || {}) : {}
 flags = File::FNM_PATHNAME

@@ -5,16 +5,14 @@
 #
 # Usage: scripts/make-cpi-source-tarball.sh [--working-tree] [--output FILE]
 #
-# The default output is blobs/libvirt_cpi/bosh-libvirt-cpi-src.tgz, the path
-# packages/libvirt_cpi/spec lists in `files`. The tarball is reproducible: the
-# same tree gives the same bytes (and so the same package fingerprint).
+# The default output is build-release/bosh-libvirt-cpi-src.tgz.
+# scripts/create-release.sh unpacks it at src/bosh-libvirt-cpi/ of the release
+# directory, where packages/libvirt_cpi/spec's `files` find it. The tarball is
+# reproducible: the same tree gives the same bytes.
 set -euo pipefail
 
-# Read by tests/release/lint_release.rb: the generated input of packages/libvirt_cpi.
-OUTPUT_REL=libvirt_cpi/bosh-libvirt-cpi-src.tgz
-
 repo=$(cd "$(dirname "$0")/.." && pwd)
-output="${repo}/blobs/${OUTPUT_REL}"
+output="${repo}/build-release/bosh-libvirt-cpi-src.tgz"
 mode="head"
 
 while [ "$#" -gt 0 ]; do
@@ -28,6 +26,7 @@ while [ "$#" -gt 0 ]; do
   shift
 done
 
+# Read by tests/release/test_release_lint.rb: the release sources of packages/libvirt_cpi.
 candidates=(CMakeLists.txt cmake src include third_party LICENSE NOTICE COPYING)
 cd "$repo"
 if [ "$mode" = head ] && ! git rev-parse --verify -q HEAD >/dev/null; then

@@ -42,10 +42,15 @@ module ReleaseTest
       @blobs ||= yaml(File.join(@repo, 'config', 'blobs.yml')) || {}
     end
 
-    # Package inputs that scripts generate instead of blobs.yml tracking them.
+    # The release's own sources: scripts/create-release.sh places the repository's
+    # C++ tree (the paths make-cpi-source-tarball.sh packs) at src/bosh-libvirt-cpi/.
     def generated_inputs
-      script = File.read(File.join(@repo, 'scripts', 'make-cpi-source-tarball.sh'))
-      script.scan(/^OUTPUT_REL=(\S+)$/).flatten
+      @generated_inputs ||= begin
+        script = File.read(File.join(@repo, 'scripts', 'make-cpi-source-tarball.sh'))
+        roots = script[/^candidates=\(([^)]*)\)/, 1].to_s.split
+        files = Dir.chdir(@repo) { roots.flat_map { |r| File.directory?(r) ? Dir.glob("#{r}/**/*") : [r] } }
+        files.select { |f| File.file?(File.join(@repo, f)) }.map { |f| "bosh-libvirt-cpi/#{f}" }
+      end
     end
 
     def check_jobs
@@ -105,7 +110,7 @@ module ReleaseTest
           files.each do |glob|
             next if matches_input?(glob)
 
-            problems << "files pattern #{glob} matches nothing in src/, blobs/ or config/blobs.yml"
+            problems << "files pattern #{glob} matches no config/blobs.yml entry and no release source"
           end
           (spec['dependencies'] || []).each do |dep|
             problems << "dependency #{dep} does not exist" unless package_specs.key?(dep)
@@ -116,13 +121,12 @@ module ReleaseTest
       end
     end
 
+    # bosh create-release deletes every file in blobs/ that config/blobs.yml does not
+    # list, so a pattern counts as matched only by a blobs.yml entry or a release source.
     def matches_input?(glob)
       return true if blobs.keys.any? { |k| File.fnmatch(glob, k, FLAGS) }
-      return true if generated_inputs.any? { |g| File.fnmatch(glob, g, FLAGS) }
 
-      %w[src blobs].any? do |base|
-        Dir.chdir(File.join(@repo, base)) { Dir.glob(glob).any? { |f| File.file?(f) } } if File.directory?(File.join(@repo, base))
-      end
+      generated_inputs.any? { |g| File.fnmatch(glob, g, FLAGS) }
     end
 
     def cycle?(start)
@@ -151,7 +155,7 @@ module ReleaseTest
           extra = entry.keys - %w[size sha object_id]
           problems << "#{path}: unexpected keys #{extra.join(', ')}" unless extra.empty?
           if entry['sha'] == PENDING_SHA
-            problems << "#{path}: a pending entry must have size 0" unless entry['size'].zero?
+            problems << "#{path}: sha256:pending: every blob needs a real tarball (scripts/fetch-debian-sources.sh)"
           elsif entry['sha'] !~ SHA256
             problems << "#{path}: sha must be sha256:<64 hex digits>, is #{entry['sha'].inspect}"
           elsif entry['size'] <= 0
