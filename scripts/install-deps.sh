@@ -10,7 +10,7 @@ packages=(
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
   libvirt-daemon-driver-lxc e2fsprogs lvm2
   libarchive-tools util-linux ruby python3 clang libclang-rt-14-dev
-  gnutls-bin openssh-server
+  gnutls-bin openssh-server debootstrap
 )
 
 missing=()
