@@ -26,6 +26,7 @@ module ReleaseTest
       'domain_type' => { type: :enum, values: %w[auto kvm qemu] },
       'machine' => STRING,
       'name_prefix' => { type: :string, pattern: /\A[A-Za-z0-9_-]*\z/ },
+      'detach_timeout' => { type: :integer, min: 1, max: 3600 },
     }.freeze
 
     ROOT = {
