@@ -268,6 +268,7 @@ TEST_F(UnfinishedVmTest, UnfinishedVmWithAPersistentDiskIsKept) {
   for (const auto& name : precious()) EXPECT_TRUE(volume_exists(name)) << name;
   const auto domains = domain_names();
   EXPECT_EQ(std::count(domains.begin(), domains.end(), vm.value), 1);
+}
 
 // What a create_stemcell killed during its upload leaves: the stemcell volume and its marker
 // (and, killed earlier, a marker alone). Both go once the marker is old enough, the stemcell

@@ -1,6 +1,7 @@
 #include "cpi/rpc/dispatcher.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -109,8 +110,8 @@ class DispatcherTest : public ::testing::Test {
 
   std::filesystem::path write_config(const std::string& text) {
     auto path = std::filesystem::temp_directory_path() /
-                ("cpi-dispatch-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                 "-" + std::to_string(counter++) + ".json");
+                ("cpi-dispatch-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
+                 ".json");  // ctest runs each test in its own process, several at once
     std::ofstream{path} << text;
     written.push_back(path);
     return path;
