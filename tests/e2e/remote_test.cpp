@@ -84,9 +84,14 @@ class RemoteTest : public PrivateHostTest {
     expect_no_scratch_left();
   }
 
-  // The CPI removed its private dirs (pkipath, SSH key) on exit.
+  // The CPI removed its private dirs (pkipath, SSH key) on exit. The lock directory stays (the
+  // disk and VM locks live there, empty files): it must be ours alone (0700).
   void expect_no_scratch_left() {
     for (const auto& entry : fs::directory_iterator(m_dir / "tmp")) {
+      if (entry.path().filename() == "bosh-libvirt-cpi-locks" && entry.is_directory()) {
+        EXPECT_EQ(fs::status(entry.path()).permissions() & fs::perms::all, fs::perms::owner_all);
+        continue;
+      }
       ADD_FAILURE() << "left in TMPDIR: " << entry.path();
     }
   }
