@@ -11,6 +11,8 @@ packages=(
   libvirt-daemon-driver-lxc e2fsprogs lvm2
   libarchive-tools util-linux ruby python3 clang libclang-rt-14-dev
   gnutls-bin openssh-server
+  # the real-agent e2e stemcell (tests/e2e/agent-stemcell) and its tests
+  debootstrap fdisk grub-pc-bin flex bison curl openssl iproute2
 )
 
 missing=()

@@ -50,6 +50,7 @@ struct LibvirtConfig {
   std::string domain_type = "auto";
   std::string machine = "pc";
   std::string name_prefix;
+  bool keep_console_logs = false;  // delete_vm leaves the VM's serial console log in place
 };
 
 struct AgentConfig {

@@ -7,7 +7,7 @@
 #
 # Writes OUTDIR/stemcell.tgz (stemcell.MF with api_version 2 and stemcell_formats
 # [openstack-qcow2]; `image` a gzip tar holding root.img as qcow2), OUTDIR/image (that tar),
-# OUTDIR/stemcell.MF and OUTDIR/stemcell.env (bash-sourceable AGENT_STEMCELL_* names).
+# OUTDIR/stemcell.MF, OUTDIR/cloud_properties.json (the manifest's, as JSON) and OUTDIR/stemcell.env (bash-sourceable AGENT_STEMCELL_* names).
 #
 # Everything is cached by the hashes of its inputs under AGENT_STEMCELL_CACHE (default
 # /var/cache/bosh-libvirt-cpi): the debootstrap root (~10 min once), monit, and the finished
@@ -46,9 +46,12 @@ key=$( { echo "$name $version $disk_mib $(basename "$rootfs")"; sha256sum "$agen
 cached=$cache/agent-stemcell-$key
 
 publish() {
-  cp "$cached/stemcell.tgz" "$cached/image" "$cached/stemcell.MF" "$out/"
+  for f in stemcell.tgz image stemcell.MF cloud_properties.json; do
+    [ "$cached/$f" -ef "$out/$f" ] || cp "$cached/$f" "$out/$f"
+  done
   printf 'AGENT_STEMCELL_%s=%q\n' NAME "$name" VERSION "$version" TGZ "$out/stemcell.tgz" \
-    IMAGE "$out/image" MF "$out/stemcell.MF" KEY "$key" >"$out/stemcell.env"
+    IMAGE "$out/image" MF "$out/stemcell.MF" CLOUD_PROPERTIES "$out/cloud_properties.json" \
+    KEY "$key" >"$out/stemcell.env"
   log "stemcell $name/$version ($key) in $out ($((SECONDS - start)) s)"
 }
 if [ -s "$cached/stemcell.tgz" ]; then publish; exit 0; fi
@@ -151,9 +154,11 @@ cloud_properties:
   os_distro: debian
   architecture: x86_64
 MF
+printf '{"name":"%s","version":"%s","infrastructure":"openstack","hypervisor":"kvm","disk":%s,"disk_format":"qcow2","container_format":"bare","os_type":"linux","os_distro":"debian","architecture":"x86_64"}\n' \
+  "$name" "$version" "$disk_mib" >"$work/cloud_properties.json"
 tar -C "$work" --owner=0 --group=0 -cf - stemcell.MF image | gzip -1n >"$work/stemcell.tgz"
 mkdir -p "$cached.part"
-mv "$work/stemcell.tgz" "$work/image" "$work/stemcell.MF" "$cached.part/"
+mv "$work/stemcell.tgz" "$work/image" "$work/stemcell.MF" "$work/cloud_properties.json" "$cached.part/"
 rm -rf "$cached"
 mv "$cached.part" "$cached"
 # Older stemcells of this script are of no use any more.
