@@ -94,6 +94,8 @@ for sv in "$here"/files/sv/*; do
   ln -sfn "/etc/sv/$s" "$svdir/$s"
 done
 touch "$root/etc/sv/monit/down"
+install -d "$root/etc/acpi/PWRF"
+install -m 0755 "$here/files/acpi/PWRF/00000080" "$root/etc/acpi/PWRF/00000080"
 # Stage 1 (sysv rcS emulation): only what the agent needs (/proc, /sys, udev, /dev/pts, the
 # fstab mounts, sysctl), for a short boot under TCG.
 for l in "$root"/etc/rcS.d/S*; do
