@@ -55,7 +55,10 @@ class AgentTest : public E2eTest {
     m_password = random_hex(16);
     auto config = nlohmann::json::parse(read_whole_file(m_config.string()));
     config["agent"] = {{"mbus", "https://" + std::string{k_mbus_user} + ":" + m_password +
-                                    "@0.0.0.0:6868"}};
+                                    "@0.0.0.0:6868"},
+                       {"blobstore",
+                        {{"provider", "local"},
+                         {"options", {{"blobstore_path", "/var/vcap/micro_bosh/data/cache"}}}}}};
     std::ofstream{m_config} << config.dump(2);
   }
 
