@@ -181,7 +181,7 @@ class Mbus {
                                  std::to_string(timeout.count()) + " s");
       }
       std::this_thread::sleep_for(std::chrono::seconds(1));
-      v = value("get_task", {v.at("agent_task_id")});
+      v = value("get_task", nlohmann::json::array({v.at("agent_task_id")}));
     }
     return v;
   }
