@@ -10,7 +10,9 @@ packages=(
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
   libvirt-daemon-driver-lxc e2fsprogs lvm2
   libarchive-tools util-linux ruby python3 clang libclang-rt-14-dev
-  gnutls-bin openssh-server debootstrap
+  gnutls-bin openssh-server
+  # the real-agent e2e stemcell (tests/e2e/agent-stemcell) and its tests
+  debootstrap fdisk grub-pc-bin flex bison curl openssl iproute2
 )
 
 missing=()

@@ -22,6 +22,31 @@ std::optional<std::int64_t> integer_alias(config::FieldReader& reader, const std
   return a ? a : b;
 }
 
+// A size in MiB: an integer, or an object {size: MiB} (the form AWS/GCP-style manifests use, and
+// this CPI's root_disk). Nullopt when absent.
+std::optional<std::int64_t> size_mib(config::FieldReader& reader, const std::string& key,
+                                     std::int64_t min, std::int64_t max) {
+  const auto* value = reader.any(key);
+  if (value == nullptr || !value->is_object()) return reader.integer(key, min, max);
+  auto nested = reader.object(key);
+  auto size = nested->integer("size", min, max);
+  nested->finish();
+  if (!size) reader.fail(key, "needs 'size' (MiB) when given as an object");
+  return size;
+}
+
+// Like integer_alias, for sizes (size_mib).
+std::optional<std::int64_t> size_alias(config::FieldReader& reader, const std::string& key,
+                                       const std::string& alias, std::int64_t min,
+                                       std::int64_t max) {
+  auto a = size_mib(reader, key, min, max);
+  auto b = size_mib(reader, alias, min, max);
+  if (a && b) {
+    reader.fail(alias, "is an alias of '" + key + "'; set only one of them");
+  }
+  return a ? a : b;
+}
+
 bool hex_digits(const std::string& text, std::size_t from, std::size_t count) {
   for (std::size_t i = from; i < from + count; ++i) {
     if (std::isxdigit(static_cast<unsigned char>(text[i])) == 0) return false;
@@ -110,7 +135,7 @@ VmProps parse_vm_props(const nlohmann::json& cloud_properties) {
   if (auto v = integer_alias(reader, "ram", "memory", 16, k_max_mib)) {
     props.ram_mib = static_cast<std::uint64_t>(*v);
   }
-  if (auto v = integer_alias(reader, "ephemeral_disk", "disk", 0, k_max_mib)) {
+  if (auto v = size_alias(reader, "ephemeral_disk", "disk", 0, k_max_mib)) {
     props.ephemeral_disk_mib = static_cast<std::uint64_t>(*v);
   }
   if (auto root = reader.object("root_disk")) {

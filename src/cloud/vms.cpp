@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <pugixml.hpp>
 #include <thread>
 
@@ -24,6 +25,18 @@
 
 namespace cpi::cloud {
 namespace {
+
+// Removes the serial console log of a deleted domain (and virtlogd's rotated copies), but only
+// the file this CPI named for that domain: a path the domain XML says otherwise is left alone.
+void remove_console_log(const std::string& ours, const std::string& in_xml) {
+  if (ours.empty() || in_xml != ours) return;
+  for (int i = -1; i < 10; ++i) {
+    const std::string path = i < 0 ? ours : ours + "." + std::to_string(i);
+    std::error_code ec;
+    if (std::filesystem::remove(path, ec)) spdlog::info("removed console log {}", path);
+    if (ec) spdlog::warn("removing console log {}: {}", path, ec.message());
+  }
+}
 
 constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
 
@@ -395,6 +408,11 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     translate("stopping vm '" + cid.value + "'",
               [&] { stop_domain(**domain, cid.value, has_persistent ? 5 : 0); });
     translate("undefining vm '" + cid.value + "'", [&] { m_hv.undefine_domain(**domain); });
+    // Its console log, unless the operator keeps them; a remote host's log stays on that host.
+    if (!m_config.libvirt.keep_console_logs && host_is_local()) {
+      remove_console_log(xml::make_flavour(m_config.libvirt.hypervisor)->console_log(name),
+                         facts.console_log);
+    }
     for (const auto& disk : facts.disks) {  // a container's short links (stemcell/fs_image.hpp)
       if (!disk.mount.empty()) stemcell::remove_link(disk.path);
     }

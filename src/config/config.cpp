@@ -80,6 +80,7 @@ void read_libvirt(FieldReader& reader, LibvirtConfig& out, const fs::path& base_
   if (auto v = reader.string("store_dir")) out.store_dir = resolve_path(*v, base_dir);
   if (auto v = reader.string("network")) out.network = *v;
   if (auto v = reader.boolean("auto_enable_networks")) out.auto_enable_networks = *v;
+  if (auto v = reader.boolean("keep_console_logs")) out.keep_console_logs = *v;
   if (auto v = reader.choice("storage_controller", k_controllers)) out.storage_controller = *v;
   if (auto v = reader.choice("domain_type", k_domain_types)) out.domain_type = *v;
   if (auto v = reader.string("machine")) out.machine = *v;

@@ -52,6 +52,7 @@ struct LibvirtConfig {
   std::string name_prefix;
   // How long detach_disk waits for a running guest to release a disk (seconds).
   std::int64_t detach_timeout = 30;
+  bool keep_console_logs = false;  // delete_vm leaves the VM's serial console log in place
 };
 
 struct AgentConfig {

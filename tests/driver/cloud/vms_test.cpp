@@ -6,6 +6,8 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -285,6 +287,73 @@ TEST_F(VmsTest, DeleteVmRemovesDomainAndItsVolumes) {
   const auto domains = domain_names();
   EXPECT_EQ(std::count(domains.begin(), domains.end(), vm.value), 0);
   EXPECT_EQ(volume_names(), volumes);
+}
+
+// The console log named in the domain XML (the file virtlogd writes), created here as a stand-in
+// for a running guest's log; empty when the flavour logs no console or the directory is not ours.
+std::string make_console_log(const std::string& domain_xml) {
+  pugi::xml_document doc;
+  if (!doc.load_string(domain_xml.c_str())) return "";
+  const std::string file =
+      doc.select_node("/domain/devices/serial/log").node().attribute("file").value();
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path{file}.parent_path(), ec);
+  std::ofstream{file} << "guest console\n";
+  std::ofstream{file + ".0"} << "rotated\n";
+  return std::filesystem::exists(file) ? file : "";
+}
+
+TEST_F(VmsTest, DeleteVmRemovesItsConsoleLog) {
+  const auto vm = create_vm(stemcell());
+  const std::string log = make_console_log(domain_xml(vm.value));
+  if (log.empty()) GTEST_SKIP() << "cannot write the console log directory here";
+  ASSERT_NE(log.find(vm.value), std::string::npos) << log;
+
+  cloud().delete_vm(vm);
+
+  EXPECT_FALSE(std::filesystem::exists(log));
+  EXPECT_FALSE(std::filesystem::exists(log + ".0"));
+}
+
+TEST_F(VmsTest, DeleteVmKeepsConsoleLogWhenConfigured) {
+  auto config = this->config();
+  config.libvirt.keep_console_logs = true;
+  auto keeping = new_cloud(config);
+  const auto vm = keeping->create_vm(vm_request(stemcell())).cid;
+  const std::string log = make_console_log(domain_xml(vm.value));
+  if (log.empty()) GTEST_SKIP() << "cannot write the console log directory here";
+
+  keeping->delete_vm(vm);
+
+  EXPECT_FALSE(keeping->has_vm(vm));
+  EXPECT_TRUE(std::filesystem::exists(log));
+  std::filesystem::remove(log);
+  std::filesystem::remove(log + ".0");
+}
+
+TEST_F(VmsTest, DeleteVmKeepsConsoleLogAtAPathItDidNotName) {
+  const auto vm = create_vm(stemcell());
+  const std::string ours = make_console_log(domain_xml(vm.value));
+  if (ours.empty()) GTEST_SKIP() << "cannot write the console log directory here";
+  // Someone pointed the domain's log elsewhere (virsh edit): that file is not the CPI's to delete.
+  const std::string other = ours + ".operator";
+  std::ofstream{other} << "keep me\n";
+  {
+    auto d = domain(vm.value);
+    std::string xml = domain_xml(vm.value);
+    const auto at = xml.find(ours);
+    ASSERT_NE(at, std::string::npos);
+    xml.replace(at, ours.size(), other);
+    virt::Domain redefined{virDomainDefineXML(virDomainGetConnect(d.get()), xml.c_str())};
+    ASSERT_TRUE(redefined);
+  }
+
+  cloud().delete_vm(vm);
+
+  EXPECT_TRUE(std::filesystem::exists(other));
+  std::filesystem::remove(other);
+  std::filesystem::remove(ours);
+  std::filesystem::remove(ours + ".0");
 }
 
 TEST_F(VmsTest, DeleteVmKeepsAttachedPersistentDisks) {

@@ -63,6 +63,31 @@ TEST(VmPropsTest, ReadsRootDiskSize) {
   EXPECT_EQ(props.root_disk_mib, 10240U);
 }
 
+// Manifests written for other CPIs give the ephemeral disk as {size: MiB}.
+TEST(VmPropsTest, ReadsEphemeralDiskAsIntegerOrSizeObject) {
+  EXPECT_EQ(parse_vm_props({{"ephemeral_disk", 4096}}).ephemeral_disk_mib, 4096U);
+  EXPECT_EQ(parse_vm_props({{"ephemeral_disk", {{"size", 8192}}}}).ephemeral_disk_mib, 8192U);
+  EXPECT_EQ(parse_vm_props({{"disk", {{"size", 1024}}}}).ephemeral_disk_mib, 1024U);
+  EXPECT_EQ(parse_vm_props({{"ephemeral_disk", {{"size", 0}}}}).ephemeral_disk_mib, 0U);
+}
+
+TEST(VmPropsTest, BadEphemeralDiskObjectsNameTheField) {
+  const std::vector<std::pair<json, std::string>> cases{
+      {{{"ephemeral_disk", json::object()}}, "cloud_properties.ephemeral_disk: needs 'size'"},
+      {{{"ephemeral_disk", {{"size", "1G"}}}},
+       "cloud_properties.ephemeral_disk.size: expected an integer, got a string"},
+      {{{"ephemeral_disk", {{"size", -1}}}}, "cloud_properties.ephemeral_disk.size: must be between 0"},
+      {{{"ephemeral_disk", {{"size", 1}, {"type", "gp3"}}}},
+       "cloud_properties.ephemeral_disk.type: unknown key"},
+      {{{"ephemeral_disk", {{"size", 1}}}, {"disk", 1}}, "cloud_properties.disk: is an alias of"},
+      {{{"ephemeral_disk", json::array()}}, "cloud_properties.ephemeral_disk: expected an integer"},
+  };
+  for (const auto& [properties, expected] : cases) {
+    const std::string message = error_of([&] { parse_vm_props(properties); });
+    EXPECT_TRUE(contains(message, expected)) << properties.dump() << ": " << message;
+  }
+}
+
 TEST(VmPropsTest, KeyAndItsAliasTogetherIsAnError) {
   const std::vector<std::pair<json, std::string>> cases{
       {{{"cpu", 1}, {"cpus", 2}}, "cloud_properties.cpus"},

@@ -51,6 +51,7 @@ TEST(ConfigTest, DefaultsFollowTheSchema) {
     EXPECT_EQ(config.libvirt.store_dir, "/var/lib/libvirt/bosh");
     EXPECT_EQ(config.libvirt.network, "default");
     EXPECT_FALSE(config.libvirt.auto_enable_networks);
+    EXPECT_FALSE(config.libvirt.keep_console_logs);
     EXPECT_EQ(config.libvirt.storage_controller, "virtio");
     EXPECT_EQ(config.libvirt.domain_type, "auto");
     EXPECT_EQ(config.libvirt.machine, "pc");
@@ -101,6 +102,14 @@ TEST(ConfigTest, ParsesEveryKey) {
   EXPECT_EQ(config.agent.ntp, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(config.agent.blobstore, json({{"provider", "dav"}}));
   EXPECT_EQ(config.log_level, "debug");
+}
+
+TEST(ConfigTest, KeepConsoleLogsIsABoolean) {
+  EXPECT_TRUE(parse({{"libvirt", {{"keep_console_logs", true}}}}).libvirt.keep_console_logs);
+  EXPECT_FALSE(parse({{"libvirt", {{"keep_console_logs", false}}}}).libvirt.keep_console_logs);
+  const std::string message = parse_error({{"libvirt", {{"keep_console_logs", "yes"}}}});
+  EXPECT_NE(message.find("libvirt.keep_console_logs: expected true or false"), std::string::npos)
+      << message;
 }
 
 TEST(ConfigTest, ResolvesRelativePathsAgainstBaseDir) {
