@@ -13,6 +13,8 @@ packages=(
   gnutls-bin openssh-server
   # the real-agent e2e stemcell (tests/e2e/agent-stemcell) and its tests
   debootstrap fdisk grub-pc-bin flex bison curl openssl iproute2
+  # rebuilds (other checkouts, the sanitizer and fuzz builds) from the compiler cache
+  ccache
 )
 
 missing=()
