@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "cpi/config/fields.hpp"
@@ -163,6 +164,26 @@ Config load_config(const fs::path& path) {
   return config;
 }
 
+namespace {
+
+// Calls `fn(key, value)` for each string under agent.blobstore.options whose key names a
+// password or a secret.
+void for_each_blobstore_secret(
+    const Config& config, const std::function<void(const std::string&, const std::string&)>& fn) {
+  const auto& blobstore = config.agent.blobstore;
+  if (!blobstore.is_object()) return;
+  const auto options = blobstore.find("options");
+  if (options == blobstore.end() || !options->is_object()) return;
+  for (const auto& [key, value] : options->items()) {
+    if (value.is_string() &&
+        (key.find("password") != std::string::npos || key.find("secret") != std::string::npos)) {
+      fn(key, value.get<std::string>());
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> secret_fields(const Config& config) {
   std::vector<std::string> out;
   if (config.agent.mbus) {
@@ -176,18 +197,9 @@ std::vector<std::string> secret_fields(const Config& config) {
   }
   if (config.libvirt.tls.client_key.is_inline()) out.emplace_back("libvirt.tls.client_key");
   if (config.libvirt.ssh.private_key.is_inline()) out.emplace_back("libvirt.ssh.private_key");
-  const auto& blobstore = config.agent.blobstore;
-  if (blobstore.is_object()) {
-    const auto options = blobstore.find("options");
-    if (options != blobstore.end() && options->is_object()) {
-      for (const auto& [key, value] : options->items()) {
-        if (value.is_string() && (key.find("password") != std::string::npos ||
-                                  key.find("secret") != std::string::npos)) {
-          out.push_back("agent.blobstore.options." + key);
-        }
-      }
-    }
-  }
+  for_each_blobstore_secret(config, [&](const std::string& key, const std::string&) {
+    out.push_back("agent.blobstore.options." + key);
+  });
   return out;
 }
 
@@ -269,18 +281,9 @@ void register_secrets(const Config& config) {
       redactor.add_secret(m->value);
     }
   }
-  const auto& blobstore = config.agent.blobstore;
-  if (blobstore.is_object()) {
-    const auto options = blobstore.find("options");
-    if (options != blobstore.end() && options->is_object()) {
-      for (const auto& [key, value] : options->items()) {
-        if (value.is_string() && (key.find("password") != std::string::npos ||
-                                  key.find("secret") != std::string::npos)) {
-          redactor.add_secret(value.get<std::string>());
-        }
-      }
-    }
-  }
+  for_each_blobstore_secret(config, [&](const std::string&, const std::string& value) {
+    redactor.add_secret(value);
+  });
 }
 
 }  // namespace cpi::config
