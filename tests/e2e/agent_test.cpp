@@ -196,6 +196,17 @@ class AgentTest : public E2eTest {
   }
 
   void check_first_vm_and_store(Guest& first, std::string& disk, std::string& marker);
+  // Takes `disk` off `g` as the director does (agent unmount, CPI detach, agent forget), then
+  // deletes the VM and checks that its console log went with it.
+  void detach_and_delete_vm(Guest& g, const std::string& disk) {
+    g.mbus->task("unmount_disk", {disk});
+    cpi("detach_disk", {g.vm, disk}, 2);
+    phase("detach_disk", last_call_seconds());
+    g.mbus->value("remove_persistent_disk", {disk});
+    const std::string log = g.log;
+    cpi("delete_vm", {g.vm}, 2);
+    EXPECT_FALSE(std::filesystem::exists(log)) << "delete_vm left its console log";
+  }
 
   std::unique_ptr<GuestSubnet> m_subnet;
   std::string m_password;
@@ -262,13 +273,7 @@ TEST_F(AgentTest, ApiV2SettingsNetworkEphemeralAndPersistentDisk) {
   std::string disk, marker;
   check_first_vm_and_store(first, disk, marker);
   if (HasFatalFailure()) return;
-  first.mbus->task("unmount_disk", {disk});
-  cpi("detach_disk", {first.vm, disk}, 2);
-  phase("detach_disk", last_call_seconds());
-  first.mbus->value("remove_persistent_disk", {disk});
-  const std::string log = first.log;
-  cpi("delete_vm", {first.vm}, 2);
-  EXPECT_FALSE(std::filesystem::exists(log)) << "delete_vm left its console log";
+  detach_and_delete_vm(first, disk);
   cpi("delete_disk", {disk}, 2);
   cpi("delete_stemcell", {stemcell}, 2);
   EXPECT_EQ(leftovers(), std::vector<std::string>{});
@@ -298,14 +303,7 @@ TEST_F(AgentWipTest, ApiV2PersistentDataSurvivesRebootDetachAndASecondVm) {
   const auto found = store_line(first, before_reboot, "the marker after reboot_vm");
   EXPECT_EQ(found, "e2e-store: found " + marker) << "data on /var/vcap/store did not survive";
 
-  // Detach as the director does (agent unmount, CPI detach, agent forget), delete the VM.
-  first.mbus->task("unmount_disk", {disk});
-  cpi("detach_disk", {first.vm, disk}, 2);
-  phase("detach_disk", last_call_seconds());
-  first.mbus->value("remove_persistent_disk", {disk});
-  const std::string first_log = first.log;
-  cpi("delete_vm", {first.vm}, 2);
-  EXPECT_FALSE(std::filesystem::exists(first_log)) << "delete_vm left its console log";
+  detach_and_delete_vm(first, disk);
 
   // A second VM gets the disk: the same data, written by the first VM's agent.
   Guest& second = boot_guest(stemcell, 11, 2);
