@@ -7,26 +7,15 @@
 #include <vector>
 
 #include "cpi/errors.hpp"
+#include "support/cpi_error.hpp"
 
 namespace cpi::cloud {
 namespace {
 
 using nlohmann::json;
 
-// The CpiError message `action` throws; fails the test when it throws nothing.
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const CpiError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a CpiError";
-  return {};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+const auto& error_of = cpi::testing::cpi_error_of;
+const auto& contains = cpi::testing::contains;
 
 TEST(VmPropsTest, DefaultsForEmptyOrNullProperties) {
   for (const json& properties : {json::object(), json(nullptr)}) {

@@ -12,6 +12,7 @@
 
 #include "cpi/config/config.hpp"
 #include "cpi/errors.hpp"
+#include "support/cpi_error.hpp"
 #include "cpi/util/log.hpp"
 #include "cpi/util/private_dir.hpp"
 #include "cpi/virt/uri.hpp"
@@ -21,19 +22,8 @@ namespace {
 
 using nlohmann::json;
 
-std::string cpi_error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const CpiError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a CpiError";
-  return {};
-}
-
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+const auto& cpi_error_of = cpi::testing::cpi_error_of;
+const auto& has = cpi::testing::contains;
 
 const std::string k_nul_uri = std::string{"qemu+ssh://h/system"} + '\0' + "tail";
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cpi/errors.hpp"
+#include "support/cpi_error.hpp"
 #include "cpi/util/private_dir.hpp"
 
 namespace cpi::config {
@@ -21,20 +22,8 @@ const char* const k_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICA
 
 Config parse(const json& document) { return parse_config(document, "/etc/cpi", k_source); }
 
-// The CpiError message `action` throws; fails the test when it throws nothing.
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const CpiError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a CpiError";
-  return {};
-}
-
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+const auto& error_of = cpi::testing::cpi_error_of;
+const auto& has = cpi::testing::contains;
 
 std::string parse_error(const json& document) {
   return error_of([&] { parse(document); });
