@@ -129,3 +129,34 @@ def remove_objects(prefix, log=quiet):
         for name in os.listdir(CONSOLE_DIR):
             if name.startswith(prefix):
                 os.unlink(os.path.join(CONSOLE_DIR, name))
+
+
+def run_with_daemons(command):
+    """Runs `command` with a virtlogd and a libvirtd, starting each only when none runs and
+    stopping only those it started; /dev/kvm is opened to the kvm group first, as the e2e
+    tier does. Returns the command's exit status."""
+    if os.path.exists("/dev/kvm"):
+        subprocess.run(["chgrp", "kvm", "/dev/kvm"], check=False, stderr=subprocess.DEVNULL)
+        subprocess.run(["chmod", "660", "/dev/kvm"], check=False, stderr=subprocess.DEVNULL)
+    say = lambda text: print(f"[libvirt] {text}", flush=True)  # noqa: E731
+    daemons = [Daemon("virtlogd", log=say), Daemon("libvirtd", log=say)]
+    try:
+        for daemon in daemons:
+            daemon.ensure()
+        for _ in range(100):  # the socket appears a moment after the daemon forks
+            if subprocess.run(["virsh", "-q", "-c", URI, "version"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        return subprocess.run(command).returncode
+    finally:
+        for daemon in reversed(daemons):
+            daemon.stop()
+
+
+if __name__ == "__main__":
+    import sys
+    args = sys.argv[1:]
+    if len(args) < 2 or args[0] != "--":
+        sys.exit("usage: python3 scripts/libvirt_env.py -- COMMAND [ARG ...]\n"
+                 "  runs COMMAND with a libvirtd (and virtlogd), started only when none runs")
+    sys.exit(run_with_daemons(args[1:]))

@@ -11,7 +11,7 @@
 #   4. tests/release/job_lifecycle.sh: the rendered job's bin/cpi against the
 #      host's libvirtd.
 # Usage: tests/release/release_build.sh [WORK_DIR]   (default: build/release-build)
-# Needs root, ruby, debootstrap, virsh and a running libvirtd. RELEASE_BUILD_NO_CACHE=1
+# Needs root, ruby, debootstrap and libvirt (a libvirtd is started when none runs). RELEASE_BUILD_NO_CACHE=1
 # recompiles every package. Prints PASS/FAIL lines and the phase times.
 set -euo pipefail
 
@@ -87,6 +87,9 @@ t=$(date +%s)
 stemcell_dir="${work}/stemcell"
 "${repo}/tests/e2e/stemcell/build.sh" "$stemcell_dir" >"${work}/stemcell.log" 2>&1 ||
   { tail -n 20 "${work}/stemcell.log" >&2; fail "tests/e2e/stemcell/build.sh"; }
-"${repo}/tests/release/job_lifecycle.sh" "${work}/release.tgz" "${work}/compile" "$stemcell_dir"
+# A libvirtd (and virtlogd) is started for it only when none runs, and stopped again after.
+python3 "${repo}/scripts/libvirt_env.py" -- \
+  "${repo}/tests/release/job_lifecycle.sh" "${work}/release.tgz" "${work}/compile" "$stemcell_dir" ||
+  fail "the job lifecycle"
 phase "job lifecycle" "$t"
 phase "release-build total" "$t0"
