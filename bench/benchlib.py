@@ -102,6 +102,44 @@ class Environment:
                 no_ipv6_on(line.split()[0])
 
 
+def sample_load(path, period=1.0):
+    """Appends one line a second to `path` until killed: the 1-minute load average, the tasks
+    running right now, and the share of all CPUs busy (any process) since the last line."""
+    def cpu():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields), idle
+    last = cpu()
+    while True:
+        time.sleep(period)
+        now = cpu()
+        total, idle = now[0] - last[0], now[1] - last[1]
+        last = now
+        busy = 100.0 * (total - idle) / total if total else 0.0
+        load = read("/proc/loadavg").split()
+        with open(path, "a") as f:
+            f.write(f"{load[0]} {load[3].split('/')[0]} {busy:.1f}\n")
+
+
+def load_summary(path):
+    """min / median / max of what sample_load wrote, as one sentence (markdown)."""
+    try:
+        with open(path) as f:
+            samples = [line.split() for line in f if len(line.split()) == 3]
+    except OSError:
+        samples = []
+    if not samples:
+        return "no load samples were taken"
+
+    def stats(i, fmt):
+        values = sorted(float(s[i]) for s in samples)
+        return "/".join(fmt.format(v) for v in (values[0], median(values), values[-1]))
+    return (f"{len(samples)} samples, one a second, min/median/max: 1-minute load average "
+            f"{stats(0, '{:.2f}')}, tasks running {stats(1, '{:.0f}')}, CPU busy (all processes, "
+            f"{os.cpu_count()} CPUs) {stats(2, '{:.0f}')} %")
+
+
 def median(values):
     values = sorted(values)
     return values[len(values) // 2]
@@ -109,3 +147,12 @@ def median(values):
 
 def row(what, measured, baseline, ratio, target, met):
     return f"| {what} | {measured} | {baseline} | {ratio} | {target} | {'yes' if met else 'no'} |"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "sample-load":  # bench/run-all.sh, in the background
+        sample_load(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "load-summary":
+        print(load_summary(sys.argv[2]))
+    else:
+        sys.exit("usage: benchlib.py sample-load FILE | load-summary FILE")

@@ -74,8 +74,9 @@ void LibvirtCloud::stop_domain(virDomain& domain, const std::string& what, int g
     } catch (const virt::LibvirtError& e) {
       spdlog::info("graceful shutdown of {} not possible: {}", what, e.what());
     }
+    if (!m_hv.domain_active(domain)) return;
   }
-  if (m_hv.domain_active(domain)) m_hv.destroy_domain(domain);
+  m_hv.destroy_domain(domain);
 }
 
 virt::Volume LibvirtCloud::upload_ext4(virStoragePool& target, const std::string& name,

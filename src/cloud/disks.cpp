@@ -19,10 +19,9 @@ constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
 // Thin provisioning: a raw disk needs all of its `growth` free in the pool now; a qcow2 disk
 // (allocated as the guest writes) may be as large as the pool's whole capacity, never larger,
 // since it could never be filled (README "Disk sizes"). Throws NoDiskSpace.
-void require_room(virt::Hypervisor& hv, virStoragePool& pool, const std::string& pool_name,
+void require_room(const virt::PoolInfo& info, const std::string& pool_name,
                   const std::string& format, std::uint64_t capacity, std::uint64_t growth,
                   const std::string& what) {
-  const auto info = hv.pool_info(pool);
   if (format == "raw" && info.available < growth) {
     throw NoDiskSpace("storage pool '" + pool_name + "' has " +
                       std::to_string(info.available / k_mib) + " MiB free, " + what + " needs " +
@@ -48,28 +47,28 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
     spdlog::warn("create_disk: vm_locality {} is no vm CID of this CPI; ignored",
                  quote_text(vm_locality->value));
   } else if (!props.storage_pool && vm_locality) {
-    // Next to the VM: the pool its root disk lives in.
-    translate("reading the pool of vm '" + vm_locality->value + "'", [&] {
-      if (auto domain = find_our_domain(*vm_locality)) {
-        const auto facts = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
-        if (!facts.disks.empty() && !facts.disks.front().pool.empty()) {
-          pool_name = facts.disks.front().pool;
-        }
-      }
-    });
+    // Next to the VM: the pool its root disk lives in (the ownership check reads the definition).
+    xml::DomainFacts vm;
+    if (find_our_domain(*vm_locality, vm) && !vm.disks.empty() && !vm.disks.front().pool.empty()) {
+      pool_name = vm.disks.front().pool;
+    }
   }
+  // The configured pool: its handle and its XML (type, capacity, free space), its state read
+  // only when it refuses or seems full, for the error (in_pool). Another pool is checked first:
+  // the disk's pool record is written before the disk.
   std::optional<virt::Pool> other;
   virStoragePool* target = nullptr;
   if (pool_name == m_config.libvirt.storage_pool) {
-    target = &pool();
+    target = &pool_handle();
   } else {
     other = require_active_pool(pool_name);
     target = other->get();
   }
+  const auto facts = pool_facts(*target);
   // Pools of block volumes (logical LVs, iSCSI LUNs ...) hold raw disks: a qcow2 there would
   // be an unformatted block device.
   std::string format = props.format;
-  if (!container() && !pool_has_overlays(*target)) {
+  if (!container() && !supports_backing_store(facts.type)) {
     if (props.format_set && props.format == "qcow2") {
       throw CloudError("create_disk: cloud_properties.format qcow2 needs a pool of files (dir, fs, "
                        "netfs); storage pool '" + pool_name + "' holds block volumes: use raw");
@@ -90,13 +89,22 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   translate("creating disk '" + cid.value + "' (" + std::to_string(size_mib) + " MiB) in pool '" +
                 pool_name + "'",
             [&] {
-              require_room(m_hv, *target, pool_name, format, capacity,
-                           capacity, "disk '" + cid.value + "'");
-              if (container()) {  // an ext4 filesystem the container mounts
-                upload_ext4(*target, name, capacity, "", "0600");
-                return;
+              virt::PoolInfo room{true, facts.capacity.value_or(0), facts.available.value_or(0)};
+              if (!facts.capacity || !facts.available) room = m_hv.pool_info(*target);
+              try {
+                require_room(room, pool_name, format, capacity, capacity,
+                             "disk '" + cid.value + "'");
+              } catch (const NoDiskSpace&) {
+                require_active(*target, pool_name);  // an inactive pool reports no room
+                throw;
               }
-              m_hv.create_volume(*target, xml::volume_xml({name, capacity, format, "0600"}));
+              in_pool(*target, pool_name, [&] {
+                if (container()) {  // an ext4 filesystem the container mounts
+                  upload_ext4(*target, name, capacity, "", "0600");
+                  return;
+                }
+                m_hv.create_volume(*target, xml::volume_xml({name, capacity, format, "0600"}));
+              });
             });
   if (container()) {
     try {
@@ -174,8 +182,9 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
   }
   translate("checking the room for disk '" + cid.value + "'", [&] {
     const auto format = xml::read_volume_xml(m_hv.volume_xml(*located->volume)).format;
-    require_room(m_hv, *located->pool, located->pool_name, format.empty() ? "raw" : format,
-                 wanted, wanted - current, "growing disk '" + cid.value + "'");
+    require_room(m_hv.pool_info(*located->pool), located->pool_name,
+                 format.empty() ? "raw" : format, wanted, wanted - current,
+                 "growing disk '" + cid.value + "'");
   });
   // Attached to a running VM: grow it online so the guest sees the new size.
   auto meta = read_meta(*located->pool, name);

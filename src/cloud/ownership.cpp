@@ -3,9 +3,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pugixml.hpp>
+
 #include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/xml/domain_xml.hpp"
+#include "cpi/xml/xml_util.hpp"
 
 namespace cpi::cloud {
 namespace {
@@ -37,26 +40,58 @@ bool LibvirtCloud::check_cid(const char* method, NameKind kind, const std::strin
                  ", not a " + kind_word(kind) + " CID; nothing was touched");
 }
 
-std::optional<virt::Domain> LibvirtCloud::find_our_domain(const VmCid& cid) {
+namespace {
+
+[[noreturn]] void refuse_foreign(const std::string& name) {
+  throw CpiError("domain '" + name + "' exists but carries no metadata in " + xml::k_metadata_ns +
+                 ": this CPI did not create it and will not touch it (rename it, or change "
+                 "libvirt.name_prefix)");
+}
+
+}  // namespace
+
+std::optional<virt::Domain> LibvirtCloud::find_our_domain(const VmCid& cid, nlohmann::json* facts) {
   const std::string name = m_names.domain(cid);
   return translate("looking up vm '" + cid.value + "'", [&]() -> std::optional<virt::Domain> {
     auto domain = m_hv.find_domain(name);
     if (!domain) return std::nullopt;
-    if (!m_hv.domain_metadata(**domain, xml::k_metadata_ns)) {
-      throw CpiError("domain '" + name + "' exists but carries no metadata in " +
-                     xml::k_metadata_ns +
-                     ": this CPI did not create it and will not touch it (rename it, or change "
-                     "libvirt.name_prefix)");
-    }
+    const auto metadata = m_hv.domain_metadata(**domain, xml::k_metadata_ns);
+    if (!metadata) refuse_foreign(name);
+    if (facts != nullptr) *facts = metadata_facts(*metadata);
     return domain;
   });
+}
+
+std::optional<virt::Domain> LibvirtCloud::find_our_domain(const VmCid& cid,
+                                                          xml::DomainFacts& definition) {
+  const std::string name = m_names.domain(cid);
+  return translate("looking up vm '" + cid.value + "'", [&]() -> std::optional<virt::Domain> {
+    auto domain = m_hv.find_domain(name);
+    if (!domain) return std::nullopt;
+    definition = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
+    if (!definition.ours) refuse_foreign(name);
+    return domain;
+  });
+}
+
+nlohmann::json LibvirtCloud::facts_json(const std::string& text) {
+  auto parsed = nlohmann::json::parse(text, nullptr, false);
+  return parsed.is_object() ? parsed : nlohmann::json::object();
+}
+
+nlohmann::json LibvirtCloud::metadata_facts(const std::string& metadata_xml) {
+  pugi::xml_document doc;
+  xml::parse(doc, metadata_xml, "vm metadata");
+  return facts_json(doc.document_element().child_value("facts"));
 }
 
 std::optional<std::string> LibvirtCloud::recorded_pool(const std::string& volume_name) {
   const std::string record = m_names.pool_record(volume_name);
   const auto cid = m_names.parse(volume_name)->cid;
   return translate("reading '" + record + "'", [&]() -> std::optional<std::string> {
-    auto volume = m_hv.find_volume(pool(), record);
+    virStoragePool& ours = pool_handle();
+    auto volume = in_pool(ours, m_config.libvirt.storage_pool,
+                          [&] { return m_hv.find_volume(ours, record); });
     if (!volume) return std::nullopt;
     auto found = read_pool_record_json(m_hv.download_volume(**volume, k_record_bytes), cid);
     if (!found) spdlog::warn("'{}' is not a pool record of {}; ignoring it", record, cid);

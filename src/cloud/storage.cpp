@@ -10,7 +10,7 @@
 #include "cpi/xml/volume_xml.hpp"
 
 namespace cpi::cloud {
-virStoragePool& LibvirtCloud::pool() {
+virStoragePool& LibvirtCloud::pool_handle() {
   if (m_pool) {
     return **m_pool;
   }
@@ -38,14 +38,25 @@ virStoragePool& LibvirtCloud::pool() {
                         return pool;
                       });
   }
-  const auto info = translate("reading storage pool '" + name + "'",
-                              [&] { return m_hv.pool_info(**found); });
-  if (!info.active) {
+  m_pool = std::move(*found);
+  return **m_pool;
+}
+
+virStoragePool& LibvirtCloud::pool() {
+  virStoragePool& found = pool_handle();
+  if (!m_pool_active) {
+    require_active(found, m_config.libvirt.storage_pool);
+    m_pool_active = true;
+  }
+  return found;
+}
+
+void LibvirtCloud::require_active(virStoragePool& target, const std::string& name) {
+  if (!translate("reading storage pool '" + name + "'", [&] { return m_hv.pool_info(target); })
+           .active) {
     throw CloudError("storage pool '" + name +
                      "' is inactive: start it (virsh pool-start " + name + ") or set autostart");
   }
-  m_pool = std::move(*found);
-  return **m_pool;
 }
 
 virt::Pool LibvirtCloud::require_active_pool(const std::string& name) {
@@ -53,23 +64,21 @@ virt::Pool LibvirtCloud::require_active_pool(const std::string& name) {
   if (!found) {
     throw CloudError("storage pool '" + name + "' does not exist on " + m_hv.uri());
   }
-  if (!translate("reading storage pool '" + name + "'", [&] { return m_hv.pool_info(**found); })
-           .active) {
-    throw CloudError("storage pool '" + name + "' is inactive: start it (virsh pool-start " +
-                     name + ")");
-  }
+  require_active(**found, name);
   return std::move(*found);
 }
 
+// Lookups in the configured pool use its handle alone (pool_handle: its state is not read first):
+// only a lookup the pool refuses reads it, for the error.
 std::optional<LibvirtCloud::Located> LibvirtCloud::locate(const std::string& volume_name) {
   if (!m_names.is(volume_name, NameKind::disk) && !m_names.is(volume_name, NameKind::snapshot)) {
     throw CpiError("internal: locate(" + quote_text(volume_name) + ") is no disk or snapshot");
   }
   const auto& configured = m_config.libvirt.storage_pool;
   return translate("looking up volume '" + volume_name + "'", [&]() -> std::optional<Located> {
-    if (auto volume = m_hv.find_volume(pool(), volume_name)) {
-      auto again = m_hv.find_pool(configured);
-      if (again) return Located{configured, std::move(*again), std::move(*volume)};
+    virStoragePool& ours = pool_handle();
+    if (auto volume = in_pool(ours, configured, [&] { return m_hv.find_volume(ours, volume_name); })) {
+      return Located{configured, virt::another_reference(ours), std::move(*volume)};
     }
     // Disks created with cloud_properties.storage_pool (or next to a VM) live elsewhere: only
     // the pool this CPI recorded for the volume is looked at, by name.
@@ -80,7 +89,8 @@ std::optional<LibvirtCloud::Located> LibvirtCloud::locate(const std::string& vol
       throw CloudError("'" + volume_name + "' is recorded in storage pool '" + *recorded +
                        "', which does not exist on " + m_hv.uri() + " (define it again)");
     }
-    if (auto volume = m_hv.find_volume(**other, volume_name)) {
+    if (auto volume = in_pool(**other, *recorded,
+                              [&] { return m_hv.find_volume(**other, volume_name); })) {
       return Located{*recorded, std::move(*other), std::move(*volume)};
     }
     return std::nullopt;
@@ -92,9 +102,12 @@ bool LibvirtCloud::supports_backing_store(const std::string& pool_type) {
 }
 
 bool LibvirtCloud::pool_has_overlays(virStoragePool& target) {
-  const auto facts = xml::read_pool_xml(
+  return supports_backing_store(pool_facts(target).type);
+}
+
+xml::PoolFacts LibvirtCloud::pool_facts(virStoragePool& target) {
+  return xml::read_pool_xml(
       translate("reading storage pool XML", [&] { return m_hv.pool_xml(target); }));
-  return supports_backing_store(facts.type);
 }
 
 void LibvirtCloud::delete_if_exists(virStoragePool& target, const std::string& volume_name) {

@@ -243,9 +243,8 @@ void LibvirtCloud::detach_settle(virDomain& domain, const VmCid& vm, const DiskC
 }
 
 std::vector<DiskCid> LibvirtCloud::get_disks(const VmCid& vm) {
-  auto domain = require_domain(vm);
-  const auto facts = xml::read_domain_xml(translate(
-      "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
+  xml::DomainFacts facts;  // the persistent definition, also our mark on it
+  require_domain(vm, facts);
   std::vector<DiskCid> out;
   for (const auto& disk : facts.disks) {
     if (!disk.cdrom && is_disk_cid(disk.serial)) out.push_back({disk.serial});

@@ -145,11 +145,22 @@ std::string LibvirtCloud::virt_type() {
   return *m_virt_type;
 }
 
-virt::Domain LibvirtCloud::require_domain(const VmCid& cid) {
+virt::Domain LibvirtCloud::require_domain(const VmCid& cid, nlohmann::json* facts) {
   if (!check_cid("vm lookup", NameKind::vm, cid.value)) {
     throw VmNotFound(quote_text(cid.value) + " is no vm CID of this CPI");
   }
-  auto domain = find_our_domain(cid);
+  auto domain = find_our_domain(cid, facts);
+  if (!domain) {
+    throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
+  }
+  return std::move(*domain);
+}
+
+virt::Domain LibvirtCloud::require_domain(const VmCid& cid, xml::DomainFacts& definition) {
+  if (!check_cid("vm lookup", NameKind::vm, cid.value)) {
+    throw VmNotFound(quote_text(cid.value) + " is no vm CID of this CPI");
+  }
+  auto domain = find_our_domain(cid, definition);
   if (!domain) {
     throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
   }
@@ -160,10 +171,7 @@ nlohmann::json LibvirtCloud::vm_facts(virDomain& domain) {
   auto text = translate("reading vm metadata",
                         [&] { return m_hv.domain_metadata(domain, xml::k_metadata_ns); });
   if (!text) return nlohmann::json::object();
-  pugi::xml_document doc;
-  xml::parse(doc, *text, "vm metadata");
-  auto parsed = nlohmann::json::parse(doc.document_element().child_value("facts"), nullptr, false);
-  return parsed.is_object() ? parsed : nlohmann::json::object();
+  return metadata_facts(*text);
 }
 
 void LibvirtCloud::write_vm_facts(virDomain& domain, const nlohmann::json& facts) {
@@ -393,13 +401,12 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     return;
   }
   const std::string name = object_name(cid.value);
-  auto domain = find_our_domain(cid);
+  xml::DomainFacts facts;  // the persistent definition: our mark, facts and disks in one read
+  auto domain = find_our_domain(cid, facts);
   virStoragePool& target = pool();
   std::string stemcell;
   if (domain) {
-    stemcell = vm_facts(**domain).value("stemcell", "");
-    const auto facts = xml::read_domain_xml(
-        translate("reading vm '" + cid.value + "'", [&] { return m_hv.domain_xml(**domain, true); }));
+    stemcell = facts_json(facts.facts).value("stemcell", "");
     // With persistent disks attached, shut down gracefully first (bounded) so the guest
     // flushes and unmounts them; the VM's own disks are deleted anyway, so without persistent
     // disks there is nothing to protect and it is powered off at once.
@@ -484,8 +491,8 @@ void LibvirtCloud::reboot_vm(const VmCid& cid) {
 }
 
 void LibvirtCloud::set_vm_metadata(const VmCid& cid, const nlohmann::json& metadata) {
-  auto domain = require_domain(cid);
-  auto facts = vm_facts(*domain);
+  nlohmann::json facts;
+  auto domain = require_domain(cid, &facts);  // the ownership check reads the facts
   facts["metadata"] = metadata;
   write_vm_facts(*domain, facts);
   const std::string title = title_of(metadata);

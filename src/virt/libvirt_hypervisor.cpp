@@ -46,6 +46,15 @@ template <typename Describe>
   throw LibvirtError(code, describe() + ": " + message);
 }
 
+// The thread's last libvirt error as the exception throw_last_error throws; resets it.
+LibvirtError taken_error(const std::string& action) {
+  try {
+    throw_last_error(action);
+  } catch (const LibvirtError& e) {
+    return e;
+  }
+}
+
 void check(int rc, const std::string& action) {
   if (rc < 0) {
     throw_last_error(action);
@@ -58,6 +67,30 @@ unsigned int device_flags(virDomain& domain, bool live) {
     flags |= VIR_DOMAIN_AFFECT_LIVE;
   }
   return flags;
+}
+
+// A metadata change (virDomainSetMetadata through `set`, given the flags) to the persistent
+// definition and, when the domain runs, to the live one. Whether it runs is read from the
+// handle's id, which the lookup returned (no call to the daemon). A domain that stopped since
+// refuses the live part: the change then goes to the persistent definition alone. One that
+// started since keeps its old live metadata until it restarts; the persistent definition, the
+// one the CPI reads, is written either way.
+template <typename Set>
+void change_metadata(virDomain& domain, const char* what, Set&& set) {
+  const std::string action = std::string{what} + " '" + name_of(domain) + "'";
+  const bool running = virDomainGetID(&domain) != static_cast<unsigned int>(-1);
+  const unsigned int config = VIR_DOMAIN_AFFECT_CONFIG;
+  if (set(running ? config | VIR_DOMAIN_AFFECT_LIVE : config) == 0) return;
+  if (running && last_error_code() == VIR_ERR_OPERATION_INVALID) {
+    const LibvirtError refusal = taken_error(action);  // the next call resets it
+    if (virDomainIsActive(&domain) == 0) {
+      virResetLastError();
+      check(set(config), action);
+      return;
+    }
+    throw refusal;
+  }
+  throw_last_error(action);
 }
 
 // Zero detection for sparse uploads: the source is read in blocks; all-zero blocks are holes.
@@ -534,10 +567,11 @@ void LibvirtHypervisor::set_domain_autostart(virDomain& domain) {
 
 void LibvirtHypervisor::set_domain_metadata(virDomain& domain, const std::string& xml,
                                             const std::string& key, const std::string& ns_uri) {
-  check(virDomainSetMetadata(&domain, VIR_DOMAIN_METADATA_ELEMENT,
-                             xml.empty() ? nullptr : xml.c_str(), key.c_str(), ns_uri.c_str(),
-                             device_flags(domain, true)),
-        "writing metadata of domain '" + name_of(domain) + "'");
+  change_metadata(domain, "writing metadata of domain", [&](unsigned int flags) {
+    return virDomainSetMetadata(&domain, VIR_DOMAIN_METADATA_ELEMENT,
+                                xml.empty() ? nullptr : xml.c_str(), key.c_str(), ns_uri.c_str(),
+                                flags);
+  });
 }
 
 std::optional<std::string> LibvirtHypervisor::domain_metadata(virDomain& domain,
@@ -556,9 +590,10 @@ std::optional<std::string> LibvirtHypervisor::domain_metadata(virDomain& domain,
 }
 
 void LibvirtHypervisor::set_domain_title(virDomain& domain, const std::string& title) {
-  check(virDomainSetMetadata(&domain, VIR_DOMAIN_METADATA_TITLE, title.c_str(), nullptr, nullptr,
-                             device_flags(domain, true)),
-        "writing the title of domain '" + name_of(domain) + "'");
+  change_metadata(domain, "writing the title of domain", [&](unsigned int flags) {
+    return virDomainSetMetadata(&domain, VIR_DOMAIN_METADATA_TITLE, title.c_str(), nullptr,
+                                nullptr, flags);
+  });
 }
 
 void LibvirtHypervisor::attach_device(virDomain& domain, const std::string& xml, bool live) {

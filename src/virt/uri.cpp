@@ -1,7 +1,10 @@
 #include "cpi/virt/uri.hpp"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <filesystem>
+#include <utility>
 
 #include "cpi/errors.hpp"
 
@@ -50,8 +53,26 @@ std::string scheme_transport(const std::string& uri) {
   return "other";
 }
 
-// The PKI dir for TLS: inline PEMs are written into `scratch` under libvirt's file names;
-// files given by path must already sit together in one dir under those names, or are copied.
+// The directory holding all three files under libvirt's names (cacert.pem, clientcert.pem,
+// clientkey.pem), each readable, when they are given by path; "" otherwise.
+std::string libvirt_pki_dir(const config::TlsConfig& tls) {
+  const std::pair<const config::Material*, const char*> files[] = {
+      {&tls.ca_cert, "cacert.pem"}, {&tls.client_cert, "clientcert.pem"},
+      {&tls.client_key, "clientkey.pem"}};
+  std::string dir;
+  for (const auto& [material, name] : files) {
+    if (material->is_inline()) return {};
+    const std::filesystem::path path{material->value};
+    if (path.filename() != name || ::access(path.c_str(), R_OK) != 0) return {};
+    if (!dir.empty() && path.parent_path().string() != dir) return {};
+    dir = path.parent_path().string();
+  }
+  return dir;
+}
+
+// The PKI dir for TLS: files given by path that already sit together in one dir under libvirt's
+// file names are used where they are (nothing is written); otherwise the PEMs (inline, or read
+// from their files) are written into `scratch` under those names.
 std::string tls_pki_dir(const config::TlsConfig& tls, std::optional<util::PrivateDir>& scratch) {
   if (!tls.any()) {
     return {};
@@ -60,6 +81,7 @@ std::string tls_pki_dir(const config::TlsConfig& tls, std::optional<util::Privat
     throw CpiError(
         "libvirt.tls: ca_cert, client_cert and client_key must all be set for the tls transport");
   }
+  if (auto dir = libvirt_pki_dir(tls); !dir.empty()) return dir;
   if (!scratch) scratch.emplace("cpi-pki");
   scratch->write_file("cacert.pem", tls.ca_cert.text("libvirt.tls.ca_cert"));
   scratch->write_file("clientcert.pem", tls.client_cert.text("libvirt.tls.client_cert"));

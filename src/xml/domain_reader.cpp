@@ -28,6 +28,26 @@ std::string suffix(int index) {  // 0 -> a, 25 -> z, 26 -> aa
   return out;
 }
 
+// The name without its namespace prefix ("bosh:facts" -> "facts").
+std::string local_name(const pugi::xml_node& node) {
+  const std::string name = node.name();
+  const auto colon = name.find(':');
+  return colon == std::string::npos ? name : name.substr(colon + 1);
+}
+
+// The namespace URI of `node`: the xmlns (or xmlns:<prefix>) declaration on it or the nearest
+// ancestor that has one; "" when none is in scope.
+std::string namespace_of(pugi::xml_node node) {
+  const std::string name = node.name();
+  const auto colon = name.find(':');
+  const std::string attribute =
+      colon == std::string::npos ? "xmlns" : "xmlns:" + name.substr(0, colon);
+  for (; node && node.type() == pugi::node_element; node = node.parent()) {
+    if (auto declared = node.attribute(attribute.c_str())) return declared.value();
+  }
+  return "";
+}
+
 }  // namespace
 
 DomainFacts read_domain_xml(const std::string& text) {
@@ -72,6 +92,17 @@ DomainFacts read_domain_xml(const std::string& text) {
     facts.nics.push_back(std::move(n));
   }
   facts.console_log = devices.child("serial").child("log").attribute("file").value();
+  for (auto element : doc.child("domain").child("metadata").children()) {
+    if (element.type() != pugi::node_element || namespace_of(element) != k_metadata_ns) continue;
+    facts.ours = true;
+    for (auto item : element.children()) {
+      if (item.type() == pugi::node_element && local_name(item) == "facts") {
+        facts.facts = item.child_value();
+        break;
+      }
+    }
+    break;
+  }
   return facts;
 }
 

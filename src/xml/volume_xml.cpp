@@ -79,7 +79,18 @@ PoolFacts read_pool_xml(const std::string& text) {
   pugi::xml_document doc;
   parse(doc, text, "storage pool XML");
   auto pool = doc.child("pool");
-  return {pool.attribute("type").value(), pool.child("target").child_value("path")};
+  auto bytes = [&](const char* name) -> std::optional<std::uint64_t> {
+    auto node = pool.child(name);
+    const std::string unit = node.attribute("unit").value();
+    const std::string digits = node.child_value();
+    if (!node || (!unit.empty() && unit != "bytes" && unit != "B") || digits.empty() ||
+        digits.find_first_not_of("0123456789") != std::string::npos) {
+      return std::nullopt;
+    }
+    return node.text().as_ullong();
+  };
+  return {pool.attribute("type").value(), pool.child("target").child_value("path"),
+          bytes("capacity"), bytes("available")};
 }
 
 }  // namespace cpi::xml

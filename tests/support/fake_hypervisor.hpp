@@ -15,6 +15,11 @@
 //   domain_capabilities            nullopt, as the test driver
 // delete_volume forgets what was stored for the volume; clone_volume copies it.
 //
+// Requests: every Hypervisor method the code under test calls is logged by name (requests()),
+// except uri(), which libvirt answers from the connection without asking the daemon. On a
+// remote connection each is one request to libvirtd (a stream: one upload or download), with
+// the exceptions LibvirtHypervisor documents; the driver tests count them per CPI method.
+//
 // Fault injection: fail_at(n) makes the n-th mutating call from now throw
 // LibvirtError(VIR_ERR_INTERNAL_ERROR, "injected failure at step n") before it does anything.
 // Mutating: define/build/start/autostart pool, create/clone/upload/resize/delete volume,
@@ -83,6 +88,10 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   int mutating_calls() const { return m_calls; }
   bool injected() const { return m_failed; }
 
+  // --- requests: the Hypervisor methods called since reset_requests(), in order
+  const std::vector<std::string>& requests() const { return m_requests; }
+  void reset_requests() { m_requests.clear(); }
+
   // --- what the emulation recorded
   std::optional<Upload> uploaded(const std::string& volume_path) const {
     auto it = m_uploads.find(volume_path);
@@ -101,29 +110,35 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
 
   // --- host
   std::optional<std::string> domain_capabilities(const std::string&) override {
+    note("domain_capabilities");
     return std::nullopt;
   }
 
   // --- pools
   virt::Pool define_pool(const std::string& xml) override {
+    note("define_pool");
     step();
     return HypervisorWrapper::define_pool(xml);
   }
   void build_pool(virStoragePool& pool) override {
+    note("build_pool");
     step();
     HypervisorWrapper::build_pool(pool);
   }
   void start_pool(virStoragePool& pool) override {
+    note("start_pool");
     step();
     HypervisorWrapper::start_pool(pool);
   }
   void set_pool_autostart(virStoragePool& pool) override {
+    note("set_pool_autostart");
     step();
     HypervisorWrapper::set_pool_autostart(pool);
   }
 
   // --- volumes
   virt::Volume create_volume(virStoragePool& pool, const std::string& xml) override {
+    note("create_volume");
     step();
     auto volume = HypervisorWrapper::create_volume(pool, xml);
     forget(target().volume_path(*volume));  // a new volume starts empty
@@ -132,6 +147,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
 
   virt::Volume clone_volume(virStoragePool& pool, const std::string& xml,
                             virStorageVol& from) override {
+    note("clone_volume");
     step();
     auto volume = HypervisorWrapper::clone_volume(pool, xml, from);
     const std::string path = target().volume_path(*volume);
@@ -144,6 +160,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
 
   // Emulated: the test driver can neither download nor upload.
   void copy_volume_bytes(virStorageVol& from, virStorageVol& to) override {
+    note("copy_volume_bytes");
     step();
     const std::string path = target().volume_path(to);
     forget(path);
@@ -154,6 +171,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
 
   void upload_volume(virStorageVol& volume, virt::ByteSource& source, std::uint64_t length,
                      bool sparse) override {
+    note("upload_volume");
     step();  // a failure here reads nothing from the source
     const std::string path = target().volume_path(volume);
     if (m_tear_keep) {
@@ -186,6 +204,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   }
 
   std::string download_volume(virStorageVol& volume, std::uint64_t max_bytes) override {
+    note("download_volume");
     const auto capacity = volume_info(volume).capacity;
     const auto length = static_cast<std::size_t>(std::min(capacity, max_bytes));
     std::string bytes;
@@ -198,11 +217,13 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   }
 
   void resize_volume(virStorageVol& volume, std::uint64_t capacity_bytes) override {
+    note("resize_volume");
     step();
     m_capacity[target().volume_path(volume)] = capacity_bytes;
   }
 
   void delete_volume(virStorageVol& volume) override {
+    note("delete_volume");
     step();
     const std::string path = target().volume_path(volume);
     HypervisorWrapper::delete_volume(volume);
@@ -210,6 +231,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   }
 
   virt::VolumeInfo volume_info(virStorageVol& volume) override {
+    note("volume_info");
     auto info = HypervisorWrapper::volume_info(volume);
     if (auto it = m_capacity.find(target().volume_path(volume)); it != m_capacity.end()) {
       info.capacity = it->second;
@@ -218,6 +240,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   }
 
   std::string volume_xml(virStorageVol& volume) override {
+    note("volume_xml");
     auto text = HypervisorWrapper::volume_xml(volume);
     auto it = m_capacity.find(target().volume_path(volume));
     if (it == m_capacity.end()) return text;
@@ -231,20 +254,24 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
 
   // --- domains
   virt::Domain define_domain(const std::string& xml) override {
+    note("define_domain");
     step();
     return HypervisorWrapper::define_domain(xml);
   }
   void start_domain(virDomain& domain) override {
+    note("start_domain");
     step();
     HypervisorWrapper::start_domain(domain);
     m_live.erase(virDomainGetName(&domain));  // a new qemu starts from the persistent definition
   }
   void destroy_domain(virDomain& domain) override {
+    note("destroy_domain");
     HypervisorWrapper::destroy_domain(domain);
     m_live.erase(virDomainGetName(&domain));
   }
   // The live definition with the disks hot-plugged through this fake.
   std::string domain_xml(virDomain& domain, bool inactive) override {
+    note("domain_xml");
     auto text = HypervisorWrapper::domain_xml(domain, inactive);
     const auto it = m_live.find(virDomainGetName(&domain));
     if (inactive || it == m_live.end() || !target().domain_active(domain)) return text;
@@ -264,29 +291,35 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
     return serialize(doc);
   }
   void detach_live_device(virDomain& domain, const std::string& xml) override {
+    note("detach_live_device");
     step();
     if (!unplug_live(domain, xml)) {
       throw virt::LibvirtError(VIR_ERR_DEVICE_MISSING, "no such disk in the live domain (emulated)");
     }
   }
   void suspend_domain(virDomain& domain) override {
+    note("suspend_domain");
     step();
     HypervisorWrapper::suspend_domain(domain);
   }
   void resume_domain(virDomain& domain) override {
+    note("resume_domain");
     step();
     HypervisorWrapper::resume_domain(domain);
   }
   void set_domain_autostart(virDomain& domain) override {
+    note("set_domain_autostart");
     step();
     HypervisorWrapper::set_domain_autostart(domain);
   }
   void set_domain_metadata(virDomain& domain, const std::string& xml, const std::string& key,
                            const std::string& ns_uri) override {
+    note("set_domain_metadata");
     step();
     HypervisorWrapper::set_domain_metadata(domain, xml, key, ns_uri);
   }
   void set_domain_title(virDomain& domain, const std::string& title) override {
+    note("set_domain_title");
     step();
     HypervisorWrapper::set_domain_title(domain, title);
   }
@@ -294,6 +327,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   // Appends the <disk> to the persistent definition (the live one of the test driver stays as
   // it is until the domain restarts).
   void attach_device(virDomain& domain, const std::string& xml, bool live) override {
+    note("attach_device");
     step();
     if (live && target().domain_active(domain)) {
       m_live[virDomainGetName(&domain)][target_of(xml)] = xml;
@@ -323,6 +357,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
 
   // Removes the <disk> whose target dev matches from the persistent definition.
   void detach_device(virDomain& domain, const std::string& xml, bool live) override {
+    note("detach_device");
     step();
     if (live) unplug_live(domain, xml);
     pugi::xml_document device;
@@ -343,17 +378,111 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   }
 
   void update_device(virDomain& domain, const std::string& xml, bool live) override {
+    note("update_device");
     step();
     m_updates.push_back({virDomainGetName(&domain), xml, live});
   }
 
   void block_resize(virDomain& domain, const std::string& target_dev,
                     std::uint64_t bytes) override {
+    note("block_resize");
     step();
     m_block_resizes.push_back({virDomainGetName(&domain), target_dev, bytes});
   }
 
+
+  // --- the methods only logged (forwarded as they are)
+  virt::HostVersions host_versions() override {
+    note("host_versions");
+    return HypervisorWrapper::host_versions();
+  }
+  std::string capabilities() override {
+    note("capabilities");
+    return HypervisorWrapper::capabilities();
+  }
+  int domain_state(virDomain& d) override {
+    note("domain_state");
+    return HypervisorWrapper::domain_state(d);
+  }
+  std::optional<virt::Pool> find_pool(const std::string& n) override {
+    note("find_pool");
+    return HypervisorWrapper::find_pool(n);
+  }
+  std::vector<std::string> active_pool_names() override {
+    note("active_pool_names");
+    return HypervisorWrapper::active_pool_names();
+  }
+  void undefine_pool(virStoragePool& p) override {
+    note("undefine_pool");
+    HypervisorWrapper::undefine_pool(p);
+  }
+  virt::PoolInfo pool_info(virStoragePool& p) override {
+    note("pool_info");
+    return HypervisorWrapper::pool_info(p);
+  }
+  std::string pool_xml(virStoragePool& p) override {
+    note("pool_xml");
+    return HypervisorWrapper::pool_xml(p);
+  }
+  std::optional<virt::Volume> find_volume(virStoragePool& p, const std::string& n) override {
+    note("find_volume");
+    return HypervisorWrapper::find_volume(p, n);
+  }
+  std::vector<std::string> list_volume_names(virStoragePool& p) override {
+    note("list_volume_names");
+    return HypervisorWrapper::list_volume_names(p);
+  }
+  std::string volume_path(virStorageVol& v) override {
+    note("volume_path");
+    return HypervisorWrapper::volume_path(v);
+  }
+  std::optional<virt::Domain> find_domain(const std::string& n) override {
+    note("find_domain");
+    return HypervisorWrapper::find_domain(n);
+  }
+  std::vector<std::string> list_domain_names() override {
+    note("list_domain_names");
+    return HypervisorWrapper::list_domain_names();
+  }
+  void shutdown_domain(virDomain& d) override {
+    note("shutdown_domain");
+    HypervisorWrapper::shutdown_domain(d);
+  }
+  void reboot_domain(virDomain& d) override {
+    note("reboot_domain");
+    HypervisorWrapper::reboot_domain(d);
+  }
+  void reset_domain(virDomain& d) override {
+    note("reset_domain");
+    HypervisorWrapper::reset_domain(d);
+  }
+  void undefine_domain(virDomain& d) override {
+    note("undefine_domain");
+    HypervisorWrapper::undefine_domain(d);
+  }
+  bool domain_active(virDomain& d) override {
+    note("domain_active");
+    return HypervisorWrapper::domain_active(d);
+  }
+  std::optional<std::string> domain_metadata(virDomain& d, const std::string& u) override {
+    note("domain_metadata");
+    return HypervisorWrapper::domain_metadata(d, u);
+  }
+  std::optional<virt::Network> find_network(const std::string& n) override {
+    note("find_network");
+    return HypervisorWrapper::find_network(n);
+  }
+  bool network_active(virNetwork& n) override {
+    note("network_active");
+    return HypervisorWrapper::network_active(n);
+  }
+  void start_network(virNetwork& n) override {
+    note("start_network");
+    HypervisorWrapper::start_network(n);
+  }
+
  private:
+  void note(const char* name) { m_requests.emplace_back(name); }
   static std::string target_of(const std::string& xml) {
     pugi::xml_document device;
     parse(device, xml);
@@ -406,6 +535,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   std::map<std::string, std::uint64_t> m_capacity;
   std::vector<DeviceCall> m_updates;
   std::vector<BlockResize> m_block_resizes;
+  std::vector<std::string> m_requests;
 };
 
 }  // namespace cpi::testing

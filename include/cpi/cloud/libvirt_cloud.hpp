@@ -3,6 +3,8 @@
 // domains with their root/ephemeral/config volumes, persistent disk volumes, and for each
 // disk and snapshot a small `<name>.meta` volume holding its BOSH metadata and attachment.
 
+#include <libvirt/virterror.h>
+
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -14,6 +16,7 @@
 #include "cpi/config/config.hpp"
 #include "cpi/util/rollback.hpp"
 #include "cpi/xml/domain_xml.hpp"
+#include "cpi/virt/error.hpp"
 #include "cpi/virt/hypervisor.hpp"
 #include "cpi/xml/domain_reader.hpp"
 #include "cpi/xml/volume_xml.hpp"
@@ -79,8 +82,20 @@ class LibvirtCloud final : public Cloud {
   };
 
   // storage.cpp
-  virStoragePool& pool();  // the configured pool, created as a dir pool when absent
+  // The configured pool, created as a dir pool when absent, and checked to be active (once).
+  virStoragePool& pool();
+  // Its handle alone (one lookup, or the creation): for calls that only look volumes up in it,
+  // through in_pool(), so that an inactive pool still gets require_active's error.
+  virStoragePool& pool_handle();
+  // Throws CloudError (how to start it) when pool `name` is inactive.
+  void require_active(virStoragePool& target, const std::string& name);
+  // The pool `name`, which must exist and be active (CloudError).
   virt::Pool require_active_pool(const std::string& name);
+  // Runs `action`, an operation on pool `name` whose state was not read; a libvirt refusal
+  // (VIR_ERR_OPERATION_INVALID) because the pool is inactive becomes require_active's error.
+  template <typename F>
+  auto in_pool(virStoragePool& target, const std::string& name, F&& action) -> decltype(action());
+  xml::PoolFacts pool_facts(virStoragePool& target);  // its XML: type, capacity, available
   // The disk or snapshot volume `volume_name` (a name of kind disk or snapshot): in the
   // configured pool, else in the pool its pool record names; never in any other pool.
   std::optional<Located> locate(const std::string& volume_name);
@@ -100,8 +115,16 @@ class LibvirtCloud final : public Cloud {
   // ours of another kind (nothing touched); false when no grammar of ours matches it.
   bool check_cid(const char* method, NameKind kind, const std::string& cid) const;
   // The domain of `cid` when it exists and carries our metadata namespace (create_vm writes
-  // it); nullopt when absent; CpiError for a domain of that name without it (not ours).
-  std::optional<virt::Domain> find_our_domain(const VmCid& cid);
+  // it); nullopt when absent; CpiError for a domain of that name without it (not ours). Two
+  // calls: the lookup and our metadata, whose facts go to `facts` when given.
+  std::optional<virt::Domain> find_our_domain(const VmCid& cid, nlohmann::json* facts = nullptr);
+  // The same check on the persistent definition, which is read instead of the metadata (also
+  // two calls) and returned in `definition` (read_domain_xml: its disks, `facts`, ...).
+  std::optional<virt::Domain> find_our_domain(const VmCid& cid, xml::DomainFacts& definition);
+  // The facts of our metadata: from its element's text (virDomainGetMetadata), or from the text
+  // of its <facts> (xml::DomainFacts::facts); {} when they are no JSON object.
+  static nlohmann::json metadata_facts(const std::string& metadata_xml);
+  static nlohmann::json facts_json(const std::string& text);
   // The pool the pool record of `volume_name` names (nullopt: no record, or a malformed one).
   std::optional<std::string> recorded_pool(const std::string& volume_name);
   // Records that `volume_name` lives in `pool_name` (not the configured pool), before creating it.
@@ -126,7 +149,9 @@ class LibvirtCloud final : public Cloud {
   void collect_stemcell(const StemcellCid& cid);
 
   // vms.cpp
-  virt::Domain require_domain(const VmCid& cid);
+  // find_our_domain, or VmNotFound (also for a CID that is no vm CID of ours).
+  virt::Domain require_domain(const VmCid& cid, nlohmann::json* facts = nullptr);
+  virt::Domain require_domain(const VmCid& cid, xml::DomainFacts& definition);
   std::string virt_type();
   nlohmann::json vm_facts(virDomain& domain);
   void write_vm_facts(virDomain& domain, const nlohmann::json& facts);
@@ -202,6 +227,7 @@ class LibvirtCloud final : public Cloud {
   config::Config m_config;
   Names m_names;
   std::optional<virt::Pool> m_pool;
+  bool m_pool_active = false;  // pool() read its state
   std::optional<std::string> m_virt_type;
 };
 
@@ -211,6 +237,17 @@ std::unique_ptr<Cloud> open_libvirt_cloud(const config::Config& config);
 // Runs `action`; a virt::LibvirtError becomes CloudError "<what>: <libvirt message>".
 template <typename F>
 auto translate(const std::string& what, F&& action) -> decltype(action());
+
+template <typename F>
+auto LibvirtCloud::in_pool(virStoragePool& target, const std::string& name, F&& action)
+    -> decltype(action()) {
+  try {
+    return action();
+  } catch (const virt::LibvirtError& e) {
+    if (e.code() == VIR_ERR_OPERATION_INVALID) require_active(target, name);
+    throw;
+  }
+}
 
 }  // namespace cpi::cloud
 

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "cpi/virt/error.hpp"
+
 namespace cpi::virt {
 
 template <typename T, int (*Release)(T*)>
@@ -19,6 +21,12 @@ using Domain = std::unique_ptr<virDomain, Releaser<virDomain, virDomainFree>>;
 using Pool = std::unique_ptr<virStoragePool, Releaser<virStoragePool, virStoragePoolFree>>;
 using Volume = std::unique_ptr<virStorageVol, Releaser<virStorageVol, virStorageVolFree>>;
 using Network = std::unique_ptr<virNetwork, Releaser<virNetwork, virNetworkFree>>;
+
+// One more owned reference to a pool already held (virStoragePoolRef: no call to the daemon).
+inline Pool another_reference(virStoragePool& pool) {
+  if (virStoragePoolRef(&pool) < 0) throw_last_error("referencing a storage pool");
+  return Pool{&pool};
+}
 
 struct FreeDeleter {
   void operator()(char* text) const noexcept { std::free(text); }

@@ -3,6 +3,13 @@
 // through this interface. LibvirtHypervisor forwards to the C API; tests wrap it (HypervisorWrapper)
 // to emulate what libvirt's test driver lacks and to inject failures. Every method throws
 // LibvirtError (virt/error.hpp) on failure; find_* return nullopt only for "no such object".
+//
+// Cost: on a remote connection (qemu:///system is one) every method is one request to the
+// daemon, a stream one upload or download, except: uri() (none: the connection knows it),
+// host_versions() (three), download_volume() (the volume's size first), attach_device(),
+// detach_device() and update_device() with `live` (whether the domain runs first), and
+// set_domain_metadata() / set_domain_title() on a domain that stopped after its lookup (see
+// there). The driver tests count them per CPI method (FakeHypervisor::requests()).
 
 #include <algorithm>
 #include <cstdint>
@@ -124,7 +131,9 @@ class Hypervisor {
   virtual std::string domain_xml(virDomain& domain, bool inactive) = 0;
   virtual void set_domain_autostart(virDomain& domain) = 0;
   // Sets (or with empty xml removes) our <metadata> element in the persistent and, when
-  // running, the live definition.
+  // running, the live definition. Whether it runs is taken from the domain handle's id (what
+  // its lookup saw): one that stopped since costs a state read and a second write; one that
+  // started since keeps its old live metadata until it restarts. Likewise set_domain_title.
   virtual void set_domain_metadata(virDomain& domain, const std::string& xml,
                                    const std::string& key, const std::string& ns_uri) = 0;
   virtual std::optional<std::string> domain_metadata(virDomain& domain,

@@ -13,6 +13,11 @@ struct DomainFacts {
   std::vector<NicDevice> nics;
   std::vector<std::string> targets;  // every disk target dev in use
   std::string console_log;
+  // Our element in <metadata> (namespace k_metadata_ns, whatever prefix libvirt gave it): the
+  // mark create_vm leaves on its domains, read with the definition instead of by another call
+  // (virDomainGetMetadata looks for the same element). `facts` is the text of its <facts>.
+  bool ours = false;
+  std::string facts;
 };
 
 DomainFacts read_domain_xml(const std::string& text);

@@ -37,10 +37,14 @@ VolumeFacts read_volume_xml(const std::string& text);
 
 // A `dir` pool at `path`.
 std::string dir_pool_xml(const std::string& name, const std::string& path);
-// The pool's type attribute ("dir", "logical", ...) and target path.
+// The pool's type attribute ("dir", "logical", ...), target path and sizes. The sizes are the
+// ones virStoragePoolGetInfo reports (libvirt formats both from the same record, in bytes);
+// nullopt when absent or in another unit.
 struct PoolFacts {
   std::string type;
   std::string path;
+  std::optional<std::uint64_t> capacity;
+  std::optional<std::uint64_t> available;
 };
 PoolFacts read_pool_xml(const std::string& text);
 

@@ -192,6 +192,43 @@ TEST(UriTest, TlsWithPemPathsCopiesTheFiles) {
   EXPECT_EQ(read(dir / "clientkey.pem"), k_key);
 }
 
+// The files already are what libvirt reads from a pkipath: used in place, nothing written.
+TEST(UriTest, TlsWithPemPathsUnderLibvirtsNamesUsesTheirDirectory) {
+  const util::PrivateDir source{"cpi-test"};
+  auto c = tls_config();
+  c.tls.ca_cert.value = source.write_file("cacert.pem", k_ca).string();
+  c.tls.client_cert.value = source.write_file("clientcert.pem", k_cert).string();
+  c.tls.client_key.value = source.write_file("clientkey.pem", k_key).string();
+  const ConnectTarget target = build_target(c);
+  EXPECT_EQ(fs::path{params(target.uri).at("pkipath")}, source.path());
+  EXPECT_FALSE(target.scratch.has_value());
+}
+
+// Anything short of that (one file named otherwise, in another directory, or inline) is
+// copied, as before.
+TEST(UriTest, TlsWithPemPathsNotAllTogetherUnderLibvirtsNamesCopiesThem) {
+  const util::PrivateDir source{"cpi-test"};
+  const util::PrivateDir elsewhere{"cpi-test"};
+  const auto ca = source.write_file("cacert.pem", k_ca).string();
+  const auto cert = source.write_file("clientcert.pem", k_cert).string();
+  source.write_file("clientkey.pem", k_key);  // next to the others, but not the one given
+  const auto renamed = source.write_file("client.key", k_key).string();
+  const auto moved = elsewhere.write_file("clientkey.pem", k_key).string();
+  for (const auto& key_value : {renamed, moved, std::string{k_key}}) {
+    SCOPED_TRACE(key_value);
+    auto c = tls_config();
+    c.tls.ca_cert.value = ca;
+    c.tls.client_cert.value = cert;
+    c.tls.client_key.value = key_value;
+    const ConnectTarget target = build_target(c);
+    ASSERT_TRUE(target.scratch.has_value());
+    const fs::path dir = params(target.uri).at("pkipath");
+    EXPECT_EQ(dir, target.scratch->path());
+    EXPECT_EQ(read(dir / "clientkey.pem"), k_key);
+    EXPECT_EQ(read(dir / "cacert.pem"), k_ca);
+  }
+}
+
 TEST(UriTest, TlsWithOnlySomePemsIsAnError) {
   for (int missing = 0; missing < 3; ++missing) {
     SCOPED_TRACE(missing);

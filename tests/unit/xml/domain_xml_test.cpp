@@ -294,6 +294,44 @@ TEST(ReadDomainXmlTest, RecordsTargetsOfNonVolumeDisks) {
   EXPECT_EQ(facts.console_log, "");
 }
 
+// Our mark is the element in our namespace, whichever prefix libvirt wrote it with: the same
+// test virDomainGetMetadata makes.
+TEST(ReadDomainXmlTest, FindsOurMetadataElementByItsNamespace) {
+  const std::string ns = k_metadata_ns;
+  const std::vector<std::string> ours{
+      "<bosh:vm xmlns:bosh='" + ns + "'><bosh:facts>{\"a\":1}</bosh:facts></bosh:vm>",
+      "<x:vm xmlns:x='" + ns + "'><x:facts>{\"a\":1}</x:facts></x:vm>",
+      "<vm xmlns='" + ns + "'><facts>{\"a\":1}</facts></vm>",
+      "<other:a xmlns:other='urn:other'/><bosh:vm xmlns:bosh='" + ns +
+          "'><bosh:facts>{\"a\":1}</bosh:facts></bosh:vm>"};
+  for (const auto& metadata : ours) {
+    SCOPED_TRACE(metadata);
+    const auto facts =
+        read_domain_xml("<domain><name>d</name><metadata>" + metadata + "</metadata></domain>");
+    EXPECT_TRUE(facts.ours);
+    EXPECT_EQ(facts.facts, "{\"a\":1}");
+  }
+}
+
+TEST(ReadDomainXmlTest, ElementsOfOtherNamespacesAreNotOurs) {
+  const std::string ns = k_metadata_ns;
+  const std::vector<std::string> foreign{
+      "",
+      "<metadata/>",
+      "<metadata><bosh:vm xmlns:bosh='urn:someone-else'><bosh:facts>{}</bosh:facts></bosh:vm>"
+      "</metadata>",
+      "<metadata><vm><facts>{}</facts></vm></metadata>",  // no namespace at all
+      "<metadata><bosh:vm xmlns:other='" + ns + "'><facts>{}</facts></bosh:vm></metadata>",
+      "<metadata>" + ns + "</metadata>",
+      "<description>" + ns + "</description>"};
+  for (const auto& part : foreign) {
+    SCOPED_TRACE(part);
+    const auto facts = read_domain_xml("<domain><name>d</name>" + part + "</domain>");
+    EXPECT_FALSE(facts.ours);
+    EXPECT_EQ(facts.facts, "");
+  }
+}
+
 TEST(ReadDomainXmlTest, UnreadableXmlIsACloudError) {
   EXPECT_THROW(read_domain_xml("<domain><devices>"), CloudError);
 }

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <pugixml.hpp>
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -148,6 +150,25 @@ TEST(DirPoolXmlTest, ReadPoolXmlRoundTrips) {
   EXPECT_EQ(facts.path, "/srv/a&b");
 }
 
+
+// create_disk takes the pool's room from its XML (the values virStoragePoolGetInfo reports).
+TEST(DirPoolXmlTest, ReadPoolXmlReadsCapacityAndAvailableInBytes) {
+  const PoolFacts facts = read_pool_xml(
+      "<pool type='dir'><name>p</name><capacity unit='bytes'>2000</capacity>"
+      "<allocation unit='bytes'>500</allocation><available unit='bytes'>1500</available>"
+      "<target><path>/p</path></target></pool>");
+  EXPECT_EQ(facts.capacity, std::optional<std::uint64_t>{2000});
+  EXPECT_EQ(facts.available, std::optional<std::uint64_t>{1500});
+}
+
+TEST(DirPoolXmlTest, ReadPoolXmlLeavesSizesUnknownUnlessInBytes) {
+  const PoolFacts facts = read_pool_xml(
+      "<pool type='dir'><name>p</name><capacity unit='KiB'>2</capacity>"
+      "<available unit='bytes'>-1</available></pool>");
+  EXPECT_FALSE(facts.capacity.has_value());
+  EXPECT_FALSE(facts.available.has_value());
+  EXPECT_FALSE(read_pool_xml(dir_pool_xml("bosh", "/srv")).capacity.has_value());
+}
 
 TEST(VolumeXmlSchemaTest, VolumesValidate) {
   if (!have_validator()) {

@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""The small calls as BOSH makes them: each a real `cpi` process on a real libvirtd, with 10 and
+then 500 defined (not started) domains of the CPI on the host, side by side with the floor: a
+minimal C program (bench/floor.c, compiled here with `cc` against the system libvirt) that opens
+the same URI and makes the same requests, and nothing else. Both are started the same way and
+timed from spawn to exit; their runs alternate, so load on the machine hits both alike. Before
+the timed runs, one run of each is logged by libvirt (LIBVIRT_LOG_FILTERS=1:rpc) and the row
+says whether both sent the same requests.
+
+Then where the milliseconds of one has_vm go (profile()). Prints markdown table rows (what |
+measured | floor/baseline | ratio | target | met), then a line `PROFILE` and the profile's
+tables. Run by bench/run-all.sh under the e2e host lock; alone:
+    flock /tmp/bosh-libvirt-cpi-e2e.lock bench/lookups_bench.py CPI_BIN STEMCELL_DIR BUILD_DIR
+STEMCELL_DIR is the output of tests/e2e/stemcell/build.sh; the floor is built into BUILD_DIR.
+LOOKUP_RUNS (default 21) sets the runs of each call and of its floor, per host size."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from benchlib import URI, Environment, median, row, virsh
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNS = int(os.environ.get("LOOKUP_RUNS", "21"))
+NS = "https://github.com/bosh-libvirt-cpi/xmlns/vm/1"
+MIB = 1 << 20
+SIZES = (10, 500)
+
+
+def log(text):
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def build_floor(build_dir):
+    out = os.path.join(build_dir, "bench-floor")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libvirt"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-o", out, os.path.join(HERE, "floor.c")]
+                   + flags, check=True)
+    return out
+
+
+def spawn(argv, stdin=b"", env=None):
+    """Runs argv like the director runs the CPI (stdin, stdout and stderr to files): returns
+    (seconds from spawn to exit, exit status, stdout, stderr)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, env=env)
+        p.stdin.write(stdin)
+        p.stdin.close()
+        _, status, _ = os.wait4(p.pid, 0)
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        return seconds, os.waitstatus_to_exitcode(status), out.read(), err.read()
+
+
+class Host:
+    """The CPI's environment (benchlib.Environment) plus the floor and the bench's domains."""
+
+    def __init__(self, env, floor):
+        self.env, self.floor = env, floor
+        self.base_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+                         "TMPDIR": env.tmp}
+        self.clones = []
+
+    def request(self, method, arguments):
+        return json.dumps({"method": method, "arguments": arguments, "api_version": 2,
+                           "context": {"director_uuid": "bench"}}, separators=(",", ":")).encode()
+
+    def cpi(self, method, arguments, extra_env=None, argv_prefix=()):
+        env = dict(self.base_env, **(extra_env or {}))
+        argv = list(argv_prefix) + [self.env.cpi_bin, "--config", self.env.config]
+        seconds, code, out, err = spawn(argv, self.request(method, arguments), env)
+        response = json.loads(out) if out.strip() else {"error": err.decode(errors="replace")}
+        if code != 0 or response.get("error") is not None:
+            raise RuntimeError(f"{method} failed: {response.get('error')}\n"
+                               f"{err.decode(errors='replace')[-3000:]}")
+        return response["result"], seconds
+
+    def run_floor(self, steps, extra_env=None, argv_prefix=()):
+        env = dict(self.base_env, **(extra_env or {}))
+        seconds, code, _, err = spawn(list(argv_prefix) + [self.floor, URI] + steps, b"", env)
+        if code != 0:
+            raise RuntimeError(f"floor {' '.join(steps)}: {err.decode(errors='replace')}")
+        return seconds
+
+    def name(self, cid):
+        return self.env.prefix + cid
+
+    # --- domains of ours, defined and not started
+    def clone_domains(self, template_vm, count):
+        """`count` more domains of the CPI: the inactive definition of `template_vm` (made by
+        create_vm) under new vm CIDs (the naming module's vm-<uuid>), our metadata kept, their
+        volume names the new CID's. Defined in one virsh process."""
+        xml = virsh("dumpxml", "--inactive", self.name(template_vm))
+        xml = "\n".join(l for l in xml.splitlines()
+                        if "<uuid>" not in l and "<mac address" not in l)
+        commands = []
+        for _ in range(count):
+            cid = f"vm-{uuid.uuid4()}"
+            path = os.path.join(self.env.root, cid + ".xml")
+            with open(path, "w") as f:
+                f.write(xml.replace(template_vm, cid))
+            commands.append(f"define {path}")
+            self.clones.append(cid)
+        for i in range(0, len(commands), 100):
+            virsh(" ; ".join(commands[i:i + 100]))
+
+    def remove_clones(self):
+        commands = [f"undefine {self.name(cid)}" for cid in self.clones]
+        for i in range(0, len(commands), 100):
+            virsh(" ; ".join(commands[i:i + 100]), check=False)
+        self.clones = []
+
+    def ours(self):
+        return [d for d in virsh("list", "--all", "--name").split()
+                if d.startswith(self.env.prefix + "vm-")]
+
+
+def rpc_procs(host, run):
+    """The (program, procedure) numbers of the requests one run sends, from libvirt's log."""
+    with tempfile.NamedTemporaryFile(suffix=".log") as f:
+        run({"LIBVIRT_LOG_FILTERS": "1:rpc.netclient", "LIBVIRT_LOG_OUTPUTS": f"1:file:{f.name}"})
+        text = open(f.name, errors="replace").read()
+    return re.findall(r"RPC_CLIENT_MSG_TX_QUEUE:.*?prog=(\d+) vers=\d+ proc=(\d+)", text)
+
+
+class Method:
+    """One CPI call and its floor: `prepare(i)` (untimed) returns (cpi arguments, floor steps);
+    `after(i)` (untimed) undoes what the run left."""
+
+    def __init__(self, name, target, prepare, after=None):
+        self.name, self.target, self.prepare, self.after = name, target, prepare, after
+
+
+def methods(host, vm, disk, facts):
+    env = host.env
+    dom = f"dom={host.name(vm)}"
+    made = []  # volumes the runs create, removed at the end
+
+    def create_disk(i):
+        floor_volume = f"{env.prefix}floor-disk-{uuid.uuid4().hex[:12]}"
+        made.append(floor_volume)
+        return ([16, {}, vm],
+                [dom, "xml", f"pool={env.pool}", "pool-xml",
+                 f"vol-create={floor_volume}:{16 * MIB}:qcow2"])
+
+    def set_vm_metadata(i):
+        metadata = {"deployment": "bench", "job": "worker", "index": str(i), "director": "bench",
+                    "id": str(uuid.uuid4())}
+        facts["metadata"] = metadata
+        element = f"<vm xmlns='{NS}'><facts>{json.dumps(facts)}</facts></vm>"
+        return ([vm, metadata],
+                [dom, "meta", f"set-meta={element}", f"set-title=bench/worker/{i}"])
+
+    attach = {}
+    meta_bytes = 64 << 10  # a .meta volume (cloud/meta_record.hpp)
+
+    def attach_prepare(i):
+        attach["disk"] = host.cpi("create_disk", [16, {}, vm])[0]
+        d = attach["floor"] = f"{env.prefix}floor-att-{uuid.uuid4().hex[:12]}"
+        virsh("vol-create-as", env.pool, d, str(16 * MIB), "--format", "qcow2")
+        device = (f"<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/>"
+                  f"<source pool='{env.pool}' volume='{d}'/>"
+                  f"<target dev='vdz' bus='virtio'/><serial>floor</serial></disk>")
+        m = d + ".meta"
+        # attach_disk's requests for a new disk and a VM that is not running
+        # (tests/driver/cloud/requests_test.cpp, AttachDiskToAStoppedVm...).
+        return ([vm, attach["disk"]],
+                [dom, "meta", f"pool={env.pool}", f"vol={d}", f"vol-path={d}", f"vol={m}", "xml",
+                 f"vol-xml={d}", "active", f"vol={m}", f"vol-create={m}:{meta_bytes}:raw",
+                 f"upload={m}:{meta_bytes}", f"attach={device}", f"vol={m}",
+                 f"download={m}:{meta_bytes}", f"upload={m}:{meta_bytes}"])
+
+    def attach_after(i):
+        host.cpi("detach_disk", [vm, attach["disk"]])
+        host.cpi("delete_disk", [attach["disk"]])
+        virsh("detach-disk", host.name(vm), "vdz", "--config", check=False)
+        d = attach["floor"]
+        virsh(f"vol-delete --pool {env.pool} {d} ; vol-delete --pool {env.pool} {d}.meta",
+              check=False)
+
+    return made, [
+        Method("has_vm", 1.1, lambda i: ([vm], [dom, "meta"])),
+        Method("has_disk", 1.1, lambda i: ([disk], [f"pool={env.pool}", f"vol={host.name(disk)}"])),
+        Method("get_disks", 1.1, lambda i: ([vm], [dom, "xml"])),
+        Method("create_disk next to a vm", 1.1, create_disk),
+        Method("set_vm_metadata", 1.1, set_vm_metadata),
+        Method("attach_disk", None, attach_prepare, attach_after),
+    ]
+
+
+def measure(host, method):
+    """Alternating runs of the call and its floor: (median cpi s, median floor s, same requests)."""
+    args, steps = method.prepare(0)
+    cpi_procs = rpc_procs(host, lambda e: host.cpi(method.name.split()[0], args, e))
+    if method.after:
+        method.after(0)
+    args, steps = method.prepare(0)
+    floor_procs = rpc_procs(host, lambda e: host.run_floor(steps, e))
+    if method.after:
+        method.after(0)
+    cpi_times, floor_times = [], []
+    for i in range(1, RUNS + 1):
+        args, steps = method.prepare(i)
+        if i % 2:
+            cpi_times.append(host.cpi(method.name.split()[0], args)[1])
+            floor_times.append(host.run_floor(steps))
+        else:
+            floor_times.append(host.run_floor(steps))
+            cpi_times.append(host.cpi(method.name.split()[0], args)[1])
+        if method.after:
+            method.after(i)
+    return median(cpi_times), median(floor_times), cpi_procs == floor_procs, len(cpi_procs)
+
+
+def lookup_rows(host, vm, disk, facts, rows, count):
+    made, calls = methods(host, vm, disk, facts)
+    for method in calls:
+        log(f"{method.name} with {count} domains of ours")
+        c, f, same, n = measure(host, method)
+        ratio = c / f
+        requests = f"{n} requests" + ("" if same else ", NOT the floor's")
+        what = (f"{method.name}, `cpi` process, {count} domains of ours defined "
+                f"(median of {RUNS})")
+        floor = f"C floor ({requests}) {f * 1000:.1f} ms"
+        if method.target is None:
+            rows.append(row(what, f"{c * 1000:.1f} ms", floor, f"{ratio:.2f}×", "—", True))
+        else:
+            rows.append(row(what, f"{c * 1000:.1f} ms", floor, f"{ratio:.2f}×",
+                            f"≤ {method.target}× the floor", same and ratio <= method.target))
+    for i in range(0, len(made), 50):
+        virsh(" ; ".join(f"vol-delete --pool {host.env.pool} {v}" for v in made[i:i + 50]),
+              check=False)
+    # The cpi's own new disks (create_disk runs), unattached: delete_disk would do the same.
+    left = [v for v in virsh("vol-list", host.env.pool).split()
+            if v.startswith(host.env.prefix + "disk-") and host.env.prefix + disk not in v]
+    for i in range(0, len(left), 50):
+        virsh(" ; ".join(f"vol-delete --pool {host.env.pool} {v}" for v in left[i:i + 50]),
+              check=False)
+
+
+# --- where the milliseconds of has_vm go
+
+def timed_median(run, runs=RUNS):
+    return median([run() for _ in range(runs)])
+
+
+def ld_statistics(host, run):
+    out = {}
+    with tempfile.TemporaryDirectory() as d:
+        run({"LD_DEBUG": "statistics,files", "LD_DEBUG_OUTPUT": os.path.join(d, "ld")})
+        text = "".join(open(os.path.join(d, f), errors="replace").read() for f in os.listdir(d))
+    out["objects"] = len(re.findall(r"file=\S+ \[\d+\];\s+generating link map", text))
+    final = re.findall(r"final number of relocations:\s+(\d+)", text)
+    out["relocations"] = int(final[-1]) if final else 0
+    return out
+
+
+def strace_counts(host, run):
+    with tempfile.NamedTemporaryFile(suffix=".strace") as f:
+        run({}, ("strace", "-f", "-c", "-o", f.name))
+        text = open(f.name).read()
+    calls = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1].isidentifier() and parts[3].isdigit():
+            calls[parts[-1]] = int(parts[3])
+    total = re.search(r"100\.00\s+\S+\s+\S+\s+(\d+)", text)
+    return {"syscalls": int(total.group(1)) if total else sum(calls.values()),
+            "openat": calls.get("openat", 0), "mmap": calls.get("mmap", 0)}
+
+
+def libvirt_log(host, run):
+    """From libvirt's debug log: the requests and the time between each request's send and its
+    answer (the daemon's share, plus the socket)."""
+    with tempfile.NamedTemporaryFile(suffix=".log") as f:
+        run({"LIBVIRT_DEBUG": "1", "LIBVIRT_LOG_OUTPUTS": f"1:file:{f.name}"})
+        lines = open(f.name, errors="replace").read().splitlines()
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d (\d\d):(\d\d):(\d\d\.\d+)")
+
+    def seconds(line):
+        m = stamp.match(line)
+        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
+    waits, sent = [], None
+    for line in lines:
+        if "RPC_CLIENT_MSG_TX_QUEUE" in line:
+            sent = seconds(line)
+        elif "RPC_CLIENT_MSG_RX" in line and sent is not None:
+            waits.append(seconds(line) - sent)
+            sent = None
+    stamps = [s for s in (seconds(l) for l in lines) if s is not None]
+    return {"requests": len(waits), "waiting": sum(waits),
+            "span": (stamps[-1] - stamps[0]) if stamps else 0.0}
+
+
+def profile(host, vm):
+    """The has_vm budget, from differences of medians of whole processes (no tracer running):
+    spawn, loading libvirt, opening the connection, the two requests; `cpi info` (no libvirt)
+    for our own start; then counts from LD_DEBUG, strace -c and libvirt's log."""
+    dom = [f"dom={host.name(vm)}", "meta"]
+    info = json.dumps({"method": "info", "arguments": [], "context": {}}).encode()
+    env = host.base_env
+
+    def proc(argv, stdin=b""):
+        return lambda: spawn(argv, stdin, env)[0]
+    steps = [
+        ("`/bin/true` (spawning a process)", proc(["/bin/true"])),
+        ("floor without arguments: libvirt and its libraries loaded, nothing called",
+         proc([host.floor])),
+        ("floor: + virConnectOpen and virConnectClose", proc([host.floor, URI])),
+        ("floor: + the lookup and the metadata read (has_vm's requests)",
+         proc([host.floor, URI] + dom)),
+        ("`cpi info` (our start, request and config; no libvirt)",
+         proc([host.env.cpi_bin, "--config", host.env.config], info)),
+        ("`cpi` has_vm", lambda: host.cpi("has_vm", [vm])[1]),
+    ]
+    times = {}
+    for _ in range(RUNS):  # interleaved, as the rows above
+        for label, run in steps:
+            times.setdefault(label, []).append(run())
+    medians = {label: median(values) for label, values in times.items()}
+    labels = [label for label, _ in steps]
+    out = ["| step | median | difference |", "|---|---|---|"]
+    previous = None
+    for label in labels[:4]:
+        diff = "" if previous is None else f"+{(medians[label] - medians[previous]) * 1000:.1f} ms"
+        out.append(f"| {label} | {medians[label] * 1000:.1f} ms | {diff} |")
+        previous = label
+    floor_call = medians[labels[3]]
+    info_ms = medians[labels[4]]
+    cpi_ms = medians[labels[5]]
+    out.append(f"| {labels[4]} | {info_ms * 1000:.1f} ms | "
+               f"+{(info_ms - medians[labels[0]]) * 1000:.1f} ms over `/bin/true` |")
+    out.append(f"| {labels[5]} | {cpi_ms * 1000:.1f} ms | "
+               f"{(cpi_ms - floor_call) * 1000:+.1f} ms over the floor's has_vm "
+               f"({cpi_ms / floor_call:.2f}×) |")
+
+    def cpi_run(extra, prefix=()):
+        host.cpi("has_vm", [vm], extra, prefix)
+
+    def floor_run(extra, prefix=()):
+        host.run_floor(dom, extra, prefix)
+    counts = {}
+    for who, run in (("cpi has_vm", cpi_run), ("floor has_vm", floor_run)):
+        counts[who] = {**ld_statistics(host, run), **strace_counts(host, run),
+                       **libvirt_log(host, run)}
+    out += ["", "| one has_vm process | `cpi` | C floor |", "|---|---|---|"]
+    for key, label in (("objects", "shared objects loaded (LD_DEBUG=files)"),
+                       ("relocations", "relocations processed (LD_DEBUG=statistics)"),
+                       ("syscalls", "system calls (strace -f -c)"),
+                       ("openat", "files opened (openat)"),
+                       ("mmap", "mmap calls"),
+                       ("requests", "requests to libvirtd (libvirt's debug log)")):
+        out.append(f"| {label} | {counts['cpi has_vm'][key]} | {counts['floor has_vm'][key]} |")
+    for key, label in (("waiting", "waiting for libvirtd's answers (sum over the requests)"),
+                       ("span", "libvirt's debug log, first to last line")):
+        out.append(f"| {label} | {counts['cpi has_vm'][key] * 1000:.1f} ms | "
+                   f"{counts['floor has_vm'][key] * 1000:.1f} ms |")
+    return out
+
+
+def main():
+    cpi, stemcells, build_dir = sys.argv[1:4]
+    floor = build_floor(build_dir)
+    env = Environment(cpi)
+    host = Host(env, floor)
+    rows, section = [], []
+    try:
+        log(f"libvirtd {'started here' if env.started_libvirtd else 'already running'}")
+        with open(os.path.join(stemcells, "qcow2", "cloud_properties.json")) as f:
+            props = json.load(f)
+        sc = host.cpi("create_stemcell", [os.path.join(stemcells, "qcow2", "image"), props])[0]
+        networks = {"private": {"type": "dynamic", "cloud_properties": {"name": env.net}}}
+        vm = host.cpi("create_vm", ["agent-bench", sc, {"cpu": 1, "ram": 128}, networks, [],
+                                    {}])[0]
+        virsh("destroy", host.name(vm))  # defined, not started, like the others
+        disk = host.cpi("create_disk", [16, {}, None])[0]
+        facts_xml = virsh("metadata", host.name(vm), NS, "--config")
+        facts = json.loads(re.search(r"<facts>(.*)</facts>", facts_xml, re.S).group(1))
+        for count in SIZES:
+            host.clone_domains(vm, count - len(host.ours()))
+            log(f"{len(host.ours())} domains of ours defined")
+            lookup_rows(host, vm, disk, facts, rows, len(host.ours()))
+        log("profile of has_vm")
+        section = profile(host, vm)
+        host.cpi("delete_disk", [disk])
+        host.cpi("delete_vm", [vm])
+        host.cpi("delete_stemcell", [sc])
+    finally:
+        host.remove_clones()
+        env.close()
+    print("\n".join(rows))
+    print("PROFILE")
+    print("\n".join(section))
+
+
+if __name__ == "__main__":
+    main()
