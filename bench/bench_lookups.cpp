@@ -2,7 +2,7 @@
 // host (10 domains) and a big one (500 domains, 1,000 more volumes), in process
 // on libvirt's test:///default driver (per process, so the `cpi` binary cannot
 // be driven against it). Lookups are by name, so the times should stay flat
-// (design.md "Targets"). Prints a markdown table; the last line, `RESULT
+// (the target: a ratio under 1.5). Prints a markdown table; the last line, `RESULT
 // has_vm=<ratio> get_disks=<ratio> attach_disk=<ratio>`, is for
 // bench/run-all.sh.
 //

@@ -60,6 +60,7 @@ class Environment:
                         "name_prefix": self.prefix},
             "agent": {"mbus": "https://mbus:bench-pw@0.0.0.0:6868", "ntp": ["10.244.0.3"]},
             "log_level": "info"}))
+        os.chmod(self.config, 0o600)  # it holds the (made-up) mbus password
 
     def close(self):
         try:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `info` latency: process start to response, median of RUNS runs (default 200), against the
-# target of design.md (< 3 ms, no libvirt connection). Prints a markdown table (with ROW_ONLY=1
+# target (< 3 ms: info opens no libvirt connection). Prints a markdown table (with ROW_ONLY=1
 # only its row, as bench/run-all.sh collects it). CPI_BIN: the binary (default build/cpi).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

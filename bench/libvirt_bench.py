@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The benchmarks that need a real libvirtd (design.md "Targets"): create_stemcell vs `tar -xzf`,
+"""The benchmarks that need a real libvirtd (each row states its target): create_stemcell vs `tar -xzf`,
 create_vm and delete_vm vs the same work done by `virsh` alone, 20 create_vm at once, and the peak
 RSS of one call. Prints markdown table rows (what | measured | floor/baseline | ratio | target |
 met). Run by bench/run-all.sh under the e2e host lock; alone:

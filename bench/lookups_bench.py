@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = int(os.environ.get("LOOKUP_RUNS", "21"))
 NS = "https://github.com/bosh-libvirt-cpi/xmlns/vm/1"
 MIB = 1 << 20
-SIZES = (10, 500)
+SIZES = tuple(int(n) for n in os.environ.get("LOOKUP_SIZES", "10,500").split(","))
 
 
 def log(text):
@@ -45,16 +45,20 @@ def build_floor(build_dir):
     return out
 
 
+LAST_CPU = [0.0]  # CPU seconds (user + system) of the last process spawn() ran
+
+
 def spawn(argv, stdin=b"", env=None):
     """Runs argv like the director runs the CPI (stdin, stdout and stderr to files): returns
-    (seconds from spawn to exit, exit status, stdout, stderr)."""
+    (seconds from spawn to exit, exit status, stdout, stderr); its CPU time goes to LAST_CPU."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, env=env)
         p.stdin.write(stdin)
         p.stdin.close()
-        _, status, _ = os.wait4(p.pid, 0)
+        _, status, usage = os.wait4(p.pid, 0)
         seconds = time.perf_counter() - t0
+        LAST_CPU[0] = usage.ru_utime + usage.ru_stime
         out.seek(0)
         err.seek(0)
         return seconds, os.waitstatus_to_exitcode(status), out.read(), err.read()
@@ -179,7 +183,11 @@ def methods(host, vm, disk, facts):
                  f"download={m}:{meta_bytes}", f"upload={m}:{meta_bytes}"])
 
     def attach_after(i):
-        host.cpi("detach_disk", [vm, attach["disk"]])
+        try:
+            host.cpi("detach_disk", [vm, attach["disk"]])
+        except RuntimeError as e:  # a run of the floor alone: the CPI's disk was never attached
+            if "DiskNotAttached" not in str(e):
+                raise
         host.cpi("delete_disk", [attach["disk"]])
         virsh("detach-disk", host.name(vm), "vdz", "--config", check=False)
         d = attach["floor"]
@@ -231,7 +239,7 @@ def lookup_rows(host, vm, disk, facts, rows, count):
                 f"(median of {RUNS})")
         floor = f"C floor ({requests}) {f * 1000:.1f} ms"
         if method.target is None:
-            rows.append(row(what, f"{c * 1000:.1f} ms", floor, f"{ratio:.2f}×", "—", True))
+            rows.append(f"| {what} | {c * 1000:.1f} ms | {floor} | {ratio:.2f}× | — | — |")
         else:
             rows.append(row(what, f"{c * 1000:.1f} ms", floor, f"{ratio:.2f}×",
                             f"≤ {method.target}× the floor", same and ratio <= method.target))
@@ -248,22 +256,35 @@ def lookup_rows(host, vm, disk, facts, rows, count):
 
 # --- where the milliseconds of has_vm go
 
-def timed_median(run, runs=RUNS):
-    return median([run() for _ in range(runs)])
+EXTRA_LIBS = ["spdlog", "fmt", "archive", "pugixml", "stdc++"]  # what `cpi` links besides libvirt
 
 
-def ld_statistics(host, run):
-    out = {}
-    with tempfile.TemporaryDirectory() as d:
-        run({"LD_DEBUG": "statistics,files", "LD_DEBUG_OUTPUT": os.path.join(d, "ld")})
-        text = "".join(open(os.path.join(d, f), errors="replace").read() for f in os.listdir(d))
-    out["objects"] = len(re.findall(r"file=\S+ \[\d+\];\s+generating link map", text))
-    final = re.findall(r"final number of relocations:\s+(\d+)", text)
-    out["relocations"] = int(final[-1]) if final else 0
+def build_floor_variants(build_dir):
+    """The floor linked, in addition, with the libraries only the CPI loads (the Debian build's
+    shared spdlog, fmt, libarchive, pugixml): run without arguments, it measures their loading."""
+    out = os.path.join(build_dir, "bench-floor-cxxlibs")
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libvirt"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    subprocess.run(["cc", "-O2", "-o", out, os.path.join(HERE, "floor.c")] + flags +
+                   ["-Wl,--no-as-needed"] + [f"-l{lib}" for lib in EXTRA_LIBS], check=True)
     return out
 
 
-def strace_counts(host, run):
+def ld_bindings(run):
+    """Symbol bindings per object (LD_DEBUG=bindings), objects loaded, relocations processed."""
+    with tempfile.TemporaryDirectory() as d:
+        run({"LD_DEBUG": "statistics,bindings,files", "LD_DEBUG_OUTPUT": os.path.join(d, "ld")})
+        text = "".join(open(os.path.join(d, f), errors="replace").read() for f in os.listdir(d))
+    per = {}
+    for name in re.findall(r"binding file (\S+) \[\d+\] to ", text):
+        per[os.path.basename(name)] = per.get(os.path.basename(name), 0) + 1
+    final = re.findall(r"final number of relocations:\s+(\d+)", text)
+    return {"objects": len(re.findall(r"file=\S+ \[\d+\];\s+generating link map", text)),
+            "relocations": int(final[-1]) if final else 0,
+            "bindings": sum(per.values()), "per": per}
+
+
+def strace_counts(run):
     with tempfile.NamedTemporaryFile(suffix=".strace") as f:
         run({}, ("strace", "-f", "-c", "-o", f.name))
         text = open(f.name).read()
@@ -277,9 +298,30 @@ def strace_counts(host, run):
             "openat": calls.get("openat", 0), "mmap": calls.get("mmap", 0)}
 
 
-def libvirt_log(host, run):
-    """From libvirt's debug log: the requests and the time between each request's send and its
-    answer (the daemon's share, plus the socket)."""
+def strace_phases(run, module):
+    """Milestones of one process under strace -f -ttt (slowed down by tracing: for proportions):
+    seconds from the exec to opening the config, to opening cpi_libvirt.so, to connecting to
+    libvirtd's socket, and to the exit."""
+    with tempfile.NamedTemporaryFile(suffix=".strace") as f:
+        run({}, ("strace", "-f", "-ttt", "--seccomp-bpf", "-e",
+                 "trace=execve,openat,connect,exit_group", "-o", f.name))
+        lines = open(f.name).read().splitlines()
+    stamps = {}
+    for line in lines:
+        parts = line.split(None, 2)
+        if len(parts) < 3:
+            continue
+        t, call = float(parts[1]), parts[2]
+        for key, marker in (("exec", "execve("), ("config", "cpi.json"), ("module", module),
+                            ("connect", "connect("), ("exit", "exit_group(")):
+            if marker in call and key not in stamps and "ENOENT" not in call:
+                stamps[key] = t
+    return stamps
+
+
+def libvirt_log(run):
+    """From libvirt's debug log: the requests, and the time from the first request sent to the
+    last answer read (ms resolution)."""
     with tempfile.NamedTemporaryFile(suffix=".log") as f:
         run({"LIBVIRT_DEBUG": "1", "LIBVIRT_LOG_OUTPUTS": f"1:file:{f.name}"})
         lines = open(f.name, errors="replace").read().splitlines()
@@ -288,59 +330,64 @@ def libvirt_log(host, run):
     def seconds(line):
         m = stamp.match(line)
         return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
-    waits, sent = [], None
-    for line in lines:
-        if "RPC_CLIENT_MSG_TX_QUEUE" in line:
-            sent = seconds(line)
-        elif "RPC_CLIENT_MSG_RX" in line and sent is not None:
-            waits.append(seconds(line) - sent)
-            sent = None
+    sent = [seconds(l) for l in lines if "RPC_CLIENT_MSG_TX_QUEUE" in l]
+    answered = [seconds(l) for l in lines if "RPC_CLIENT_MSG_RX" in l]
     stamps = [s for s in (seconds(l) for l in lines) if s is not None]
-    return {"requests": len(waits), "waiting": sum(waits),
+    return {"requests": len(sent),
+            "rpc": (answered[-1] - sent[0]) if sent and answered else 0.0,
             "span": (stamps[-1] - stamps[0]) if stamps else 0.0}
 
 
-def profile(host, vm):
+def profile(host, vm, build_dir):
     """The has_vm budget, from differences of medians of whole processes (no tracer running):
-    spawn, loading libvirt, opening the connection, the two requests; `cpi info` (no libvirt)
-    for our own start; then counts from LD_DEBUG, strace -c and libvirt's log."""
+    spawning, loading libvirt, opening the connection, the two requests, the CPI's extra
+    libraries and its own start (`cpi info`); then counts from LD_DEBUG, strace and libvirt's
+    log. Returns markdown lines."""
     dom = [f"dom={host.name(vm)}", "meta"]
     info = json.dumps({"method": "info", "arguments": [], "context": {}}).encode()
     env = host.base_env
+    cxx_floor = build_floor_variants(build_dir)
 
     def proc(argv, stdin=b""):
         return lambda: spawn(argv, stdin, env)[0]
+
+    def cpi_has_vm():
+        return host.cpi("has_vm", [vm])[1]
     steps = [
-        ("`/bin/true` (spawning a process)", proc(["/bin/true"])),
-        ("floor without arguments: libvirt and its libraries loaded, nothing called",
+        ("`/bin/true`: spawning a process", proc(["/bin/true"])),
+        ("floor, no arguments: libvirt and its libraries loaded, nothing called",
          proc([host.floor])),
         ("floor: + virConnectOpen and virConnectClose", proc([host.floor, URI])),
-        ("floor: + the lookup and the metadata read (has_vm's requests)",
-         proc([host.floor, URI] + dom)),
-        ("`cpi info` (our start, request and config; no libvirt)",
+        ("floor: + has_vm's lookup and metadata read", proc([host.floor, URI] + dom)),
+        ("floor linked also with " + ", ".join(f"lib{l}" for l in EXTRA_LIBS) +
+         ", no arguments", proc([cxx_floor])),
+        ("`cpi` info: our start, request, config and answer, without libvirt",
          proc([host.env.cpi_bin, "--config", host.env.config], info)),
-        ("`cpi` has_vm", lambda: host.cpi("has_vm", [vm])[1]),
+        ("`cpi` has_vm", cpi_has_vm),
     ]
-    times = {}
+    wall, cpu = {}, {}
     for _ in range(RUNS):  # interleaved, as the rows above
         for label, run in steps:
-            times.setdefault(label, []).append(run())
-    medians = {label: median(values) for label, values in times.items()}
+            wall.setdefault(label, []).append(run())
+            cpu.setdefault(label, []).append(LAST_CPU[0])
+    w = {label: median(v) * 1000 for label, v in wall.items()}
+    c = {label: median(v) * 1000 for label, v in cpu.items()}
     labels = [label for label, _ in steps]
-    out = ["| step | median | difference |", "|---|---|---|"]
-    previous = None
-    for label in labels[:4]:
-        diff = "" if previous is None else f"+{(medians[label] - medians[previous]) * 1000:.1f} ms"
-        out.append(f"| {label} | {medians[label] * 1000:.1f} ms | {diff} |")
-        previous = label
-    floor_call = medians[labels[3]]
-    info_ms = medians[labels[4]]
-    cpi_ms = medians[labels[5]]
-    out.append(f"| {labels[4]} | {info_ms * 1000:.1f} ms | "
-               f"+{(info_ms - medians[labels[0]]) * 1000:.1f} ms over `/bin/true` |")
-    out.append(f"| {labels[5]} | {cpi_ms * 1000:.1f} ms | "
-               f"{(cpi_ms - floor_call) * 1000:+.1f} ms over the floor's has_vm "
-               f"({cpi_ms / floor_call:.2f}×) |")
+    out = [f"Medians of {RUNS} interleaved runs of each process (wall: spawn to exit, as the "
+           "director waits; CPU: user + system time of the process).", "",
+           "| process | wall | CPU | CPU difference |", "|---|---|---|---|"]
+
+    def line(label, base, note=""):
+        diff = "" if base is None else f"{c[label] - c[base]:+.1f} ms {note}".rstrip()
+        out.append(f"| {label} | {w[label]:.1f} ms | {c[label]:.1f} ms | {diff} |")
+    line(labels[0], None)
+    line(labels[1], labels[0], "(loading libvirt)")
+    line(labels[2], labels[1], "(libvirt's start and the connection)")
+    line(labels[3], labels[2], "(the two requests)")
+    line(labels[4], labels[1], "(loading the CPI's other libraries)")
+    line(labels[5], labels[0], "over `/bin/true`")
+    line(labels[6], labels[3], f"over the floor's has_vm ({c[labels[6]] / c[labels[3]]:.2f}× "
+                               f"CPU, {w[labels[6]] / w[labels[3]]:.2f}× wall)")
 
     def cpi_run(extra, prefix=()):
         host.cpi("has_vm", [vm], extra, prefix)
@@ -348,21 +395,44 @@ def profile(host, vm):
     def floor_run(extra, prefix=()):
         host.run_floor(dom, extra, prefix)
     counts = {}
-    for who, run in (("cpi has_vm", cpi_run), ("floor has_vm", floor_run)):
-        counts[who] = {**ld_statistics(host, run), **strace_counts(host, run),
-                       **libvirt_log(host, run)}
+    for who, run in (("cpi", cpi_run), ("floor", floor_run)):
+        logs = [libvirt_log(run) for _ in range(5)]
+        counts[who] = {**ld_bindings(run), **strace_counts(run),
+                       "requests": logs[0]["requests"],
+                       "rpc": median([l["rpc"] for l in logs]),
+                       "span": median([l["span"] for l in logs])}
     out += ["", "| one has_vm process | `cpi` | C floor |", "|---|---|---|"]
     for key, label in (("objects", "shared objects loaded (LD_DEBUG=files)"),
                        ("relocations", "relocations processed (LD_DEBUG=statistics)"),
+                       ("bindings", "symbol bindings (LD_DEBUG=bindings)"),
                        ("syscalls", "system calls (strace -f -c)"),
                        ("openat", "files opened (openat)"),
                        ("mmap", "mmap calls"),
                        ("requests", "requests to libvirtd (libvirt's debug log)")):
-        out.append(f"| {label} | {counts['cpi has_vm'][key]} | {counts['floor has_vm'][key]} |")
-    for key, label in (("waiting", "waiting for libvirtd's answers (sum over the requests)"),
-                       ("span", "libvirt's debug log, first to last line")):
-        out.append(f"| {label} | {counts['cpi has_vm'][key] * 1000:.1f} ms | "
-                   f"{counts['floor has_vm'][key] * 1000:.1f} ms |")
+        out.append(f"| {label} | {counts['cpi'][key]} | {counts['floor'][key]} |")
+    for key, label in (("rpc", "first request sent to last answer read (libvirt's debug log, "
+                               "median of 5, ms resolution)"),
+                       ("span", "libvirt's debug log, first to last line (median of 5)")):
+        out.append(f"| {label} | {counts['cpi'][key] * 1000:.0f} ms | "
+                   f"{counts['floor'][key] * 1000:.0f} ms |")
+    only = {k: v for k, v in counts["cpi"]["per"].items() if k not in counts["floor"]["per"]}
+    out += ["", "Symbol bindings of the objects only `cpi` loads (LD_DEBUG=bindings): " +
+            ", ".join(f"{k} {v}" for k, v in sorted(only.items(), key=lambda kv: -kv[1])) +
+            "; libstdc++ " + str(counts["cpi"]["per"].get("libstdc++.so.6", 0)) + " (floor " +
+            str(counts["floor"]["per"].get("libstdc++.so.6", 0)) + ")."]
+    phases = [strace_phases(cpi_run, "cpi_libvirt.so") for _ in range(5)]
+    floor_phases = [strace_phases(floor_run, "\x00") for _ in range(5)]
+
+    def span(stamps, a, b):
+        values = [p[b] - p[a] for p in stamps if a in p and b in p]
+        return f"{median(values) * 1000:.1f} ms" if values else "—"
+    out += ["", "Under `strace -f -ttt --seccomp-bpf` (tracing slows it down; median of 5): "
+            f"`cpi` has_vm, exec to reading its config {span(phases, 'exec', 'config')}, to "
+            f"opening cpi_libvirt.so {span(phases, 'exec', 'module')}, to connecting to "
+            f"libvirtd {span(phases, 'exec', 'connect')}, connect to exit "
+            f"{span(phases, 'connect', 'exit')}; the floor, exec to connecting "
+            f"{span(floor_phases, 'exec', 'connect')}, connect to exit "
+            f"{span(floor_phases, 'connect', 'exit')}."]
     return out
 
 
@@ -379,7 +449,7 @@ def main():
         sc = host.cpi("create_stemcell", [os.path.join(stemcells, "qcow2", "image"), props])[0]
         networks = {"private": {"type": "dynamic", "cloud_properties": {"name": env.net}}}
         vm = host.cpi("create_vm", ["agent-bench", sc, {"cpu": 1, "ram": 128}, networks, [],
-                                    {}])[0]
+                                    {}])[0][0]
         virsh("destroy", host.name(vm))  # defined, not started, like the others
         disk = host.cpi("create_disk", [16, {}, None])[0]
         facts_xml = virsh("metadata", host.name(vm), NS, "--config")
@@ -389,7 +459,7 @@ def main():
             log(f"{len(host.ours())} domains of ours defined")
             lookup_rows(host, vm, disk, facts, rows, len(host.ours()))
         log("profile of has_vm")
-        section = profile(host, vm)
+        section = profile(host, vm, build_dir)
         host.cpi("delete_disk", [disk])
         host.cpi("delete_vm", [vm])
         host.cpi("delete_stemcell", [sc])

@@ -48,8 +48,12 @@ void* load_driver_symbol(const char* name) {
       tried += (tried.empty() ? "" : ", ") + path.string() + " (absent)";
       continue;
     }
-    // Kept loaded for the life of the process (the cloud's code lives there).
-    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    // Kept loaded for the life of the process (the cloud's code lives there). The module itself
+    // is linked -z now, so its own references (libvirt's API among them) are all bound here, and
+    // a missing one fails this dlopen; RTLD_LAZY leaves the ~60 libraries libvirt pulls in to bind
+    // their functions on first use, as in any program, instead of all of them now (RTLD_NOW
+    // applies to every object this call loads: ~5,000 more symbol lookups per call).
+    void* handle = ::dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL);
     if (handle == nullptr) {
       const char* why = ::dlerror();
       tried += (tried.empty() ? "" : ", ") + path.string() + " (" + (why ? why : "?") + ")";
