@@ -205,7 +205,10 @@ def methods(host, vm, disk, facts):
 
 
 def measure(host, method):
-    """Alternating runs of the call and its floor: (median cpi s, median floor s, same requests)."""
+    """Alternating runs of the call and its floor. Returns the medians of the call's and the
+    floor's wall times, the median of the ratios of the pairs (each call over the floor run
+    next to it: drift in the machine's load cancels), the median CPU ratio of the pairs, whether
+    both sent the same requests, and how many."""
     args, steps = method.prepare(0)
     cpi_procs = rpc_procs(host, lambda e: host.cpi(method.name.split()[0], args, e))
     if method.after:
@@ -214,34 +217,39 @@ def measure(host, method):
     floor_procs = rpc_procs(host, lambda e: host.run_floor(steps, e))
     if method.after:
         method.after(0)
-    cpi_times, floor_times = [], []
+    cpi_times, floor_times, ratios, cpu_ratios = [], [], [], []
     for i in range(1, RUNS + 1):
         args, steps = method.prepare(i)
-        if i % 2:
-            cpi_times.append(host.cpi(method.name.split()[0], args)[1])
-            floor_times.append(host.run_floor(steps))
-        else:
-            floor_times.append(host.run_floor(steps))
-            cpi_times.append(host.cpi(method.name.split()[0], args)[1])
+        pair = {}
+        for who in (("cpi", "floor") if i % 2 else ("floor", "cpi")):
+            if who == "cpi":
+                pair[who] = (host.cpi(method.name.split()[0], args)[1], LAST_CPU[0])
+            else:
+                pair[who] = (host.run_floor(steps), LAST_CPU[0])
+        cpi_times.append(pair["cpi"][0])
+        floor_times.append(pair["floor"][0])
+        ratios.append(pair["cpi"][0] / pair["floor"][0])
+        cpu_ratios.append(pair["cpi"][1] / max(pair["floor"][1], 1e-6))
         if method.after:
             method.after(i)
-    return median(cpi_times), median(floor_times), cpi_procs == floor_procs, len(cpi_procs)
+    return (median(cpi_times), median(floor_times), median(ratios), median(cpu_ratios),
+            cpi_procs == floor_procs, len(cpi_procs))
 
 
 def lookup_rows(host, vm, disk, facts, rows, count):
     made, calls = methods(host, vm, disk, facts)
     for method in calls:
         log(f"{method.name} with {count} domains of ours")
-        c, f, same, n = measure(host, method)
-        ratio = c / f
+        c, f, ratio, cpu_ratio, same, n = measure(host, method)
         requests = f"{n} requests" + ("" if same else ", NOT the floor's")
         what = (f"{method.name}, `cpi` process, {count} domains of ours defined "
-                f"(median of {RUNS})")
+                f"(median of {RUNS} pairs)")
         floor = f"C floor ({requests}) {f * 1000:.1f} ms"
+        ratios = f"{ratio:.2f}× (CPU {cpu_ratio:.2f}×)"
         if method.target is None:
-            rows.append(f"| {what} | {c * 1000:.1f} ms | {floor} | {ratio:.2f}× | — | — |")
+            rows.append(f"| {what} | {c * 1000:.1f} ms | {floor} | {ratios} | — | — |")
         else:
-            rows.append(row(what, f"{c * 1000:.1f} ms", floor, f"{ratio:.2f}×",
+            rows.append(row(what, f"{c * 1000:.1f} ms", floor, ratios,
                             f"≤ {method.target}× the floor", same and ratio <= method.target))
     for i in range(0, len(made), 50):
         virsh(" ; ".join(f"vol-delete --pool {host.env.pool} {v}" for v in made[i:i + 50]),
