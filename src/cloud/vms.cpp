@@ -464,22 +464,14 @@ bool LibvirtCloud::has_vm(const VmCid& cid) {
 
 void LibvirtCloud::reboot_vm(const VmCid& cid) {
   auto domain = require_domain(cid);
+  // A power cycle the CPI sees through: the ACPI power button (a container: SIGTERM to its
+  // init), up to reboot_timeout for the guest to power off, off by force past it, then on.
+  // libvirt's own ACPI reboot returns at once and counts on the guest powering off: one that
+  // halts, or ignores the button, would never come back and the call would not know.
+  const int grace = container() ? 5 : static_cast<int>(m_config.libvirt.reboot_timeout);
   translate("rebooting vm '" + cid.value + "'", [&] {
-    if (container()) {  // its init may ignore the reboot signal: stop and start it
-      stop_domain(*domain, cid.value, 5);
-      m_hv.start_domain(*domain);
-      return;
-    }
-    if (!m_hv.domain_active(*domain)) {
-      m_hv.start_domain(*domain);
-      return;
-    }
-    try {
-      m_hv.reboot_domain(*domain);  // ACPI: the guest restarts itself
-    } catch (const virt::LibvirtError& e) {
-      spdlog::info("graceful reboot of {} failed ({}); resetting it", cid.value, e.what());
-      m_hv.reset_domain(*domain);
-    }
+    stop_domain(*domain, cid.value, grace);
+    m_hv.start_domain(*domain);
   });
 }
 

@@ -485,15 +485,6 @@ void LibvirtHypervisor::shutdown_domain(virDomain& domain) {
   throw_last_error("shutting down domain '" + name_of(domain) + "'");
 }
 
-void LibvirtHypervisor::reboot_domain(virDomain& domain) {
-  check(virDomainReboot(&domain, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN),
-        "rebooting domain '" + name_of(domain) + "'");
-}
-
-void LibvirtHypervisor::reset_domain(virDomain& domain) {
-  check(virDomainReset(&domain, 0), "resetting domain '" + name_of(domain) + "'");
-}
-
 void LibvirtHypervisor::undefine_domain(virDomain& domain) {
   const unsigned int full = VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                             VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |

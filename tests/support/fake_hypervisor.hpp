@@ -12,6 +12,7 @@
 //                    ignore_unplug(true) (a guest that never acknowledges the unplug)
 //   detach_live_device             the live part of that alone; start/destroy reset it
 //   update_device / block_resize   recorded only
+//   shutdown_domain  passed on (the test driver powers off at once) unless ignore_power_button
 //   domain_capabilities            nullopt, as the test driver
 // delete_volume forgets what was stored for the volume; clone_volume copies it.
 //
@@ -94,6 +95,10 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   int upload_count() const { return m_upload_count; }
   // A guest that ignores unplug requests: live detaches are accepted and never complete.
   void ignore_unplug(bool ignore) { m_ignore_unplug = ignore; }
+  // A guest that ignores the ACPI power button (hung, or halts without powering off): shutdown
+  // requests are accepted and change nothing. The domains that got one, in order.
+  void ignore_power_button(bool ignore) { m_ignore_power_button = ignore; }
+  const std::vector<std::string>& power_button_presses() const { return m_power_button_presses; }
   // Bytes stored for a volume path, as an upload left them (tests write patterns this way).
   void store(const std::string& volume_path, std::string bytes) {
     m_uploads[volume_path] = Upload{std::move(bytes), false};
@@ -238,6 +243,10 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
     step();
     HypervisorWrapper::start_domain(domain);
     m_live.erase(virDomainGetName(&domain));  // a new qemu starts from the persistent definition
+  }
+  void shutdown_domain(virDomain& domain) override {
+    m_power_button_presses.emplace_back(virDomainGetName(&domain));
+    if (!m_ignore_power_button) HypervisorWrapper::shutdown_domain(domain);
   }
   void destroy_domain(virDomain& domain) override {
     HypervisorWrapper::destroy_domain(domain);
@@ -399,6 +408,8 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   bool m_failed = false;
   int m_upload_count = 0;
   bool m_ignore_unplug = false;
+  bool m_ignore_power_button = false;
+  std::vector<std::string> m_power_button_presses;
   bool m_kill = false;
   std::optional<std::size_t> m_tear_keep;
   std::map<std::string, std::map<std::string, std::string>> m_live;  // domain -> target -> xml

@@ -115,8 +115,6 @@ class Hypervisor {
   virtual void start_domain(virDomain& domain) = 0;
   virtual void destroy_domain(virDomain& domain) = 0;    // hard power-off
   virtual void shutdown_domain(virDomain& domain) = 0;   // ACPI power button
-  virtual void reboot_domain(virDomain& domain) = 0;     // ACPI reboot
-  virtual void reset_domain(virDomain& domain) = 0;      // hard reset
   virtual void suspend_domain(virDomain& domain) = 0;
   virtual void resume_domain(virDomain& domain) = 0;
   virtual void undefine_domain(virDomain& domain) = 0;   // with NVRAM, managed save, snapshots
@@ -201,8 +199,6 @@ class HypervisorWrapper : public Hypervisor {
   void start_domain(virDomain& d) override { m_target.start_domain(d); }
   void destroy_domain(virDomain& d) override { m_target.destroy_domain(d); }
   void shutdown_domain(virDomain& d) override { m_target.shutdown_domain(d); }
-  void reboot_domain(virDomain& d) override { m_target.reboot_domain(d); }
-  void reset_domain(virDomain& d) override { m_target.reset_domain(d); }
   void suspend_domain(virDomain& d) override { m_target.suspend_domain(d); }
   void resume_domain(virDomain& d) override { m_target.resume_domain(d); }
   void undefine_domain(virDomain& d) override { m_target.undefine_domain(d); }

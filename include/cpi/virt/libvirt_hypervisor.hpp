@@ -46,8 +46,6 @@ class LibvirtHypervisor final : public Hypervisor {
   void start_domain(virDomain& domain) override;
   void destroy_domain(virDomain& domain) override;
   void shutdown_domain(virDomain& domain) override;
-  void reboot_domain(virDomain& domain) override;
-  void reset_domain(virDomain& domain) override;
   void suspend_domain(virDomain& domain) override;
   void resume_domain(virDomain& domain) override;
   void undefine_domain(virDomain& domain) override;

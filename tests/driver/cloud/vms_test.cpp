@@ -6,6 +6,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -403,6 +404,35 @@ TEST_F(VmsTest, RebootOfRunningVmLeavesItRunning) {
   cloud().reboot_vm(vm);
 
   EXPECT_TRUE(domain_active(vm.value));
+}
+
+TEST_F(VmsTest, RebootPressesThePowerButtonThenStartsTheVmAgain) {
+  const auto vm = create_vm(stemcell());
+  cloud().reboot_vm(vm);
+
+  EXPECT_EQ(fake().power_button_presses(), std::vector<std::string>{vm.value});
+  EXPECT_TRUE(domain_active(vm.value));
+}
+
+// A guest that ignores the power button (or halts without powering off) is powered off by the
+// CPI past libvirt.reboot_timeout and started again: reboot_vm never leaves a VM that does not
+// come back.
+TEST_F(VmsTest, RebootOfAGuestThatIgnoresThePowerButtonPowerCyclesIt) {
+  auto config = this->config();
+  config.libvirt.reboot_timeout = 1;
+  auto cloud = new_cloud(config);
+  const auto vm = create_vm(stemcell());
+  const auto id_before = virDomainGetID(domain(vm.value).get());
+  fake().ignore_power_button(true);
+
+  const auto started = std::chrono::steady_clock::now();
+  cloud->reboot_vm(vm);
+  const auto waited = std::chrono::steady_clock::now() - started;
+
+  EXPECT_EQ(fake().power_button_presses().size(), 1u);
+  EXPECT_GE(waited, std::chrono::milliseconds(900)) << "it must give the guest reboot_timeout";
+  EXPECT_TRUE(domain_active(vm.value));
+  EXPECT_NE(virDomainGetID(domain(vm.value).get()), id_before) << "the VM was not started anew";
 }
 
 TEST_F(VmsTest, RebootOfStoppedVmStartsIt) {
