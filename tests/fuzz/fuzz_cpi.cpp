@@ -161,8 +161,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else if (data[0] % 4 == 3) {
     expand_and_dispatch(data, size);
   } else {
+    cpi::config::BoundedJson parsed;
+    bool read = false;
     try {
-      const auto parsed = cpi::config::parse_bounded_json(body, "fuzz config");
+      parsed = cpi::config::parse_bounded_json(body, "fuzz config");
+      read = true;
+    } catch (const cpi::Error&) {  // too deep, too many numbers out of range
+    } catch (const nlohmann::json::parse_error&) {  // no JSON: load_config says so (CpiError)
+    }
+    try {
+      if (!read) throw cpi::CpiError("refused by the bounded parser");
       const auto config = cpi::config::parse_config(parsed.document, "/etc/cpi", "fuzz");
       cpi::config::with_context(config.libvirt, parsed.document, "/etc/cpi");
       cpi::config::register_secrets(config);
