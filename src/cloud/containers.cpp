@@ -160,6 +160,18 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
   }
   spec.init = stemcell_meta.value("init", "/sbin/init");
   const auto stemcell_facts = xml::read_volume_xml(m_hv.volume_xml(stemcell));
+  // The pool-room rule of create_disk: every volume of a container is a raw ext4 image (a copy of
+  // the stemcell's, the settings, the ephemeral filesystem), so together they need their size free.
+  std::vector<RoomNeed> needs{
+      {"the root filesystem of vm '" + cid.value + "'", "raw", stemcell_facts.capacity_bytes,
+       stemcell_facts.capacity_bytes},
+      {"the settings of vm '" + cid.value + "'", "raw", k_settings_bytes, k_settings_bytes}};
+  if (ephemeral_mib > 0) {
+    needs.push_back({"the ephemeral filesystem of vm '" + cid.value + "'", "raw",
+                     ephemeral_mib * k_mib, ephemeral_mib * k_mib});
+  }
+  translate("checking the room in storage pool '" + pool_name + "'",
+            [&] { require_room(target, pool_name, needs); });
   const bool local = host_is_local();
   auto source_of = [this, local](virStorageVol& volume) {
     return stemcell::lxc_source_path(m_hv.volume_path(volume), local);
@@ -273,7 +285,10 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
                                                    const DiskCid& disk, int api_version) {
   const std::string disk_name = object_name(disk.value);
   auto located = locate(disk_name);
-  if (!located) throw DiskNotFound("disk '" + disk.value + "' not found on " + m_hv.uri());
+  if (!located) {
+    throw DiskNotFound("attach_disk: " + not_on_this_host("disk '" + disk.value + "'") +
+                       "; vm '" + vm.value + "' can only get a disk of its own host");
+  }
   const nlohmann::json hint = disk_mount(disk.value);
   const std::string old_xml = translate("reading vm '" + vm.value + "'",
                                         [&] { return m_hv.domain_xml(domain, true); });

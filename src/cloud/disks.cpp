@@ -16,27 +16,6 @@ namespace {
 
 constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
 
-// Thin provisioning: a raw disk needs all of its `growth` free in the pool now; a qcow2 disk
-// (allocated as the guest writes) may be as large as the pool's whole capacity, never larger,
-// since it could never be filled (README "Disk sizes"). Throws NoDiskSpace.
-void require_room(virt::Hypervisor& hv, virStoragePool& pool, const std::string& pool_name,
-                  const std::string& format, std::uint64_t capacity, std::uint64_t growth,
-                  const std::string& what) {
-  const auto info = hv.pool_info(pool);
-  if (format == "raw" && info.available < growth) {
-    throw NoDiskSpace("storage pool '" + pool_name + "' has " +
-                      std::to_string(info.available / k_mib) + " MiB free, " + what + " needs " +
-                      std::to_string(growth / k_mib) + " MiB more (raw disks are allocated whole)");
-  }
-  if (format != "raw" && info.capacity < capacity) {
-    throw NoDiskSpace("storage pool '" + pool_name + "' holds " +
-                      std::to_string(info.capacity / k_mib) + " MiB in all (" +
-                      std::to_string(info.available / k_mib) + " MiB free), " + what + " of " +
-                      std::to_string(capacity / k_mib) + " MiB could never be filled: a " +
-                      format + " disk may be at most the pool's capacity");
-  }
-}
-
 }  // namespace
 
 DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& cloud_properties,
@@ -90,8 +69,8 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   translate("creating disk '" + cid.value + "' (" + std::to_string(size_mib) + " MiB) in pool '" +
                 pool_name + "'",
             [&] {
-              require_room(m_hv, *target, pool_name, format, capacity,
-                           capacity, "disk '" + cid.value + "'");
+              require_room(*target, pool_name,
+                           {{"disk '" + cid.value + "'", format, capacity, capacity}});
               if (container()) {  // an ext4 filesystem the container mounts
                 upload_ext4(*target, name, capacity, "", "0600");
                 return;
@@ -154,7 +133,7 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
   const std::string name = object_name(cid.value);
   util::FileLock lock{name};
   auto located = locate(name);
-  if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
   const auto wanted = mib_to_bytes(new_size_mib, "resize_disk: new_size");
   const auto current = translate("reading disk '" + cid.value + "'",
                                  [&] { return m_hv.volume_info(*located->volume).capacity; });
@@ -174,8 +153,9 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
   }
   translate("checking the room for disk '" + cid.value + "'", [&] {
     const auto format = xml::read_volume_xml(m_hv.volume_xml(*located->volume)).format;
-    require_room(m_hv, *located->pool, located->pool_name, format.empty() ? "raw" : format,
-                 wanted, wanted - current, "growing disk '" + cid.value + "'");
+    require_room(*located->pool, located->pool_name,
+                 {{"growing disk '" + cid.value + "'", format.empty() ? "raw" : format, wanted,
+                   wanted - current}});
   });
   // Attached to a running VM: grow it online so the guest sees the new size.
   auto meta = read_meta(*located->pool, name);
@@ -205,7 +185,7 @@ void LibvirtCloud::set_disk_metadata(const DiskCid& cid, const nlohmann::json& m
   const std::string name = object_name(cid.value);
   util::FileLock lock{name};  // attach and detach write the same record
   auto located = locate(name);
-  if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
   auto meta = read_meta(*located->pool, name);
   meta["metadata"] = metadata;
   write_meta(*located->pool, name, meta);
@@ -217,14 +197,21 @@ void LibvirtCloud::set_disk_metadata(const DiskCid& cid, const nlohmann::json& m
 // the snapshot's own record is written only after it: a killed copy leaves an intent that the
 // next call on the disk (remove_partial_snapshot) finishes, resuming the VM and deleting the
 // partial volume.
+// A daemon or connection lost half-way answers TransientCloudError (ok_to_retry): the disk is
+// untouched, and the intent left in its record makes the next call on it resume a VM paused for
+// the copy and delete the partial snapshot.
 SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) {
+  return retriable_when_daemon_lost([&] { return take_snapshot(cid, metadata); });
+}
+
+SnapshotCid LibvirtCloud::take_snapshot(const DiskCid& cid, const nlohmann::json& metadata) {
   if (!check_cid("snapshot_disk", NameKind::disk, cid.value)) {
     throw DiskNotFound("snapshot_disk: " + quote_text(cid.value) + " is no disk CID of this CPI");
   }
   const std::string name = object_name(cid.value);
   util::FileLock lock{name};
   auto located = locate(name);
-  if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
   auto meta = read_meta(*located->pool, name);
   remove_partial_snapshot(*located, name, meta);
   const auto holders = reconcile_record(*located, disk_ref(cid, *located), meta);

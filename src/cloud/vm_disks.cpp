@@ -85,7 +85,8 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
   util::FileLock disk_lock{m_names.disk_lock(disk)};
   auto located = locate(disk_name);
   if (!located) {
-    throw DiskNotFound("disk '" + disk.value + "' not found on " + m_hv.uri());
+    throw DiskNotFound("attach_disk: " + not_on_this_host("disk '" + disk.value + "'") +
+                       "; vm '" + vm.value + "' can only get a disk of its own host");
   }
   const auto ref = disk_ref(disk, *located);
   auto meta = read_meta(*located->pool, disk_name);

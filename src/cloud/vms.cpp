@@ -54,13 +54,6 @@ std::string now_utc() {
   return buffer;
 }
 
-// Errors that a retry of create_vm may get past: the connection or the daemon hiccuped.
-bool transient(int code) {
-  return code == VIR_ERR_RPC || code == VIR_ERR_OPERATION_TIMEOUT || code == VIR_ERR_NO_CONNECT ||
-         code == VIR_ERR_SYSTEM_ERROR || code == VIR_ERR_AGENT_UNRESPONSIVE ||
-         code == VIR_ERR_RESOURCE_BUSY;
-}
-
 std::string facts_xml(const nlohmann::json& facts) {
   pugi::xml_document doc;
   auto root = xml::child(doc, "vm");
@@ -131,6 +124,13 @@ void container_address(nlohmann::json& network, xml::NicDevice& nic) {
 
 }  // namespace
 
+// Errors that a retry may get past: the connection or the daemon hiccuped.
+bool transient_code(int code) noexcept {
+  return code == VIR_ERR_RPC || code == VIR_ERR_OPERATION_TIMEOUT || code == VIR_ERR_NO_CONNECT ||
+         code == VIR_ERR_SYSTEM_ERROR || code == VIR_ERR_AGENT_UNRESPONSIVE ||
+         code == VIR_ERR_RESOURCE_BUSY;
+}
+
 std::string LibvirtCloud::virt_type() {
   if (m_virt_type) return *m_virt_type;
   const auto& wanted = m_config.libvirt.domain_type;
@@ -172,6 +172,28 @@ void LibvirtCloud::write_vm_facts(virDomain& domain, const nlohmann::json& facts
   });
 }
 
+// The director sends each call to the host of the instance's AZ (its cpi in the cpi-config), and
+// every later call on the VM goes there too, so the VM cannot be placed on another host: a disk
+// that is not on this one could never be attached to it. Refusing here, before anything is made,
+// says so at once instead of leaving a VM whose attach_disk fails.
+void LibvirtCloud::require_disks_here(const std::vector<DiskCid>& disks) {
+  for (const auto& disk : disks) {
+    if (!check_cid("create_vm", NameKind::disk, disk.value)) {
+      throw VmCreationFailed("create_vm: disk_cids names " + quote_text(disk.value) +
+                                 ", which is no disk CID of this CPI, so the VM could never "
+                                 "attach it",
+                             false);
+    }
+    if (!locate(object_name(disk.value))) {
+      throw VmCreationFailed("create_vm: disk_cids: " +
+                                 not_on_this_host("disk '" + disk.value + "'") +
+                                 "; the VM would be made where it cannot attach the disk. Deploy "
+                                 "the instance to the AZ (cpi) of the host that holds the disk",
+                             false);
+    }
+  }
+}
+
 CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
   const auto props = parse_vm_props(request.cloud_properties);
   const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
@@ -190,6 +212,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
   try {
     virStoragePool& target = pool();
     const std::string pool_name = m_config.libvirt.storage_pool;
+    require_disks_here(request.disk_cids);
     auto stemcell = std::optional<virt::Volume>{require_stemcell(target, request.stemcell)};
     const auto stemcell_facts = xml::read_volume_xml(
         translate("reading stemcell", [&] { return m_hv.volume_xml(**stemcell); }));
@@ -255,6 +278,18 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
       const std::string root_name = root_volume(cid);
       std::uint64_t root_capacity = stemcell_facts.capacity_bytes;
       if (props.root_disk_mib) root_capacity = std::max(root_capacity, *props.root_disk_mib * k_mib);
+      // The pool-room rule of create_disk: an overlay root and a qcow2 ephemeral disk are thin;
+      // a full copy of the stemcell (pools of block volumes) and a raw ephemeral disk need their
+      // size free. The config drive (a few hundred KiB) is not counted.
+      std::vector<RoomNeed> needs{{"the root disk of vm '" + cid.value + "'", volume_format,
+                                   root_capacity, overlays ? 0 : root_capacity}};
+      if (props.ephemeral_disk_mib > 0) {
+        const auto bytes = props.ephemeral_disk_mib * k_mib;
+        needs.push_back({"the ephemeral disk of vm '" + cid.value + "'", volume_format, bytes,
+                         volume_format == "raw" ? bytes : 0});
+      }
+      translate("checking the room in storage pool '" + pool_name + "'",
+                [&] { require_room(target, pool_name, needs); });
       translate("creating root disk '" + root_name + "'", [&] {
         if (overlays) {
           m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
@@ -373,10 +408,14 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     throw;
   } catch (const LibvirtFailure& e) {
     rollback.run();
-    throw VmCreationFailed("creating vm '" + cid.value + "': " + e.what(), transient(e.code()));
+    throw VmCreationFailed("creating vm '" + cid.value + "': " + e.what(),
+                           transient_code(e.code()));
   } catch (const NetworkNotFound& e) {
     rollback.run();
     throw VmCreationFailed(std::string{"creating vm: "} + e.what(), false);
+  } catch (const NoDiskSpace&) {  // the director's own type for a full pool, as create_disk says
+    rollback.run();
+    throw;
   } catch (const CpiError&) {
     rollback.run();
     throw;

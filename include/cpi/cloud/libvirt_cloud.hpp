@@ -3,11 +3,13 @@
 // domains with their root/ephemeral/config volumes, persistent disk volumes, and for each
 // disk and snapshot a small `<name>.meta` volume holding its BOSH metadata and attachment.
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cpi/cloud/cloud.hpp"
 #include "cpi/cloud/names.hpp"
@@ -85,6 +87,20 @@ class LibvirtCloud final : public Cloud {
   // configured pool, else in the pool its pool record names; never in any other pool.
   std::optional<Located> locate(const std::string& volume_name);
   void delete_if_exists(virStoragePool& pool, const std::string& volume_name);
+  // "<what> is not on <uri> (...): it may live on another libvirt host ...": for a disk or
+  // snapshot that locate() did not find, so the message names the host that was asked.
+  std::string not_on_this_host(const std::string& what);
+  // A volume a call is about to create or grow, for require_room.
+  struct RoomNeed {
+    std::string what;            // "disk 'disk-...'", "the root disk of vm 'vm-...'"
+    std::string format;          // raw: allocated whole; any other format is thin
+    std::uint64_t capacity = 0;  // its size once made
+    std::uint64_t growth = 0;    // what it adds now (a new volume: its capacity)
+  };
+  // The pool-room rule (README "Disk sizes"): the raw volumes' growth together must be free in
+  // the pool now; each thin volume may be at most the pool's whole capacity. Throws NoDiskSpace.
+  void require_room(virStoragePool& pool, const std::string& pool_name,
+                    const std::vector<RoomNeed>& needs);
   bool pool_has_overlays(virStoragePool& pool);  // supports_backing_store of its type
   nlohmann::json read_meta(virStoragePool& pool, const std::string& name);
   void write_meta(virStoragePool& pool, const std::string& name, const nlohmann::json& meta);
@@ -108,6 +124,8 @@ class LibvirtCloud final : public Cloud {
   void write_pool_record(const std::string& volume_name, const std::string& pool_name);
   void remove_pool_record(const std::string& volume_name);
   // disks.cpp
+  // snapshot_disk's steps (snapshot_disk maps a lost daemon to a retriable error).
+  SnapshotCid take_snapshot(const DiskCid& cid, const nlohmann::json& metadata);
   // The snapshot volume `snap_name`: a clone of the disk, or its bytes copied when `paused`.
   void copy_for_snapshot(Located& located, const xml::VolumeFacts& facts,
                          const std::string& snap_name, bool paused);
@@ -116,6 +134,8 @@ class LibvirtCloud final : public Cloud {
   void remove_partial_snapshot(Located& located, const std::string& name, nlohmann::json& meta);
 
   // stemcells.cpp
+  // create_stemcell's steps (create_stemcell maps a lost daemon to a retriable error).
+  StemcellCid import_stemcell(const std::string& image_path, const nlohmann::json& cloud_properties);
   // The volume of stemcell `cid` for a new VM. Throws CloudError naming the CID and what to do
   // when it is not in `target` (deleted, or never uploaded here), when its import did not finish
   // and when delete_stemcell kept it only for the VMs built on it.
@@ -127,6 +147,10 @@ class LibvirtCloud final : public Cloud {
 
   // vms.cpp
   virt::Domain require_domain(const VmCid& cid);
+  // create_vm's disk locality: every disk of `disks` (disk_cids) must be on this host, the one
+  // the call's context names, or the VM could never attach it. Throws VmCreationFailed (not
+  // retriable) naming the disk and the host.
+  void require_disks_here(const std::vector<DiskCid>& disks);
   std::string virt_type();
   nlohmann::json vm_facts(virDomain& domain);
   void write_vm_facts(virDomain& domain, const nlohmann::json& facts);
