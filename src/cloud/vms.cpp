@@ -153,6 +153,13 @@ virt::Domain LibvirtCloud::require_domain(const VmCid& cid) {
   if (!domain) {
     throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
   }
+  // A snapshot_disk killed on this VM: its copy job ended, the VM resumed if it was paused for
+  // it. One metadata read when there is none; a failure here leaves it for the next call.
+  try {
+    if (vm_facts(**domain).contains("snapshotting")) finish_interrupted_snapshot(std::nullopt, cid);
+  } catch (const std::exception& e) {
+    spdlog::warn("finishing an interrupted snapshot on vm {}: {}", cid.value, e.what());
+  }
   return std::move(*domain);
 }
 
@@ -432,6 +439,9 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     return;
   }
   const std::string name = object_name(cid.value);
+  // The VM's lock first (then its disks', as attach and detach take them): an attach or detach
+  // under way on this VM finishes before the domain goes, and none starts while it goes.
+  util::FileLock vm_lock{m_names.vm_lock(cid)};
   auto domain = find_our_domain(cid);
   virStoragePool& target = pool();
   std::string stemcell;
@@ -459,7 +469,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     for (const auto& disk : facts.disks) {
       if (is_disk_cid(disk.serial)) {
         try {
-          util::FileLock disk_lock{object_name(disk.serial)};
+          util::FileLock disk_lock{m_names.disk_lock({disk.serial})};
           if (auto located = locate(object_name(disk.serial))) {
             auto meta = read_meta(*located->pool, object_name(disk.serial));
             if (meta.value("attached_to", "") == cid.value) {
@@ -480,7 +490,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
                              meta_volume(config_volume(cid))}) {
     delete_if_exists(target, volume);
   }
-  util::FileLock::remove(m_names.vm_lock(cid));  // the VM's attach/detach lock, no longer needed
+  vm_lock.remove();  // no longer needed; removed while held (util/file_lock.hpp)
   if (!stemcell.empty()) {
     try {
       collect_stemcell({stemcell});

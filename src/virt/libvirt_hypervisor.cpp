@@ -579,6 +579,38 @@ void LibvirtHypervisor::block_resize(virDomain& domain, const std::string& targe
         "resizing disk '" + target + "' of domain '" + name_of(domain) + "'");
 }
 
+void LibvirtHypervisor::block_copy(virDomain& domain, const std::string& target,
+                                   const std::string& dest_xml) {
+  // REUSE_EXT: the target is a volume the caller made; TRANSIENT_JOB: libvirt refuses a copy
+  // job on a persistent domain without it ("domain is not transient").
+  if (virDomainBlockCopy(&domain, target.c_str(), dest_xml.c_str(), nullptr, 0,
+                         VIR_DOMAIN_BLOCK_COPY_REUSE_EXT | VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) <
+      0) {
+    throw_failure(
+        [&] { return "copying disk '" + target + "' of domain '" + name_of(domain) + "'"; });
+  }
+}
+
+std::optional<BlockJob> LibvirtHypervisor::block_job(virDomain& domain, const std::string& target) {
+  virDomainBlockJobInfo info{};
+  const int rc = virDomainGetBlockJobInfo(&domain, target.c_str(), &info, 0);
+  if (rc < 0) {
+    throw_failure([&] {
+      return "reading the block job on disk '" + target + "' of domain '" + name_of(domain) + "'";
+    });
+  }
+  if (rc == 0) return std::nullopt;
+  return BlockJob{static_cast<std::uint64_t>(info.cur), static_cast<std::uint64_t>(info.end)};
+}
+
+void LibvirtHypervisor::block_job_abort(virDomain& domain, const std::string& target) {
+  if (virDomainBlockJobAbort(&domain, target.c_str(), 0) < 0) {
+    throw_failure([&] {
+      return "ending the block job on disk '" + target + "' of domain '" + name_of(domain) + "'";
+    });
+  }
+}
+
 std::optional<Network> LibvirtHypervisor::find_network(const std::string& name) {
   Network network{virNetworkLookupByName(&m_conn, name.c_str())};
   if (network) return network;

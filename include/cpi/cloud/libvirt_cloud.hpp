@@ -49,6 +49,15 @@ class LibvirtCloud final : public Cloud {
   SnapshotCid snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) override;
   void delete_snapshot(const SnapshotCid& cid) override;
 
+  // A snapshot_disk that never finished (killed, or its daemon died), named by the `snapshotting`
+  // intent of disk `disk` or of vm `vm` (either may be empty): finishes it as the next call on
+  // the disk would (copy job ended, the VM resumed when this CPI paused it, partial snapshot
+  // deleted, intents cleared). Takes the disk's lock without waiting: nullopt when a
+  // snapshot_disk holds it (under way) or there was nothing to finish, else what was done.
+  // For require_domain and `cpi cleanup`.
+  std::optional<std::string> finish_interrupted_snapshot(const std::optional<DiskCid>& disk,
+                                                         const std::optional<VmCid>& vm);
+
   // Libvirt object names, made by the naming module (cloud/names.hpp). object_name() takes a
   // bare CID of any kind (sc-, vm-, disk-, snap-) and throws CpiError for anything else.
   const Names& names() const { return m_names; }
@@ -129,9 +138,17 @@ class LibvirtCloud final : public Cloud {
   // The snapshot volume `snap_name`: a clone of the disk, or its bytes copied when `paused`.
   void copy_for_snapshot(Located& located, const xml::VolumeFacts& facts,
                          const std::string& snap_name, bool paused);
-  // Finishes a snapshot of disk `name` a killed process left in `meta` (its `snapshotting`
-  // intent): resumes the VM it paused, deletes the partial snapshot, clears the intent.
+  // The snapshot volume `snap_name` copied from disk `target` of the running `domain` (vm `vm`)
+  // while it runs: libvirt's block copy, ended without a pivot once it mirrors.
+  void copy_running(virDomain& domain, const std::string& vm, const std::string& target,
+                    Located& located, const xml::VolumeFacts& facts, const std::string& snap_name);
+  // Finishes a snapshot of disk `name` a killed (or failed) call left in `meta` (its
+  // `snapshotting` intent): ends its copy job, resumes the VM it paused, clears the VM's fact,
+  // deletes the partial snapshot, clears the intent. Callers hold the disk's lock.
   void remove_partial_snapshot(Located& located, const std::string& name, nlohmann::json& meta);
+  void finish_vm_snapshot_side(virDomain& domain, const std::string& vm,
+                               const std::string& snap_path, bool resume,
+                               const std::string& disk_volume);
 
   // stemcells.cpp
   // create_stemcell's steps (create_stemcell maps a lost daemon to a retriable error).
@@ -146,6 +163,8 @@ class LibvirtCloud final : public Cloud {
   void collect_stemcell(const StemcellCid& cid);
 
   // vms.cpp
+  // Our domain of `cid` (VmNotFound when absent); first finishes a snapshot a killed call left
+  // on it (finish_interrupted_snapshot), unless that snapshot is still under way.
   virt::Domain require_domain(const VmCid& cid);
   // create_vm's disk locality: every disk of `disks` (disk_cids) must be on this host, the one
   // the call's context names, or the VM could never attach it. Throws VmCreationFailed (not
@@ -174,11 +193,11 @@ class LibvirtCloud final : public Cloud {
 
   // vm_disks.cpp
   std::string disk_bus() const;
-  // The containers' attachment record (containers.cpp): forgets the attachment (under the
-  // disk's lock), and refuses a disk `meta` says another VM that still has it holds.
-  void clear_attachment(const DiskCid& disk);
-  void require_not_attached_elsewhere(const nlohmann::json& meta, const DiskCid& disk,
-                                      const VmCid& vm);
+  // Refuses (CloudError) a disk that a domain other than `vm`'s holds: the VMs `meta` names
+  // (the record reconciled on the way) and every domain on the host (a scan). Under the disk's
+  // lock.
+  void require_free_for(const VmCid& vm, const DiskCid& disk, Located& located,
+                        const DiskRef& ref, nlohmann::json& meta);
   // After attach_disk failed half-way: the device off again, the v1 settings and the record
   // in step with the definitions. Logs what it cannot undo.
   void undo_attach(virDomain& domain, const VmCid& vm, const DiskCid& disk, Located& located,
@@ -205,9 +224,12 @@ class LibvirtCloud final : public Cloud {
   // Writes the settings volume of a container (`settings` and `meta` as files), creating it.
   virt::Volume write_container_settings(virStoragePool& pool, const std::string& name,
                                         const nlohmann::json& settings, const nlohmann::json& meta);
+  // attach_disk and detach_disk for containers, under the VM's and the disk's locks.
   nlohmann::json attach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
-                                       int api_version);
+                                       Located& located, const DiskRef& ref,
+                                       nlohmann::json& meta, int api_version);
   void detach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+                             std::optional<Located>& located, const DiskRef& ref,
                              int api_version);
   // Redefines a container with `new_xml`, with the settings' persistent disk `disk` set to
   // `hint` (null: removed) when `api_version` < 2, restarting it when it runs; undone on error.
