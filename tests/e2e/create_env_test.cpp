@@ -15,7 +15,7 @@
 // machine, which takes many minutes. delete-env removes that installation, so the test keeps a
 // copy of the CLI's compiled packages (its installation's index and blobs) under
 // /var/cache/bosh-libvirt-cpi/create-env-installation and hands them back to the next run's
-// installation: the CLI looks packages up there by name, fingerprint and dependencies, so any
+// installation, under the same HOME: the CLI looks packages up there by name, fingerprint and dependencies, so any
 // change under packages/ or in the CPI's sources is compiled again.
 
 #include <gtest/gtest.h>
@@ -41,6 +41,10 @@ namespace fs = std::filesystem;
 constexpr auto k_create_env_timeout = std::chrono::seconds(4800);  // a cold compile: long
 constexpr int k_vm_host = 10;                                        // .10 of the test's subnet
 const fs::path k_installation_cache = "/var/cache/bosh-libvirt-cpi/create-env-installation";
+// The CLI's HOME, the same path on every run: compiled packages hold absolute paths into their
+// installation (pkg-config files, RPATHs), as on an operator's machine, so the cached ones are
+// only good at the path they were compiled for. Emptied before and after each run.
+const fs::path k_home = "/var/cache/bosh-libvirt-cpi/create-env-home";
 constexpr std::size_t k_cache_blob_limit = 40;  // past it the cache starts again from nothing
 
 std::string bosh_cli() {
@@ -72,8 +76,11 @@ class CreateEnvTest : public E2eTest {
     m_subnet = std::make_unique<GuestSubnet>(bridge.get(), std::string{k_name_root} + random_hex(8),
                                              octet);
     m_work = env().root() / (m_prefix + "create-env");
-    fs::create_directories(m_work / "home");
+    fs::create_directories(m_work);
     fs::permissions(m_work, fs::perms::owner_all);  // the vars store holds the mbus credentials
+    fs::remove_all(k_home);  // what a killed run left
+    fs::create_directories(k_home);
+    fs::permissions(k_home, fs::perms::owner_all);
   }
 
   void TearDown() override {
@@ -89,6 +96,7 @@ class CreateEnvTest : public E2eTest {
     }
     m_subnet.reset();
     if (!m_work.empty()) fs::remove_all(m_work);
+    if (!m_work.empty()) fs::remove_all(k_home);
     E2eTest::TearDown();
   }
 
@@ -100,8 +108,8 @@ class CreateEnvTest : public E2eTest {
   CpiRun cli(std::vector<std::string> args, std::chrono::seconds timeout,
              std::vector<std::string> vars = {}) const {
     std::vector<std::string> argv{"/usr/bin/env",
-                                  "HOME=" + (m_work / "home").string(),
-                                  "TMPDIR=" + (m_work / "home").string(),
+                                  "HOME=" + k_home.string(),
+                                  "TMPDIR=" + k_home.string(),
                                   "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
                                   "LC_ALL=C",
                                   bosh_cli(),
@@ -127,7 +135,7 @@ class CreateEnvTest : public E2eTest {
   // PATH, LC_ALL and this run's HOME (the bosh CLI wants one).
   std::vector<std::string> cli_env() const {
     auto env = tool_env();
-    env.push_back("HOME=" + (m_work / "home").string());
+    env.push_back("HOME=" + k_home.string());
     return env;
   }
 
@@ -161,7 +169,7 @@ class CreateEnvTest : public E2eTest {
     }
     const std::string id = read_whole_file(id_file.string());
     ASSERT_TRUE(std::regex_match(id, std::regex{"[0-9a-f-]{36}"})) << "cached id: " << id;
-    const fs::path target = m_work / "home/.bosh/installations" / id;
+    const fs::path target = k_home / ".bosh/installations" / id;
     fs::create_directories(target);
     fs::copy_file(k_installation_cache / "compiled_packages.json",
                   target / "compiled_packages.json");
@@ -178,7 +186,7 @@ class CreateEnvTest : public E2eTest {
     if (!fs::exists(m_work / "state.json")) return;
     const auto state = nlohmann::json::parse(read_whole_file((m_work / "state.json").string()));
     const std::string id = state.value("installation_id", "");
-    const fs::path source = m_work / "home/.bosh/installations" / id;
+    const fs::path source = k_home / ".bosh/installations" / id;
     if (id.empty() || !fs::exists(source / "compiled_packages.json")) return;
     std::size_t blobs = 0;
     if (fs::exists(source / "blobs")) {
