@@ -20,10 +20,10 @@
 # Why a release directory of its own: a BOSH package's `files` are looked up
 # in the release's src/ and blobs/ only, and this repository keeps
 # CMakeLists.txt, cmake/ and include/ next to src/. The script assembles
-# build-release/dir/ (ignored by git): jobs/, packages/, config/{final,blobs}.yml
-# copied from the repository, src/bosh-libvirt-cpi/ = the C++ tree, blobs/ =
-# hard links (or copies) of the blobs, and the dev release index kept from
-# earlier runs. Nothing in it is an input create-release can delete: every
+# a fresh build-release/dir.XXXXXX/ (ignored by git, removed after): jobs/,
+# packages/, config/{final,blobs}.yml copied from the repository,
+# src/bosh-libvirt-cpi/ = the C++ tree, blobs/ = hard links (or copies) of the
+# blobs. Nothing in it is an input create-release can delete: every
 # blob is listed in config/blobs.yml, and the sources are release sources.
 # The same sources and blobs give the same package fingerprints on every run.
 set -euo pipefail
@@ -57,12 +57,13 @@ if [ -z "$bosh" ]; then
 fi
 command -v ruby >/dev/null || { echo "create-release: ruby is needed to read config/blobs.yml" >&2; exit 1; }
 
-dir="${repo}/build-release/dir"
-mkdir -p "$dir" "$(dirname "$tarball")"
+# A release directory of its own for every run: the dev-build index the CLI keeps in it
+# (.dev_builds, dev_releases) names blobs in that user's ~/.bosh cache, so a directory left by
+# another run (or another HOME) would make create-release look for blobs it does not have.
+mkdir -p "${repo}/build-release" "$(dirname "$tarball")"
 tarball=$(cd "$(dirname "$tarball")" && pwd)/$(basename "$tarball")
-
-# Release parts from the repository, replacing what an earlier run copied.
-rm -rf "${dir}/jobs" "${dir}/packages" "${dir}/config" "${dir}/src" "${dir}/blobs"
+dir=$(mktemp -d "${repo}/build-release/dir.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
 mkdir -p "${dir}/config" "${dir}/src/bosh-libvirt-cpi" "${dir}/blobs"
 cp -a "${repo}/jobs" "${repo}/packages" "$dir/"
 cp "${repo}/config/final.yml" "${repo}/config/blobs.yml" "${dir}/config/"

@@ -80,30 +80,45 @@ def domain_type():
         return forced, "CPI_E2E_DOMAIN_TYPE"
     if not os.path.exists("/dev/kvm"):
         return "qemu", "no /dev/kvm"
-    cache, boot = "/tmp/bosh-libvirt-cpi-e2e.kvm-probe", read("/proc/sys/kernel/random/boot_id")
+    cache, boot = "/tmp/bosh-libvirt-cpi-e2e.kvm-boot-probe", read("/proc/sys/kernel/random/boot_id")
     cached = read(cache)
     if cached.startswith(boot + " "):
         kind, _, why = cached[len(boot) + 1:].partition(" ")
         return kind, "cached probe: " + why
+    # As the e2e tier probes: the test stemcell's disk booted under KVM must speak on its serial
+    # console within 30 s (nested KVM can run the firmware and hang in the boot loader).
     name = PREFIX + "kvm-probe"
+    probe_dir = tempfile.mkdtemp(prefix=PREFIX)
+    os.chmod(probe_dir, 0o755)
+    disk, log = os.path.join(probe_dir, "root.img"), os.path.join(probe_dir, "console.log")
+    subprocess.run(["tar", "-xzf", os.path.join(STEMCELLS, "raw", "image"), "-C", probe_dir,
+                    "root.img"], check=True)
+    os.chmod(disk, 0o644)
     with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
-        f.write(f"<domain type='kvm'><name>{name}</name><memory unit='MiB'>32</memory>"
+        f.write(f"<domain type='kvm'><name>{name}</name><memory unit='MiB'>256</memory>"
                 "<vcpu>1</vcpu><cpu mode='host-passthrough' check='none'/><os>"
-                "<type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>")
+                "<type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>"
+                f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+                f"<source file='{disk}'/><target dev='vda' bus='virtio'/><readonly/></disk>"
+                f"<serial type='pty'><log file='{log}' append='off'/><target port='0'/></serial>"
+                "</devices></domain>")
         f.flush()
         r = subprocess.run(["virsh", "-c", URI, "create", f.name], capture_output=True, text=True)
     if r.returncode == 0:
-        time.sleep(0.5)
-        ok = name in virsh("list", "--name")
+        spoke = False
+        for _ in range(60):
+            time.sleep(0.5)
+            if read(log):
+                spoke = True
+                break
         virsh("destroy", name, check=False)
-        kind, why = ("kvm", "a KVM guest ran") if ok else ("qemu", "the KVM probe guest died")
+        kind, why = (("kvm", "a KVM guest booted the test stemcell") if spoke else
+                     ("qemu", "a KVM guest did not boot the test stemcell in 30 s"))
     else:
         err = r.stderr.strip()
         at = err.find("failed to set MSR")
         kind, why = "qemu", "KVM probe failed: " + (err[at:].splitlines()[0] if at >= 0 else err.splitlines()[-1])
-    for log in (f"{CONSOLE_DIR}/{name}.log",):
-        if os.path.exists(log):
-            os.unlink(log)
+    subprocess.run(["rm", "-rf", probe_dir], check=False)
     with open(cache, "w") as f:
         f.write(f"{boot} {kind} {why}\n")
     return kind, why

@@ -1,10 +1,12 @@
 """Host plumbing shared by scripts/demo.sh and the libvirt benchmarks (bench/benchlib.py): the
-same environment the e2e tier uses. libvirt daemons are started only when none runs, and their
-pid files are the e2e tier's, so each adopts a daemon another one left behind. Objects are named
-with a prefix so that leftovers of a run that died can be removed."""
+same environment the e2e tier uses. libvirt daemons are started only when none answers on its
+socket, and their pid files are the e2e tier's, so each adopts a daemon another one left behind;
+no daemon is found or signalled by name. Objects are named with a prefix so that leftovers of a
+run that died can be removed."""
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -39,9 +41,14 @@ def alive(pid):
     return bool(stat) and stat[stat.rfind(")") + 2] not in "ZX"
 
 
-def pids(name):
-    return [int(p) for p in os.listdir("/proc")
-            if p.isdigit() and read(f"/proc/{p}/comm") == name and alive(int(p))]
+def socket_answers(path):
+    """Whether something accepts connections on the unix socket `path`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(path)
+            return True
+        except OSError:
+            return False
 
 
 def virsh(*args, check=True):
@@ -52,33 +59,55 @@ def virsh(*args, check=True):
 
 
 class Daemon:
-    """A libvirt daemon (virtlogd, libvirtd), started with -d only when none runs; stop() stops
-    only one this object started or adopted. `log` receives one line per change."""
+    """A libvirt daemon of the host (virtlogd, libvirtd), started with -d only when none answers
+    on its socket. A daemon started here gets its own pid file (-p, next to the e2e lock, shared
+    with the e2e tier), so the daemon itself writes its pid; stop() signals only that pid, of a
+    daemon this object started or adopted. A daemon is adopted only when the pid in the file runs
+    with that very pid file on its command line: no daemon is ever found or signalled by name, so
+    a system daemon or a test's private one is never touched. `log` receives one line per change."""
 
     def __init__(self, name, log=quiet):
         self.name, self.pid, self.log = name, 0, log
         self.pid_file = f"{LOCK}.{name}.pid"
+        sock = "libvirt-sock" if name == "libvirtd" else f"{name}-sock"
+        self.socket = f"/run/libvirt/{sock}"
+
+    def started_by_a_run(self):
+        """The pid in the pid file when that process was started with -p <pid file>, else 0."""
+        pid = int(read(self.pid_file) or 0)
+        if not pid or not alive(pid):
+            return 0
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            return 0
+        for flag, value in zip(args, args[1:]):
+            if flag in ("-p", "--pid-file") and value == self.pid_file:
+                return pid
+        return 0
 
     def ensure(self):
-        earlier = int(read(self.pid_file) or 0)
-        if earlier and alive(earlier) and read(f"/proc/{earlier}/comm") == self.name:
+        earlier = self.started_by_a_run()
+        if earlier:
             self.pid = earlier
+            self.log(f"{self.name}: adopted (pid {earlier}, started by an earlier run)")
+            return
+        if socket_answers(self.socket):
+            self.log(f"{self.name}: already running")
             return
         if os.path.exists(self.pid_file):
             os.unlink(self.pid_file)
-        if pids(self.name):
-            self.log(f"{self.name}: already running")
-            return
-        subprocess.run([self.name, "-d"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            if pids(self.name):
+        subprocess.run([self.name, "-d", "-p", self.pid_file], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if self.started_by_a_run() and socket_answers(self.socket):
                 break
             time.sleep(0.05)
-        if not pids(self.name):
-            raise RuntimeError(f"'{self.name} -d' did not start a {self.name}")
-        self.pid = pids(self.name)[0]
-        write(self.pid_file, f"{self.pid}\n")
+        self.pid = self.started_by_a_run()
+        if not self.pid or not socket_answers(self.socket):
+            raise RuntimeError(f"'{self.name} -d -p {self.pid_file}' started no {self.name} "
+                               f"that answers on {self.socket}")
         self.log(f"{self.name}: started (pid {self.pid})")
 
     def stop(self):

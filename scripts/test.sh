@@ -7,8 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "${BUILD_DIR:-$root/build}"
 rm -f e2e-phases.txt
 status=0
-# e2e-agent-wip: agent tests that do not pass yet (tests/CMakeLists.txt).
-ctest --output-on-failure -j"$(nproc)" -LE '^e2e-agent-wip$' "$@" || status=$?
+ctest --output-on-failure -j"$(nproc)" "$@" || status=$?
 if [ -s e2e-phases.txt ]; then
   echo
   echo "e2e phase times (test, phase, seconds):"

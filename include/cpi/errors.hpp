@@ -62,6 +62,17 @@ class DeviceBusy : public CloudError {
   bool ok_to_retry() const noexcept override { return true; }
 };
 
+// A call that lost its libvirt daemon or connection half-way (create_stemcell, snapshot_disk):
+// Bosh::Clouds::CloudError on the wire with ok_to_retry true. What the call made was rolled back
+// as far as the daemon allowed, and the next call or `cpi cleanup --orphans` removes the rest, so
+// running it again is safe. The director acts on the flag for create_vm only (VMCreationFailed);
+// for these methods it tells the operator (and any tool reading the response) to retry the task.
+class TransientCloudError : public CloudError {
+ public:
+  using CloudError::CloudError;
+  bool ok_to_retry() const noexcept override { return true; }
+};
+
 // Base of the four error types whose retry flag the director reads.
 class RetriableCloudError : public CloudError {
  public:

@@ -10,27 +10,46 @@
 
 #include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/errors.hpp"
+#include "cpi/stemcell/fs_image.hpp"
 
 namespace cpi::cloud {
 namespace {
 
-// Whether a domain XML has a <disk> that is `disk`: by serial, by pool and volume name, or by
-// the volume's path (a file or block source another tool may have written).
+// Whether a domain XML has a device that is `disk`. A <disk> (qemu, xen): by serial, by pool and
+// volume name, or by the volume's path (a file or block source another tool may have written).
+// A <filesystem> (a container, cloud/containers.cpp): by the mount point the CPI gives a
+// persistent disk, by pool and volume name, by the volume's path, or by the short link in
+// stemcell::k_link_dir that lxc_source_path() names a long volume path by.
 bool xml_holds(const std::string& text, const LibvirtCloud::DiskRef& disk) {
   pugi::xml_document doc;
   if (!doc.load_string(text.c_str())) {
     throw CloudError("libvirt returned a domain definition that does not parse");
   }
-  for (auto d : doc.child("domain").child("devices").children("disk")) {
+  const auto devices = doc.child("domain").child("devices");
+  auto same_volume = [&](pugi::xml_node source) {
+    return disk.volume == source.attribute("volume").value() &&
+           disk.pool_name == source.attribute("pool").value();
+  };
+  auto same_path = [&](const char* path) {
+    return !disk.path.empty() && *path != '\0' && disk.path == path;
+  };
+  for (auto d : devices.children("disk")) {
     if (disk.cid == d.child_value("serial")) return true;
     const auto source = d.child("source");
-    if (disk.volume == source.attribute("volume").value() &&
-        disk.pool_name == source.attribute("pool").value()) {
+    if (same_volume(source) || same_path(source.attribute("file").value()) ||
+        same_path(source.attribute("dev").value())) {
       return true;
     }
-    if (!disk.path.empty() && (disk.path == source.attribute("file").value() ||
-                               disk.path == source.attribute("dev").value())) {
-      return true;
+  }
+  const std::string mount = std::string{stemcell::k_disks_dir} + "/" + disk.cid;
+  const std::string link = disk.path.empty() ? "" : stemcell::lxc_link_path(disk.path);
+  for (auto f : devices.children("filesystem")) {
+    if (mount == f.child("target").attribute("dir").value()) return true;
+    const auto source = f.child("source");
+    if (same_volume(source)) return true;
+    for (const char* attribute : {"file", "dev", "dir"}) {
+      const char* path = source.attribute(attribute).value();
+      if (same_path(path) || (!link.empty() && link == path)) return true;
     }
   }
   return false;

@@ -15,7 +15,6 @@
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/stemcell/fs_image.hpp"
-#include "cpi/util/file_lock.hpp"
 #include "cpi/util/private_dir.hpp"
 #include "cpi/xml/domain_reader.hpp"
 #include "cpi/xml/flavour.hpp"
@@ -161,6 +160,18 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
   }
   spec.init = stemcell_meta.value("init", "/sbin/init");
   const auto stemcell_facts = xml::read_volume_xml(m_hv.volume_xml(stemcell));
+  // The pool-room rule of create_disk: every volume of a container is a raw ext4 image (a copy of
+  // the stemcell's, the settings, the ephemeral filesystem), so together they need their size free.
+  std::vector<RoomNeed> needs{
+      {"the root filesystem of vm '" + cid.value + "'", "raw", stemcell_facts.capacity_bytes,
+       stemcell_facts.capacity_bytes},
+      {"the settings of vm '" + cid.value + "'", "raw", k_settings_bytes, k_settings_bytes}};
+  if (ephemeral_mib > 0) {
+    needs.push_back({"the ephemeral filesystem of vm '" + cid.value + "'", "raw",
+                     ephemeral_mib * k_mib, ephemeral_mib * k_mib});
+  }
+  translate("checking the room in storage pool '" + pool_name + "'",
+            [&] { require_room(target, pool_name, needs); });
   const bool local = host_is_local();
   auto source_of = [this, local](virStorageVol& volume) {
     return stemcell::lxc_source_path(m_hv.volume_path(volume), local);
@@ -270,41 +281,48 @@ void LibvirtCloud::redefine_container(virDomain& domain, const VmCid& vm,
   }
 }
 
+// Under the VM's and the disk's locks, after attach_disk checked that no other domain holds the
+// disk. As for a VM: the intent `attaching` before the redefinition, `attached_to` after it.
 nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCid& vm,
-                                                   const DiskCid& disk, int api_version) {
-  const std::string disk_name = object_name(disk.value);
-  auto located = locate(disk_name);
-  if (!located) throw DiskNotFound("disk '" + disk.value + "' not found on " + m_hv.uri());
+                                                   const DiskCid& disk, Located& located,
+                                                   const DiskRef& ref, nlohmann::json& meta,
+                                                   int api_version) {
   const nlohmann::json hint = disk_mount(disk.value);
   const std::string old_xml = translate("reading vm '" + vm.value + "'",
                                         [&] { return m_hv.domain_xml(domain, true); });
   if (find_mount(xml::read_domain_xml(old_xml), disk.value) != nullptr) {
+    if (meta.value("attached_to", "") != vm.value) {
+      meta["attached_to"] = vm.value;
+      write_meta(*located.pool, ref.volume, meta);
+    }
     spdlog::info("disk {} is already mounted in container {}", disk.value, vm.value);
     return hint;
   }
-  auto meta = read_meta(*located->pool, disk_name);
   if (meta.value("filesystem", "") != "ext4") {
     throw CloudError("disk '" + disk.value + "' holds no filesystem for containers: it was "
                      "created while libvirt.hypervisor was not lxc (create a new disk)");
   }
-  require_not_attached_elsewhere(meta, disk, vm);
-  xml::DiskDevice device{located->pool_name, disk_name, "raw", "", "", disk.value, false};
+  xml::DiskDevice device{located.pool_name, ref.volume, "raw", "", "", disk.value, false};
   device.mount = hint.get<std::string>();
   device.path = translate("reading the path of disk '" + disk.value + "'", [&] {
-    return stemcell::lxc_source_path(m_hv.volume_path(*located->volume), host_is_local());
+    return stemcell::lxc_source_path(m_hv.volume_path(*located.volume), host_is_local());
   });
   const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
   const std::string new_xml = xml::with_device(old_xml, flavour->disk_device(device));
-  meta["attached_to"] = vm.value;
-  write_meta(*located->pool, disk_name, meta);
+  meta["attaching"] = vm.value;
+  write_meta(*located.pool, ref.volume, meta);
   try {
     redefine_container(domain, vm, old_xml, new_xml, disk.value, hint, api_version);
+    meta.erase("attaching");
+    meta["attached_to"] = vm.value;
+    write_meta(*located.pool, ref.volume, meta);
   } catch (...) {
-    try {
-      meta.erase("attached_to");
-      write_meta(*located->pool, disk_name, meta);
+    try {  // the record follows the definitions (redefine_container restored the old one)
+      auto now = read_meta(*located.pool, ref.volume);
+      now["attaching"] = vm.value;
+      reconcile_record(located, ref, now);
     } catch (const std::exception& e) {
-      spdlog::warn("clearing the attachment of {}: {}", disk.value, e.what());
+      spdlog::warn("recording the attachment of {}: {}", disk.value, e.what());
     }
     throw;
   }
@@ -312,21 +330,64 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
   return hint;
 }
 
+// Under the VM's and the disk's locks. Not attached (neither definition holds it): the record
+// follows the definitions, the v1 settings drop the disk, and DiskNotAttached, as for a VM.
 void LibvirtCloud::detach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+                                         std::optional<Located>& located, const DiskRef& ref,
                                          int api_version) {
   const std::string old_xml = translate("reading vm '" + vm.value + "'",
                                         [&] { return m_hv.domain_xml(domain, true); });
-  const auto facts = xml::read_domain_xml(old_xml);
-  const auto* mounted = find_mount(facts, disk.value);
-  if (mounted == nullptr) {
-    spdlog::info("disk {} is not attached to {}; nothing to do", disk.value, vm.value);
+  const auto* mounted = find_mount(xml::read_domain_xml(old_xml), disk.value);
+  auto settle = [&] {
+    if (located) {
+      auto meta = read_meta(*located->pool, ref.volume);
+      reconcile_record(*located, ref, meta);
+    }
     if (api_version < 2) set_container_disk_setting(vm, disk.value, nullptr);
-    return;
+  };
+  if (mounted == nullptr && !domain_holds(domain, ref)) {
+    try {
+      settle();
+    } catch (const std::exception& e) {
+      spdlog::warn("tidying up after disk {}, which is not attached to {}: {}", disk.value,
+                   vm.value, e.what());
+    }
+    throw DiskNotAttached("disk '" + disk.value + "' is not attached to container '" + vm.value +
+                          "'");
   }
-  redefine_container(domain, vm, old_xml, xml::without_filesystem(old_xml, disk_mount(disk.value)),
-                     disk.value, nullptr, api_version);
-  stemcell::remove_link(mounted->path);
-  clear_attachment(disk);
+  if (located) {
+    auto meta = read_meta(*located->pool, ref.volume);
+    meta["detaching"] = vm.value;
+    write_meta(*located->pool, ref.volume, meta);
+  }
+  const std::string source = mounted != nullptr ? mounted->path : "";
+  try {
+    // Only the running container still has it (its persistent definition no longer does): a
+    // restart from the persistent definition lets it go.
+    redefine_container(domain, vm, old_xml,
+                       mounted != nullptr
+                           ? xml::without_filesystem(old_xml, disk_mount(disk.value))
+                           : old_xml,
+                       disk.value, nullptr, api_version);
+  } catch (...) {
+    try {
+      if (located) {
+        auto meta = read_meta(*located->pool, ref.volume);
+        reconcile_record(*located, ref, meta);
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("recording the attachment of {}: {}", disk.value, e.what());
+    }
+    throw;
+  }
+  if (domain_holds(domain, ref)) {  // a <filesystem> the CPI did not add names the volume
+    settle();
+    throw CloudError("container '" + vm.value + "' still holds disk '" + disk.value +
+                     "' after its redefinition (a filesystem of its definition names the "
+                     "volume): remove that filesystem by hand");
+  }
+  if (!source.empty()) stemcell::remove_link(source);
+  settle();
   spdlog::info("detached disk {} from container {}", disk.value, vm.value);
 }
 

@@ -1,6 +1,13 @@
 // Persistent disks and snapshots as volumes.
 
+#include <libvirt/libvirt.h>
 #include <spdlog/spdlog.h>
+
+#include <pugixml.hpp>
+
+#include <chrono>
+#include <sstream>
+#include <thread>
 
 #include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/cloud/vm_props.hpp"
@@ -9,32 +16,14 @@
 #include "cpi/util/test_hook.hpp"
 #include "cpi/util/rollback.hpp"
 #include "cpi/xml/domain_reader.hpp"
+#include "cpi/xml/flavour.hpp"
 #include "cpi/xml/volume_xml.hpp"
 
 namespace cpi::cloud {
 namespace {
 
 constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
-
-// Thin provisioning: a raw disk needs all of its `growth` free in the pool now; a qcow2 disk
-// (allocated as the guest writes) may be as large as the pool's whole capacity, never larger,
-// since it could never be filled (README "Disk sizes"). Throws NoDiskSpace.
-void require_room(const virt::PoolInfo& info, const std::string& pool_name,
-                  const std::string& format, std::uint64_t capacity, std::uint64_t growth,
-                  const std::string& what) {
-  if (format == "raw" && info.available < growth) {
-    throw NoDiskSpace("storage pool '" + pool_name + "' has " +
-                      std::to_string(info.available / k_mib) + " MiB free, " + what + " needs " +
-                      std::to_string(growth / k_mib) + " MiB more (raw disks are allocated whole)");
-  }
-  if (format != "raw" && info.capacity < capacity) {
-    throw NoDiskSpace("storage pool '" + pool_name + "' holds " +
-                      std::to_string(info.capacity / k_mib) + " MiB in all (" +
-                      std::to_string(info.available / k_mib) + " MiB free), " + what + " of " +
-                      std::to_string(capacity / k_mib) + " MiB could never be filled: a " +
-                      format + " disk may be at most the pool's capacity");
-  }
-}
+constexpr int k_copy_stall_seconds = 600;  // a live copy without progress this long is given up
 
 }  // namespace
 
@@ -92,8 +81,8 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
               virt::PoolInfo room{true, facts.capacity.value_or(0), facts.available.value_or(0)};
               if (!facts.capacity || !facts.available) room = m_hv.pool_info(*target);
               try {
-                require_room(room, pool_name, format, capacity, capacity,
-                             "disk '" + cid.value + "'");
+                require_room(room, pool_name,
+                             {{"disk '" + cid.value + "'", format, capacity, capacity}});
               } catch (const NoDiskSpace&) {
                 require_active(*target, pool_name);  // an inactive pool reports no room
                 throw;
@@ -127,7 +116,7 @@ void LibvirtCloud::delete_disk(const DiskCid& cid) {
     return;
   }
   const std::string name = object_name(cid.value);
-  util::FileLock lock{name};
+  util::FileLock lock{m_names.disk_lock(cid)};
   auto located = locate(name);
   if (!located) {
     spdlog::info("disk {} is already gone", cid.value);
@@ -146,6 +135,7 @@ void LibvirtCloud::delete_disk(const DiskCid& cid) {
   translate("deleting disk '" + cid.value + "'", [&] { m_hv.delete_volume(*located->volume); });
   delete_if_exists(*located->pool, meta_volume(name));
   if (located->pool_name != m_config.libvirt.storage_pool) remove_pool_record(name);
+  lock.remove();  // the disk is gone; removed while held (util/file_lock.hpp)
   spdlog::info("deleted disk {}", cid.value);
 }
 
@@ -160,9 +150,9 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
     throw DiskNotFound("resize_disk: " + quote_text(cid.value) + " is no disk CID of this CPI");
   }
   const std::string name = object_name(cid.value);
-  util::FileLock lock{name};
+  util::FileLock lock{m_names.disk_lock(cid)};
   auto located = locate(name);
-  if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
   const auto wanted = mib_to_bytes(new_size_mib, "resize_disk: new_size");
   const auto current = translate("reading disk '" + cid.value + "'",
                                  [&] { return m_hv.volume_info(*located->volume).capacity; });
@@ -182,12 +172,13 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
   }
   translate("checking the room for disk '" + cid.value + "'", [&] {
     const auto format = xml::read_volume_xml(m_hv.volume_xml(*located->volume)).format;
-    require_room(m_hv.pool_info(*located->pool), located->pool_name,
-                 format.empty() ? "raw" : format, wanted, wanted - current,
-                 "growing disk '" + cid.value + "'");
+    require_room(*located->pool, located->pool_name,
+                 {{"growing disk '" + cid.value + "'", format.empty() ? "raw" : format, wanted,
+                   wanted - current}});
   });
   // Attached to a running VM: grow it online so the guest sees the new size.
   auto meta = read_meta(*located->pool, name);
+  remove_partial_snapshot(*located, name, meta);  // a killed snapshot's copy job
   for (const auto& owner : reconcile_record(*located, disk_ref(cid, *located), meta)) {
     if (auto domain = m_hv.find_domain(object_name(owner)); domain && m_hv.domain_active(**domain)) {
       const auto facts = xml::read_domain_xml(m_hv.domain_xml(**domain, false));
@@ -212,82 +203,175 @@ void LibvirtCloud::set_disk_metadata(const DiskCid& cid, const nlohmann::json& m
                        " is no disk CID of this CPI");
   }
   const std::string name = object_name(cid.value);
-  util::FileLock lock{name};  // attach and detach write the same record
+  util::FileLock lock{m_names.disk_lock(cid)};  // attach and detach write the same record
   auto located = locate(name);
-  if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
   auto meta = read_meta(*located->pool, name);
   meta["metadata"] = metadata;
   write_meta(*located->pool, name, meta);
 }
 
-// A full copy of the disk as its own volume (virStorageVolCreateXMLFrom). When the disk is
-// attached to a running VM, the VM is paused for the copy so the snapshot is crash-consistent.
-// The disk's record names the snapshot (and the VM paused for it) before the copy starts, and
-// the snapshot's own record is written only after it: a killed copy leaves an intent that the
-// next call on the disk (remove_partial_snapshot) finishes, resuming the VM and deleting the
-// partial volume.
+// A full copy of the disk as its own volume. Attached to a running VM, the copy is taken while
+// the VM runs where the hypervisor can (qemu/kvm: libvirt's block copy into the new volume,
+// ended without a pivot once it mirrors, so the copy is the disk as it was at that instant,
+// crash-consistent, and the VM never pauses); other hypervisors pause the VM for the copy.
+// Intent first: the disk's record names the snapshot (and the VM copying or paused) and the VM's
+// facts name the disk, before anything changes; the snapshot's own record is written after the
+// copy, and both intents are cleared last. A call killed at any point leaves an intent that the
+// next call on the disk (remove_partial_snapshot) or on the VM (require_domain) or `cpi cleanup`
+// finishes: the copy job ended, the VM resumed when this CPI paused it, the partial snapshot
+// deleted. While the intent is there, no caller has the snapshot, complete or not.
+// A daemon or connection lost half-way answers TransientCloudError (ok_to_retry): the intent
+// left behind is finished as above.
 SnapshotCid LibvirtCloud::snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) {
+  return retriable_when_daemon_lost([&] { return take_snapshot(cid, metadata); });
+}
+
+SnapshotCid LibvirtCloud::take_snapshot(const DiskCid& cid, const nlohmann::json& metadata) {
   if (!check_cid("snapshot_disk", NameKind::disk, cid.value)) {
     throw DiskNotFound("snapshot_disk: " + quote_text(cid.value) + " is no disk CID of this CPI");
   }
   const std::string name = object_name(cid.value);
-  util::FileLock lock{name};
+  util::FileLock lock{m_names.disk_lock(cid)};
   auto located = locate(name);
-  if (!located) throw DiskNotFound("disk '" + cid.value + "' not found on " + m_hv.uri());
+  if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
   auto meta = read_meta(*located->pool, name);
   remove_partial_snapshot(*located, name, meta);
-  const auto holders = reconcile_record(*located, disk_ref(cid, *located), meta);
+  const auto ref = disk_ref(cid, *located);
+  const auto holders = reconcile_record(*located, ref, meta);
   const SnapshotCid snap = new_snapshot_cid();
   const std::string snap_name = object_name(snap.value);
   const auto facts = xml::read_volume_xml(
       translate("reading disk '" + cid.value + "'", [&] { return m_hv.volume_xml(*located->volume); }));
+  // The VM whose running qemu (or container) has the disk open: its live definition holds it.
   std::optional<virt::Domain> running;
-  for (const auto& owner : holders) {
-    auto domain = translate("looking up vm '" + owner + "'",
-                            [&] { return m_hv.find_domain(object_name(owner)); });
-    if (domain && translate("reading vm '" + owner + "'",
-                            [&] { return m_hv.domain_active(**domain); })) {
-      running = std::move(*domain);
-      meta["snapshotting"] = {{"snapshot", snap_name}, {"paused", owner}};
+  std::string owner;
+  std::string target;
+  for (const auto& vm : holders) {
+    auto domain = translate("looking up vm '" + vm + "'",
+                            [&] { return m_hv.find_domain(object_name(vm)); });
+    if (!domain) continue;
+    const auto live = translate("reading running vm '" + vm + "'", [&]() -> std::optional<std::string> {
+      if (!m_hv.domain_active(**domain)) return std::nullopt;
+      return m_hv.domain_xml(**domain, false);
+    });
+    if (!live) continue;
+    for (const auto& d : xml::read_domain_xml(*live).disks) {
+      if (d.serial == cid.value) {
+        running = std::move(*domain);
+        owner = vm;
+        target = d.target;
+        break;
+      }
     }
+    if (running) break;
   }
-  if (!meta.contains("snapshotting")) meta["snapshotting"] = {{"snapshot", snap_name}};
+  const bool live_copy = running && !target.empty() &&
+                         xml::make_flavour(m_config.libvirt.hypervisor)->live_block_copy();
+  nlohmann::json intent{{"snapshot", snap_name}};
+  if (running) intent["vm"] = owner;
+  if (running && !live_copy) intent["paused"] = owner;
+  meta["snapshotting"] = intent;
   write_meta(*located->pool, name, meta);
-  util::Rollback rollback;
-  // A snapshot lives in its disk's pool: outside the configured pool, recorded first (as a disk).
-  if (located->pool_name != m_config.libvirt.storage_pool) {
-    write_pool_record(snap_name, located->pool_name);
-    rollback.add("delete the pool record of '" + snap_name + "'",
-                 [this, snap_name] { remove_pool_record(snap_name); });
-  }
-  rollback.add("clear the snapshot intent of disk '" + cid.value + "'", [&] {
+  try {
+    if (running) {  // the VM's side of the intent, for the next call on the VM
+      auto vm_facts_now = vm_facts(**running);
+      vm_facts_now["snapshotting"] = {{"disk", cid.value}, {"snapshot", snap_name},
+                                      {"paused", !live_copy}};
+      write_vm_facts(**running, vm_facts_now);
+    }
+    // A snapshot lives in its disk's pool: outside the configured pool, recorded first.
+    if (located->pool_name != m_config.libvirt.storage_pool) {
+      write_pool_record(snap_name, located->pool_name);
+    }
+    translate("snapshotting disk '" + cid.value + "'", [&] {
+      if (live_copy) {
+        copy_running(**running, owner, target, *located, facts, snap_name);
+      } else if (running) {
+        m_hv.suspend_domain(**running);
+        try {
+          util::stop_point("snapshot:paused");
+          copy_for_snapshot(*located, facts, snap_name, true);
+          util::stop_point("snapshot:copied");
+        } catch (...) {
+          m_hv.resume_domain(**running);
+          throw;
+        }
+        m_hv.resume_domain(**running);
+      } else {
+        copy_for_snapshot(*located, facts, snap_name, false);
+      }
+    });
+    write_meta(*located->pool, snap_name,
+               {{"disk", cid.value}, {"metadata", metadata}, {"complete", true}});
+    if (running) {
+      auto vm_facts_now = vm_facts(**running);
+      vm_facts_now.erase("snapshotting");
+      write_vm_facts(**running, vm_facts_now);
+    }
     meta.erase("snapshotting");
     write_meta(*located->pool, name, meta);
-  });
-  rollback.add("delete snapshot '" + snap_name + "'",
-               [this, &located, snap_name] { delete_if_exists(*located->pool, snap_name); });
-  rollback.add("delete '" + meta_volume(snap_name) + "'", [this, &located, snap_name] {
-    delete_if_exists(*located->pool, meta_volume(snap_name));  // write_meta may fail half-way
-  });
-  translate("snapshotting disk '" + cid.value + "'", [&] {
-    if (running) m_hv.suspend_domain(**running);
+  } catch (...) {
     try {
-      util::stop_point("snapshot:paused");
-      copy_for_snapshot(*located, facts, snap_name, running.has_value());
-      util::stop_point("snapshot:copied");
-    } catch (...) {
-      if (running) m_hv.resume_domain(**running);
-      throw;
+      meta["snapshotting"] = intent;  // whatever step failed, the intent is what to undo
+      remove_partial_snapshot(*located, name, meta);
+    } catch (const std::exception& e) {
+      spdlog::warn("removing the unfinished snapshot {} of disk {} (the next call on the disk "
+                   "or the vm, or cpi cleanup, will): {}",
+                   snap_name, cid.value, e.what());
     }
-    if (running) m_hv.resume_domain(**running);
-  });
-  write_meta(*located->pool, snap_name,
-             {{"disk", cid.value}, {"metadata", metadata}, {"complete", true}});
-  meta.erase("snapshotting");
-  write_meta(*located->pool, name, meta);
-  rollback.commit();
-  spdlog::info("snapshot {} of disk {} created", snap.value, cid.value);
+    throw;
+  }
+  spdlog::info("snapshot {} of disk {} created{}", snap.value, cid.value,
+               live_copy ? " while its vm ran" : running ? " (its vm paused for the copy)" : "");
   return snap;
+}
+
+// libvirt's block copy of disk `target` into the new volume `snap_name`, ended once it mirrors
+// (ready) without a pivot: the VM keeps its disk and the copy stays, a crash-consistent image of
+// the disk at the moment of the abort.
+void LibvirtCloud::copy_running(virDomain& domain, const std::string& vm, const std::string& target,
+                                Located& located, const xml::VolumeFacts& facts,
+                                const std::string& snap_name) {
+  const std::string format = facts.format.empty() ? "raw" : facts.format;
+  auto copy = m_hv.create_volume(
+      *located.pool, xml::volume_xml({snap_name, facts.capacity_bytes, format, "0600"}));
+  const std::string path = m_hv.volume_path(*copy);
+  pugi::xml_document doc;
+  auto disk = doc.append_child("disk");
+  disk.append_attribute("type") = "file";
+  disk.append_child("source").append_attribute("file") = path.c_str();
+  disk.append_child("driver").append_attribute("type") = format.c_str();
+  std::ostringstream dest;
+  doc.save(dest, "", pugi::format_raw | pugi::format_no_declaration);
+  m_hv.block_copy(domain, target, dest.str());
+  util::stop_point("snapshot:copying");
+  // Ready when the copy has caught up (cur == end); a copy that makes no progress for
+  // k_copy_stall is given up (the rollback ends it), so the call never hangs.
+  const auto stall = std::chrono::seconds(k_copy_stall_seconds);
+  auto last_progress = std::chrono::steady_clock::now();
+  std::uint64_t last_cur = 0;
+  auto pause = std::chrono::milliseconds(10);
+  for (;;) {
+    const auto job = m_hv.block_job(domain, target);
+    if (!job) {
+      throw CloudError("the copy of disk '" + target + "' of vm '" + vm +
+                       "' ended before it was complete (did the vm stop?)");
+    }
+    if (job->ready()) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (job->cur != last_cur) {
+      last_cur = job->cur;
+      last_progress = now;
+    } else if (now - last_progress > stall) {
+      throw DeviceBusy("the copy of disk '" + target + "' of vm '" + vm + "' made no progress for " +
+                       std::to_string(k_copy_stall_seconds) + " s; retry later");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(500));
+  }
+  m_hv.block_job_abort(domain, target);
+  util::stop_point("snapshot:copied");
 }
 
 void LibvirtCloud::copy_for_snapshot(Located& located, const xml::VolumeFacts& facts,
@@ -298,38 +382,136 @@ void LibvirtCloud::copy_for_snapshot(Located& located, const xml::VolumeFacts& f
     // The running qemu holds the image locked, so qemu-img (what libvirt runs to clone a
     // qcow2 volume) cannot open it; the paused VM has flushed it, so its bytes are a copy.
     auto copy = m_hv.create_volume(*located.pool, snap_xml);
-    m_hv.copy_volume_bytes(*located.volume, *copy);  // the rollback deletes a partial copy
+    m_hv.copy_volume_bytes(*located.volume, *copy);  // a partial copy is removed with the intent
   } else {
     m_hv.clone_volume(*located.pool, snap_xml, *located.volume);
   }
 }
 
 // The disk's record names a snapshot whose call never returned it (the process died during
-// the copy or after): resume the VM it paused, when still paused, and delete the partial snapshot.
+// the copy or after, or the copy failed): end the copy job that still writes into it, resume
+// the VM this CPI paused for it, clear the VM's side of the intent, delete the partial snapshot
+// (and its records), and last clear the intent. Each step is idempotent, so a kill here leaves
+// the intent for the next call. Callers hold the disk's lock.
 void LibvirtCloud::remove_partial_snapshot(Located& located, const std::string& name,
                                            nlohmann::json& meta) {
   const auto intent = meta.find("snapshotting");
-  if (intent == meta.end() || !intent->is_object()) return;
-  const std::string snap_name = intent->value("snapshot", "");
-  const std::string paused = intent->value("paused", "");
-  if (!paused.empty()) {
-    translate("resuming vm '" + paused + "' paused for a snapshot", [&] {
-      auto domain = m_hv.find_domain(object_name(paused));
-      if (domain && m_hv.domain_state(**domain) == VIR_DOMAIN_PAUSED) {
-        m_hv.resume_domain(**domain);
-        spdlog::info("resumed vm {}, paused for an unfinished snapshot", paused);
+  if (intent == meta.end()) return;
+  std::string snap_name;
+  std::string vm;
+  std::string paused;
+  if (intent->is_object()) {
+    snap_name = intent->value("snapshot", "");
+    paused = intent->value("paused", "");
+    vm = intent->value("vm", paused);
+  }
+  const auto parsed = m_names.parse(snap_name);
+  if (!parsed || parsed->kind != NameKind::snapshot) snap_name.clear();  // never another kind
+  std::string snap_path;
+  if (!snap_name.empty()) {
+    translate("reading snapshot '" + snap_name + "'", [&] {
+      if (auto volume = m_hv.find_volume(*located.pool, snap_name)) {
+        snap_path = m_hv.volume_path(**volume);
       }
     });
   }
-  // The intent is cleared before snapshot_disk returns: while it is there, no caller has the
-  // snapshot, complete or not.
+  if (is_vm_cid(vm)) {
+    translate("finishing the snapshot of disk '" + name + "' on vm '" + vm + "'", [&] {
+      auto domain = m_hv.find_domain(object_name(vm));
+      if (!domain) return;
+      finish_vm_snapshot_side(**domain, vm, snap_path, !paused.empty(), name);
+    });
+  }
   if (!snap_name.empty()) {
     delete_if_exists(*located.pool, snap_name);
     delete_if_exists(*located.pool, meta_volume(snap_name));
+    if (located.pool_name != m_config.libvirt.storage_pool) remove_pool_record(snap_name);
     spdlog::info("removed the unfinished snapshot {}", snap_name);
   }
   meta.erase("snapshotting");
   write_meta(*located.pool, name, meta);
+}
+
+// The VM's side of a snapshot intent on disk volume `disk_volume`: the copy job into
+// `snap_path` ended, the VM resumed when `resume` (this CPI paused it) and it is paused, and
+// the VM's fact removed when it names that disk.
+void LibvirtCloud::finish_vm_snapshot_side(virDomain& domain, const std::string& vm,
+                                           const std::string& snap_path, bool resume,
+                                           const std::string& disk_volume) {
+  if (!snap_path.empty() && m_hv.domain_active(domain)) {
+    pugi::xml_document doc;
+    const std::string live = m_hv.domain_xml(domain, false);
+    if (doc.load_string(live.c_str())) {
+      for (auto d : doc.child("domain").child("devices").children("disk")) {
+        const auto mirror = d.child("mirror");
+        if (!mirror || (snap_path != mirror.attribute("file").value() &&
+                        snap_path != mirror.child("source").attribute("file").value())) {
+          continue;
+        }
+        const std::string dev = d.child("target").attribute("dev").value();
+        if (m_hv.block_job(domain, dev)) {
+          m_hv.block_job_abort(domain, dev);
+          spdlog::info("ended the copy of disk {} of vm {} into an unfinished snapshot", dev, vm);
+        }
+      }
+    }
+  }
+  if (resume && m_hv.domain_state(domain) == VIR_DOMAIN_PAUSED) {
+    m_hv.resume_domain(domain);
+    spdlog::info("resumed vm {}, paused for an unfinished snapshot", vm);
+  }
+  auto facts = vm_facts(domain);
+  const auto fact = facts.find("snapshotting");
+  const std::string named = fact != facts.end() && fact->is_object() ? fact->value("disk", "") : "";
+  if (fact != facts.end() && (!is_disk_cid(named) || object_name(named) == disk_volume)) {
+    facts.erase("snapshotting");
+    write_vm_facts(domain, facts);
+  }
+}
+
+std::optional<std::string> LibvirtCloud::finish_interrupted_snapshot(
+    const std::optional<DiskCid>& disk_cid, const std::optional<VmCid>& vm) {
+  std::optional<virt::Domain> domain;
+  nlohmann::json fact;  // the VM's side of the intent
+  std::optional<DiskCid> disk = disk_cid;
+  if (vm) {
+    domain = find_our_domain(*vm);
+    if (domain) {
+      const auto facts = vm_facts(**domain);
+      if (const auto it = facts.find("snapshotting"); it != facts.end()) fact = *it;
+      const std::string named = fact.is_object() ? fact.value("disk", "") : "";
+      if (!disk && is_disk_cid(named)) disk = DiskCid{named};
+    }
+  }
+  const bool paused = fact.is_object() && fact.value("paused", false);
+  if (!disk) {
+    if (fact.is_null()) return std::nullopt;
+    finish_vm_snapshot_side(**domain, vm->value, "", paused, "");  // names no disk: dropped
+    return "vm " + vm->value + ": removed a snapshot intent naming no disk";
+  }
+  util::FileLock lock{m_names.disk_lock(*disk), util::FileLock::Wait::no};
+  if (!lock.held()) return std::nullopt;  // a call on the disk runs: it finishes the intent
+  const std::string name = object_name(disk->value);
+  std::string done;
+  if (auto located = locate(name)) {
+    auto meta = read_meta(*located->pool, name);
+    if (meta.contains("snapshotting")) {
+      const auto& intent = meta["snapshotting"];
+      const std::string snap = intent.is_object() ? intent.value("snapshot", "") : "";
+      remove_partial_snapshot(*located, name, meta);
+      done = "disk " + disk->value + ": finished its interrupted snapshot" +
+             (snap.empty() ? "" : " (removed " + snap + ")");
+    }
+  }
+  if (domain && vm_facts(**domain).contains("snapshotting")) {
+    // The VM's side alone (the disk's intent was gone): resume it if this CPI paused it.
+    finish_vm_snapshot_side(**domain, vm->value, "", paused, name);
+    done += (done.empty() ? "" : "; ") + std::string{"vm "} + vm->value +
+            ": cleared its interrupted snapshot of disk " + disk->value;
+  }
+  if (done.empty()) return std::nullopt;
+  spdlog::info("{}", done);
+  return done;
 }
 
 void LibvirtCloud::delete_snapshot(const SnapshotCid& cid) {

@@ -9,12 +9,20 @@
 
 namespace cpi::cloud {
 
+// A daemon or connection lost half-way answers TransientCloudError (ok_to_retry): the rollback
+// removes what it can, and what it could not reach is an incomplete stemcell (its marker is still
+// there) that create_vm refuses and `cpi cleanup --orphans` removes.
+StemcellCid LibvirtCloud::create_stemcell(const std::string& image_path,
+                                          const nlohmann::json& cloud_properties) {
+  return retriable_when_daemon_lost([&] { return import_stemcell(image_path, cloud_properties); });
+}
+
 // Streams root.img from the image tgz straight into a new volume: one pass, no temporary copy.
 // Raw images go up as a sparse stream, so zero runs and the archive's holes are not sent and the
 // volume stays sparse. Crash-safe: a marker volume (incomplete_marker) exists from before the
 // stemcell volume is made until its upload and checks are done, so a killed call leaves a
 // stemcell that require_stemcell refuses and `cpi cleanup --orphans` removes.
-StemcellCid LibvirtCloud::create_stemcell(const std::string& image_path,
+StemcellCid LibvirtCloud::import_stemcell(const std::string& image_path,
                                           const nlohmann::json& cloud_properties) {
   const auto props = parse_stemcell_props(cloud_properties);
   if (container()) return create_rootfs_stemcell(image_path);

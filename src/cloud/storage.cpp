@@ -97,6 +97,57 @@ std::optional<LibvirtCloud::Located> LibvirtCloud::locate(const std::string& vol
   });
 }
 
+std::string LibvirtCloud::not_on_this_host(const std::string& what) {
+  return what + " is not on " + m_hv.uri() + " (storage pool '" + m_config.libvirt.storage_pool +
+         "', or the pool its record names): it was deleted, or it lives on another libvirt host "
+         "(with a cpi-config each host is its own cpi, and a call only sees the host its context "
+         "names)";
+}
+
+namespace {
+
+constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
+
+std::string mib(std::uint64_t bytes) { return std::to_string(bytes / k_mib) + " MiB"; }
+
+}  // namespace
+
+// Thin provisioning: raw volumes need all of their growth free in the pool now; a qcow2 volume
+// (allocated as the guest writes) may be as large as the pool's whole capacity, never larger,
+// since it could never be filled (README "Disk sizes").
+void LibvirtCloud::require_room(virStoragePool& target, const std::string& pool_name,
+                                const std::vector<RoomNeed>& needs) {
+  require_room(m_hv.pool_info(target), pool_name, needs);
+}
+
+void LibvirtCloud::require_room(const virt::PoolInfo& info, const std::string& pool_name,
+                                const std::vector<RoomNeed>& needs) {
+  std::uint64_t raw_growth = 0;
+  std::vector<const RoomNeed*> raw;
+  for (const auto& need : needs) {
+    if (need.format != "raw") continue;
+    raw_growth += need.growth;  // each at most 64 TiB (k_max_size_mib): the sum cannot wrap
+    raw.push_back(&need);
+  }
+  if (info.available < raw_growth) {
+    std::string what;
+    for (const auto* need : raw) {
+      if (!what.empty()) what += " and ";
+      what += raw.size() == 1 ? need->what : need->what + " (" + mib(need->growth) + ")";
+    }
+    throw NoDiskSpace("storage pool '" + pool_name + "' has " + mib(info.available) + " free, " +
+                      what + (raw.size() == 1 ? " needs " : " need ") + mib(raw_growth) +
+                      " more (raw disks are allocated whole)");
+  }
+  for (const auto& need : needs) {
+    if (need.format == "raw" || info.capacity >= need.capacity) continue;
+    throw NoDiskSpace("storage pool '" + pool_name + "' holds " + mib(info.capacity) + " in all (" +
+                      mib(info.available) + " free), " + need.what + " of " + mib(need.capacity) +
+                      " could never be filled: a " + need.format +
+                      " disk may be at most the pool's capacity");
+  }
+}
+
 bool LibvirtCloud::supports_backing_store(const std::string& pool_type) {
   return pool_type == "dir" || pool_type == "fs" || pool_type == "netfs";
 }

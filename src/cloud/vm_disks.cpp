@@ -27,27 +27,23 @@ const xml::DiskDevice* find_serial(const xml::DomainFacts& facts, const std::str
 
 }  // namespace
 
-void LibvirtCloud::require_not_attached_elsewhere(const nlohmann::json& meta, const DiskCid& disk,
-                                                  const VmCid& vm) {
-  const std::string owner = meta.value("attached_to", "");
-  if (owner.empty() || owner == vm.value || !has_vm({owner})) return;
-  const auto other = xml::read_domain_xml(translate("reading vm '" + owner + "'", [&] {
-    return m_hv.domain_xml(*require_domain({owner}), true);
-  }));
-  if (find_serial(other, disk.value) != nullptr) {
-    throw CloudError("disk '" + disk.value + "' is attached to vm '" + owner +
-                     "': detach it there first");
+// Two sources, because the record may be missing, stale or edited by hand: the VMs the record
+// names (reconciled with their definitions) and every domain on the host (domains_holding, a
+// scan: attach_disk is rare, and one disk attached to two VMs is the worst thing a CPI can do).
+void LibvirtCloud::require_free_for(const VmCid& vm, const DiskCid& disk, Located& located,
+                                    const DiskRef& ref, nlohmann::json& meta) {
+  for (const auto& holder : reconcile_record(located, ref, meta)) {
+    if (holder != vm.value) {
+      throw CloudError("disk '" + disk.value + "' is attached to vm '" + holder +
+                       "': detach it there first");
+    }
   }
-}
-
-void LibvirtCloud::clear_attachment(const DiskCid& disk) {
-  const std::string disk_name = object_name(disk.value);
-  util::FileLock lock{disk_name};
-  if (auto located = locate(disk_name)) {
-    auto meta = read_meta(*located->pool, disk_name);
-    if (meta.contains("attached_to")) {
-      meta.erase("attached_to");
-      write_meta(*located->pool, disk_name, meta);
+  const std::string own = object_name(vm.value);
+  for (const auto& name : domains_holding(ref)) {
+    if (name != own) {
+      throw CloudError("disk '" + disk.value + "' is held by domain '" + name +
+                       "' (its live or persistent definition names the volume), whatever the "
+                       "disk's record says: detach it there first");
     }
   }
 }
@@ -75,26 +71,19 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
     throw DiskNotFound("attach_disk: " + quote_text(disk.value) + " is no disk CID of this CPI");
   }
   auto domain = require_domain(vm);
-  if (container()) {
-    util::FileLock lock{m_names.vm_lock(vm)};
-    util::FileLock disk_lock{m_names.disk_lock(disk)};
-    return attach_container_disk(*domain, vm, disk, api_version);
-  }
   const std::string disk_name = object_name(disk.value);
   util::FileLock vm_lock{m_names.vm_lock(vm)};
   util::FileLock disk_lock{m_names.disk_lock(disk)};
   auto located = locate(disk_name);
   if (!located) {
-    throw DiskNotFound("disk '" + disk.value + "' not found on " + m_hv.uri());
+    throw DiskNotFound("attach_disk: " + not_on_this_host("disk '" + disk.value + "'") +
+                       "; vm '" + vm.value + "' can only get a disk of its own host");
   }
   const auto ref = disk_ref(disk, *located);
   auto meta = read_meta(*located->pool, disk_name);
-  for (const auto& holder : reconcile_record(*located, ref, meta)) {
-    if (holder != vm.value) {
-      throw CloudError("disk '" + disk.value + "' is attached to vm '" + holder +
-                       "': detach it there first");
-    }
-  }
+  remove_partial_snapshot(*located, disk_name, meta);
+  require_free_for(vm, disk, *located, ref, meta);
+  if (container()) return attach_container_disk(*domain, vm, disk, *located, ref, meta, api_version);
   const auto facts = xml::read_domain_xml(translate(
       "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
   if (const auto* existing = find_serial(facts, disk.value)) {
@@ -174,15 +163,19 @@ void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_ver
   }
   auto domain = require_domain(vm);
   util::FileLock lock{m_names.vm_lock(vm)};  // one device change per VM at a time
-  if (container()) {
-    detach_container_disk(*domain, vm, disk, api_version);
-    return;
-  }
   const std::string disk_name = object_name(disk.value);
-  util::FileLock disk_lock{disk_name};
+  util::FileLock disk_lock{m_names.disk_lock(disk)};
   auto located = locate(disk_name);
   DiskRef ref{disk.value, "", disk_name, ""};
-  if (located) ref = disk_ref(disk, *located);
+  if (located) {
+    ref = disk_ref(disk, *located);
+    auto meta = read_meta(*located->pool, disk_name);
+    remove_partial_snapshot(*located, disk_name, meta);  // a copy job of a killed snapshot
+  }
+  if (container()) {
+    detach_container_disk(*domain, vm, disk, located, ref, api_version);
+    return;
+  }
   const auto persistent = xml::read_domain_xml(translate(
       "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
   const auto live = xml::read_domain_xml(translate("reading vm '" + vm.value + "'", [&] {

@@ -54,13 +54,6 @@ std::string now_utc() {
   return buffer;
 }
 
-// Errors that a retry of create_vm may get past: the connection or the daemon hiccuped.
-bool transient(int code) {
-  return code == VIR_ERR_RPC || code == VIR_ERR_OPERATION_TIMEOUT || code == VIR_ERR_NO_CONNECT ||
-         code == VIR_ERR_SYSTEM_ERROR || code == VIR_ERR_AGENT_UNRESPONSIVE ||
-         code == VIR_ERR_RESOURCE_BUSY;
-}
-
 std::string facts_xml(const nlohmann::json& facts) {
   pugi::xml_document doc;
   auto root = xml::child(doc, "vm");
@@ -131,6 +124,13 @@ void container_address(nlohmann::json& network, xml::NicDevice& nic) {
 
 }  // namespace
 
+// Errors that a retry may get past: the connection or the daemon hiccuped.
+bool transient_code(int code) noexcept {
+  return code == VIR_ERR_RPC || code == VIR_ERR_OPERATION_TIMEOUT || code == VIR_ERR_NO_CONNECT ||
+         code == VIR_ERR_SYSTEM_ERROR || code == VIR_ERR_AGENT_UNRESPONSIVE ||
+         code == VIR_ERR_RESOURCE_BUSY;
+}
+
 std::string LibvirtCloud::virt_type() {
   if (m_virt_type) return *m_virt_type;
   const auto& wanted = m_config.libvirt.domain_type;
@@ -149,10 +149,13 @@ virt::Domain LibvirtCloud::require_domain(const VmCid& cid, nlohmann::json* fact
   if (!check_cid("vm lookup", NameKind::vm, cid.value)) {
     throw VmNotFound(quote_text(cid.value) + " is no vm CID of this CPI");
   }
-  auto domain = find_our_domain(cid, facts);
+  nlohmann::json read;  // the facts the ownership check reads, kept when the caller wants none
+  nlohmann::json& seen = facts != nullptr ? *facts : read;
+  auto domain = find_our_domain(cid, &seen);
   if (!domain) {
     throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
   }
+  if (finish_snapshot_on(cid, seen) && facts != nullptr) *facts = vm_facts(**domain);
   return std::move(*domain);
 }
 
@@ -164,7 +167,25 @@ virt::Domain LibvirtCloud::require_domain(const VmCid& cid, xml::DomainFacts& de
   if (!domain) {
     throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
   }
+  if (finish_snapshot_on(cid, facts_json(definition.facts))) {
+    definition = translate("reading vm '" + cid.value + "'", [&] {
+      return xml::read_domain_xml(m_hv.domain_xml(**domain, true));
+    });
+  }
   return std::move(*domain);
+}
+
+// A snapshot_disk killed on this VM (its facts, as read, name one): its copy job ended, the VM
+// resumed if it was paused for it. A failure here leaves it for the next call. True when it was
+// tried, so the caller reads again what it read before.
+bool LibvirtCloud::finish_snapshot_on(const VmCid& cid, const nlohmann::json& facts) {
+  if (!facts.contains("snapshotting")) return false;
+  try {
+    finish_interrupted_snapshot(std::nullopt, cid);
+  } catch (const std::exception& e) {
+    spdlog::warn("finishing an interrupted snapshot on vm {}: {}", cid.value, e.what());
+  }
+  return true;
 }
 
 nlohmann::json LibvirtCloud::vm_facts(virDomain& domain) {
@@ -178,6 +199,28 @@ void LibvirtCloud::write_vm_facts(virDomain& domain, const nlohmann::json& facts
   translate("writing vm metadata", [&] {
     m_hv.set_domain_metadata(domain, facts_xml(facts), xml::k_metadata_key, xml::k_metadata_ns);
   });
+}
+
+// The director sends each call to the host of the instance's AZ (its cpi in the cpi-config), and
+// every later call on the VM goes there too, so the VM cannot be placed on another host: a disk
+// that is not on this one could never be attached to it. Refusing here, before anything is made,
+// says so at once instead of leaving a VM whose attach_disk fails.
+void LibvirtCloud::require_disks_here(const std::vector<DiskCid>& disks) {
+  for (const auto& disk : disks) {
+    if (!check_cid("create_vm", NameKind::disk, disk.value)) {
+      throw VmCreationFailed("create_vm: disk_cids names " + quote_text(disk.value) +
+                                 ", which is no disk CID of this CPI, so the VM could never "
+                                 "attach it",
+                             false);
+    }
+    if (!locate(object_name(disk.value))) {
+      throw VmCreationFailed("create_vm: disk_cids: " +
+                                 not_on_this_host("disk '" + disk.value + "'") +
+                                 "; the VM would be made where it cannot attach the disk. Deploy "
+                                 "the instance to the AZ (cpi) of the host that holds the disk",
+                             false);
+    }
+  }
 }
 
 CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
@@ -198,6 +241,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
   try {
     virStoragePool& target = pool();
     const std::string pool_name = m_config.libvirt.storage_pool;
+    require_disks_here(request.disk_cids);
     auto stemcell = std::optional<virt::Volume>{require_stemcell(target, request.stemcell)};
     const auto stemcell_facts = xml::read_volume_xml(
         translate("reading stemcell", [&] { return m_hv.volume_xml(**stemcell); }));
@@ -263,6 +307,18 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
       const std::string root_name = root_volume(cid);
       std::uint64_t root_capacity = stemcell_facts.capacity_bytes;
       if (props.root_disk_mib) root_capacity = std::max(root_capacity, *props.root_disk_mib * k_mib);
+      // The pool-room rule of create_disk: an overlay root and a qcow2 ephemeral disk are thin;
+      // a full copy of the stemcell (pools of block volumes) and a raw ephemeral disk need their
+      // size free. The config drive (a few hundred KiB) is not counted.
+      std::vector<RoomNeed> needs{{"the root disk of vm '" + cid.value + "'", volume_format,
+                                   root_capacity, overlays ? 0 : root_capacity}};
+      if (props.ephemeral_disk_mib > 0) {
+        const auto bytes = props.ephemeral_disk_mib * k_mib;
+        needs.push_back({"the ephemeral disk of vm '" + cid.value + "'", volume_format, bytes,
+                         volume_format == "raw" ? bytes : 0});
+      }
+      translate("checking the room in storage pool '" + pool_name + "'",
+                [&] { require_room(target, pool_name, needs); });
       translate("creating root disk '" + root_name + "'", [&] {
         if (overlays) {
           m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
@@ -381,10 +437,14 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     throw;
   } catch (const LibvirtFailure& e) {
     rollback.run();
-    throw VmCreationFailed("creating vm '" + cid.value + "': " + e.what(), transient(e.code()));
+    throw VmCreationFailed("creating vm '" + cid.value + "': " + e.what(),
+                           transient_code(e.code()));
   } catch (const NetworkNotFound& e) {
     rollback.run();
     throw VmCreationFailed(std::string{"creating vm: "} + e.what(), false);
+  } catch (const NoDiskSpace&) {  // the director's own type for a full pool, as create_disk says
+    rollback.run();
+    throw;
   } catch (const CpiError&) {
     rollback.run();
     throw;
@@ -401,6 +461,9 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     return;
   }
   const std::string name = object_name(cid.value);
+  // The VM's lock first (then its disks', as attach and detach take them): an attach or detach
+  // under way on this VM finishes before the domain goes, and none starts while it goes.
+  util::FileLock vm_lock{m_names.vm_lock(cid)};
   xml::DomainFacts facts;  // the persistent definition: our mark, facts and disks in one read
   auto domain = find_our_domain(cid, facts);
   virStoragePool& target = pool();
@@ -427,7 +490,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     for (const auto& disk : facts.disks) {
       if (is_disk_cid(disk.serial)) {
         try {
-          util::FileLock disk_lock{object_name(disk.serial)};
+          util::FileLock disk_lock{m_names.disk_lock({disk.serial})};
           if (auto located = locate(object_name(disk.serial))) {
             auto meta = read_meta(*located->pool, object_name(disk.serial));
             if (meta.value("attached_to", "") == cid.value) {
@@ -448,7 +511,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
                              meta_volume(config_volume(cid))}) {
     delete_if_exists(target, volume);
   }
-  util::FileLock::remove(m_names.vm_lock(cid));  // the VM's attach/detach lock, no longer needed
+  vm_lock.remove();  // no longer needed; removed while held (util/file_lock.hpp)
   if (!stemcell.empty()) {
     try {
       collect_stemcell({stemcell});
@@ -471,22 +534,14 @@ bool LibvirtCloud::has_vm(const VmCid& cid) {
 
 void LibvirtCloud::reboot_vm(const VmCid& cid) {
   auto domain = require_domain(cid);
+  // A power cycle the CPI sees through: the ACPI power button (a container: SIGTERM to its
+  // init), up to reboot_timeout for the guest to power off, off by force past it, then on.
+  // libvirt's own ACPI reboot returns at once and counts on the guest powering off: one that
+  // halts, or ignores the button, would never come back and the call would not know.
+  const int grace = container() ? 5 : static_cast<int>(m_config.libvirt.reboot_timeout);
   translate("rebooting vm '" + cid.value + "'", [&] {
-    if (container()) {  // its init may ignore the reboot signal: stop and start it
-      stop_domain(*domain, cid.value, 5);
-      m_hv.start_domain(*domain);
-      return;
-    }
-    if (!m_hv.domain_active(*domain)) {
-      m_hv.start_domain(*domain);
-      return;
-    }
-    try {
-      m_hv.reboot_domain(*domain);  // ACPI: the guest restarts itself
-    } catch (const virt::LibvirtError& e) {
-      spdlog::info("graceful reboot of {} failed ({}); resetting it", cid.value, e.what());
-      m_hv.reset_domain(*domain);
-    }
+    stop_domain(*domain, cid.value, grace);
+    m_hv.start_domain(*domain);
   });
 }
 

@@ -86,6 +86,7 @@ void read_libvirt(FieldReader& reader, LibvirtConfig& out, const fs::path& base_
   if (auto v = reader.choice("domain_type", k_domain_types)) out.domain_type = *v;
   if (auto v = reader.string("machine")) out.machine = *v;
   if (auto v = reader.integer("detach_timeout", 1, 3600)) out.detach_timeout = *v;
+  if (auto v = reader.integer("reboot_timeout", 0, 3600)) out.reboot_timeout = *v;
   if (auto v = reader.string("name_prefix")) {
     for (char c : *v) {
       if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {

@@ -180,6 +180,10 @@ fs::path link_of(const std::string& volume_path) {
 
 }  // namespace
 
+std::string lxc_link_path(const std::string& volume_path) {
+  return link_of(volume_path).string();
+}
+
 std::string lxc_source_path(const std::string& volume_path, bool local_host) {
   if (volume_path.size() < k_loop_name_size) return volume_path;
   if (!local_host) {

@@ -3,11 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
 #include <pugixml.hpp>
 #include <sstream>
 #include <stdexcept>
 
 #include "cpi/cloud/ids.hpp"
+#include "cpi/cloud/libvirt_cloud.hpp"
 
 #include "cpi/cloud/names.hpp"
 #include "cpi/tools/inspect.hpp"
@@ -77,12 +81,65 @@ bool remove_unfinished_vm(virt::Hypervisor& hv, const OwnedObject& object,
   return true;
 }
 
+// Finishes the snapshot_disk calls that never did, before any orphan is deleted (a copy job may
+// still write into a partial snapshot). `keep` gets the snapshot volumes of those still under
+// way or not finished, which the orphan pass then leaves alone.
+void finish_snapshots(virt::Hypervisor& hv, const config::Config& config,
+                      const std::vector<OwnedObject>& objects, bool dry_run,
+                      CleanupResult& result, std::set<std::string>& keep) {
+  std::map<std::string, const OwnedObject*> snapshots;  // volume name -> snapshot
+  std::map<std::string, std::string> intents;           // disk cid -> snapshot volume name
+  for (const auto& object : objects) {
+    if (object.kind == ObjectKind::snapshot) snapshots[object.name] = &object;
+    if (object.kind == ObjectKind::disk && !object.snapshotting.empty()) {
+      intents[object.cid] = object.snapshotting;
+    }
+  }
+  std::optional<cloud::LibvirtCloud> cloud;
+  for (const bool disks : {true, false}) {  // disks first: their intent names everything
+    for (const auto& object : objects) {
+      if (object.snapshotting.empty() ||
+          object.kind != (disks ? ObjectKind::disk : ObjectKind::vm)) {
+        continue;
+      }
+      const auto intent = intents.find(disks ? object.cid : object.snapshotting);
+      const std::string snap = intent == intents.end() ? "" : intent->second;
+      const auto copy = snapshots.find(snap);
+      if (copy != snapshots.end() && copy->second->recent) {  // a copy under way keeps changing
+        keep.insert(snap);
+        continue;
+      }
+      const std::string what = std::string{disks ? "disk " : "vm "} + object.cid;
+      if (dry_run) {
+        result.would_finish.push_back(what);
+        continue;
+      }
+      try {
+        if (!cloud) cloud.emplace(hv, config);
+        const auto done =
+            disks ? cloud->finish_interrupted_snapshot(cloud::DiskCid{object.cid}, std::nullopt)
+                  : cloud->finish_interrupted_snapshot(std::nullopt, cloud::VmCid{object.cid});
+        if (done) {
+          result.finished.push_back(*done);
+        } else if (disks) {  // its lock is held: a call on the disk runs and finishes it
+          keep.insert(snap);
+        }
+      } catch (const std::exception& e) {
+        keep.insert(snap);
+        result.failed.emplace_back(object.name, std::string{"finishing its snapshot: "} + e.what());
+      }
+    }
+  }
+}
+
 }  // namespace
 
 CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config,
                               const InventoryOptions& options, bool dry_run) {
   CleanupResult result;
   auto objects = take_inventory(hv, config, options);
+  std::set<std::string> keep;
+  finish_snapshots(hv, config, objects, dry_run, result, keep);
   // Incomplete markers last: each is removed only after the stemcell it marks.
   std::stable_partition(objects.begin(), objects.end(), [](const OwnedObject& object) {
     return object.kind != ObjectKind::stemcell_incomplete;
@@ -91,7 +148,7 @@ CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config
     if (!object.orphan || !deletable_kind(object.kind)) {
       continue;
     }
-    if (object.recent) {
+    if (object.recent || keep.count(object.name) != 0) {  // keep: a snapshot under way
       result.spared.push_back(object.name);
       continue;
     }
@@ -133,7 +190,9 @@ nlohmann::json CleanupResult::to_json() const {
   for (const auto& [name, why] : failed) {
     failures.push_back({{"name", name}, {"error", why}});
   }
-  return {{"deleted", deleted},
+  return {{"finished", finished},
+          {"would_finish", would_finish},
+          {"deleted", deleted},
           {"would_delete", would_delete},
           {"spared", spared},
           {"failed", failures}};
@@ -141,6 +200,8 @@ nlohmann::json CleanupResult::to_json() const {
 
 std::string CleanupResult::text() const {
   std::ostringstream out;
+  for (const auto& what : would_finish) out << "would finish  the interrupted snapshot of " << what << '\n';
+  for (const auto& what : finished) out << "finished      " << what << '\n';
   for (const auto& name : would_delete) out << "would delete  " << name << '\n';
   for (const auto& name : deleted) out << "deleted       " << name << '\n';
   for (const auto& name : spared) {
@@ -149,7 +210,8 @@ std::string CleanupResult::text() const {
            " / --incomplete-age)\n";
   }
   for (const auto& [name, why] : failed) out << "FAILED        " << name << ": " << why << '\n';
-  if (would_delete.empty() && deleted.empty() && spared.empty() && failed.empty()) {
+  if (would_delete.empty() && deleted.empty() && spared.empty() && failed.empty() &&
+      finished.empty() && would_finish.empty()) {
     out << "no orphans\n";
   } else {
     out << '\n'

@@ -85,6 +85,13 @@ void add_volumes(virt::Hypervisor& hv, const std::string& pool_name, const std::
         if (auto meta = hv.find_volume(**pool, cloud::Names{prefix}.meta(name))) {
           const auto facts = read_meta_volume(hv, **meta);
           object.attached_to = facts.value("attached_to", "");
+          if (object.kind == ObjectKind::disk && facts.contains("snapshotting")) {
+            const auto& intent = facts["snapshotting"];
+            object.snapshotting = intent.is_object() ? intent.value("snapshot", "?") : "?";
+            object.notes.push_back("its snapshot_disk did not finish (snapshot " +
+                                   object.snapshotting + "): the next call on it or cpi "
+                                   "cleanup finishes it");
+          }
           if (facts.value("deleted", false)) {
             object.notes.push_back("deleted by BOSH; kept while VM root disks are based on it");
           }
@@ -171,6 +178,18 @@ std::optional<std::int64_t> incomplete_since(virt::Hypervisor& hv, virDomain& do
   return it->get<std::int64_t>();
 }
 
+std::string snapshot_intent(virt::Hypervisor& hv, virDomain& domain) {
+  const auto text = hv.domain_metadata(domain, xml::k_metadata_ns);
+  pugi::xml_document doc;
+  if (!text || !doc.load_string(text->c_str())) return "";
+  const auto facts =
+      nlohmann::json::parse(doc.document_element().child_value("facts"), nullptr, false);
+  if (!facts.is_object() || !facts.contains("snapshotting")) return "";
+  const auto& fact = facts["snapshotting"];
+  const std::string disk = fact.is_object() ? fact.value("disk", "") : "";
+  return disk.empty() ? "?" : disk;
+}
+
 std::string domain_state_name(int state) {
   switch (state) {
     case VIR_DOMAIN_RUNNING:
@@ -229,6 +248,12 @@ std::vector<OwnedObject> take_inventory(virt::Hypervisor& hv, const config::Conf
         object.notes.push_back("carries no metadata of this CPI: not made by it, never touched");
       } else {
         object.incomplete_since = incomplete_since(hv, **domain);
+        object.snapshotting = snapshot_intent(hv, **domain);
+        if (!object.snapshotting.empty()) {
+          object.notes.push_back("a snapshot_disk of disk " + object.snapshotting +
+                                 " did not finish on it: the next call on it or cpi cleanup "
+                                 "finishes it");
+        }
       }
     } catch (const std::exception& e) {
       object.notes.push_back(std::string{"cannot read its CPI metadata: "} + e.what());

@@ -228,16 +228,26 @@ void flag_incomplete_vms(std::vector<OwnedObject>& objects, std::int64_t now,
 void flag_unfinished_snapshots(std::vector<OwnedObject>& objects, std::int64_t now,
                                std::int64_t min_age_seconds) {
   std::set<std::pair<std::string, std::string>> metas;  // (pool, snapshot cid)
+  std::map<std::string, std::string> intents;           // snapshot volume name -> disk cid
   for (const auto& object : objects) {
     if (object.kind == ObjectKind::snapshot_meta) metas.insert({object.pool, object.cid});
+    if (object.kind == ObjectKind::disk && !object.snapshotting.empty()) {
+      intents[object.snapshotting] = object.cid;
+    }
   }
   for (auto& object : objects) {
-    if (object.kind != ObjectKind::snapshot || metas.count({object.pool, object.cid}) > 0) {
+    if (object.kind != ObjectKind::snapshot) continue;
+    const auto intent = intents.find(object.name);
+    if (intent != intents.end()) {
+      object.orphan_reason = "snapshot '" + object.cid + "' is named by the unfinished "
+                             "snapshot_disk of disk '" + intent->second + "'";
+    } else if (metas.count({object.pool, object.cid}) == 0) {
+      object.orphan_reason =
+          "snapshot '" + object.cid + "' has no .meta: snapshot_disk did not finish";
+    } else {
       continue;
     }
     object.orphan = true;
-    object.orphan_reason =
-        "snapshot '" + object.cid + "' has no .meta: snapshot_disk did not finish";
     object.recent = object.changed_at && now - *object.changed_at < min_age_seconds;
   }
 }
@@ -261,6 +271,7 @@ nlohmann::json inventory_json(const std::vector<OwnedObject>& objects) {
       item["attached_to"] =
           object.attached_to.empty() ? nlohmann::json() : nlohmann::json(object.attached_to);
     }
+    if (!object.snapshotting.empty()) item["snapshotting"] = object.snapshotting;
     item["notes"] = object.notes;
     item["orphan"] = object.orphan;
     if (object.orphan) {

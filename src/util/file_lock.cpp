@@ -75,18 +75,32 @@ std::string FileLock::directory() {
   return dir;
 }
 
-FileLock::FileLock(const std::string& name) {
-  const std::string path = lock_path(name);
-  m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (m_fd < 0) {
-    throw CpiError("cannot open the lock file '" + path + "': " + std::strerror(errno));
-  }
-  while (::flock(m_fd, LOCK_EX) != 0) {
-    if (errno == EINTR) continue;
-    const int error = errno;
-    ::close(m_fd);
-    m_fd = -1;
-    throw CpiError("cannot lock '" + path + "': " + std::strerror(error));
+FileLock::FileLock(const std::string& name, Wait wait) : m_path(lock_path(name)) {
+  for (;;) {
+    const int fd = ::open(m_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      throw CpiError("cannot open the lock file '" + m_path + "': " + std::strerror(errno));
+    }
+    const int operation = wait == Wait::yes ? LOCK_EX : LOCK_EX | LOCK_NB;
+    int rc = 0;
+    while ((rc = ::flock(fd, operation)) != 0 && errno == EINTR) {
+    }
+    if (rc != 0) {
+      const int error = errno;
+      ::close(fd);
+      if (wait == Wait::no && error == EWOULDBLOCK) return;  // another process holds it
+      throw CpiError("cannot lock '" + m_path + "': " + std::strerror(error));
+    }
+    // The holder before us may have unlinked the file (remove()) after we opened it: then the
+    // lock we hold is on a file nobody else can find. Only the file the path names counts.
+    struct stat locked {};
+    struct stat named {};
+    if (::fstat(fd, &locked) == 0 && ::lstat(m_path.c_str(), &named) == 0 &&
+        locked.st_dev == named.st_dev && locked.st_ino == named.st_ino) {
+      m_fd = fd;
+      return;
+    }
+    ::close(fd);
   }
 }
 
@@ -94,12 +108,10 @@ FileLock::~FileLock() {
   if (m_fd >= 0) ::close(m_fd);
 }
 
-void FileLock::remove(const std::string& name) noexcept {
-  try {
-    const std::string path = lock_path(name);
-    ::unlink(path.c_str());
-  } catch (const std::exception& e) {
-    spdlog::warn("not removing lock '{}': {}", name.substr(0, 80), e.what());
+void FileLock::remove() noexcept {
+  if (m_fd < 0) return;  // only the holder may unlink it
+  if (::unlink(m_path.c_str()) != 0 && errno != ENOENT) {
+    spdlog::warn("removing lock file '{}': {}", m_path, std::strerror(errno));
   }
 }
 

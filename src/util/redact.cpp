@@ -143,12 +143,42 @@ nlohmann::json mask_value(const nlohmann::json& value, bool secret, std::size_t 
 
 Redactor::Redactor() : m_nodes(1) {}
 
+namespace {
+
+// The first slot to probe for the edge (parent, byte) in a table of `size` slots (a power of 2).
+std::size_t edge_home(std::uint32_t parent, unsigned char byte, std::size_t size) {
+  const std::uint64_t key = (static_cast<std::uint64_t>(parent) << 8U) | byte;
+  return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ULL) >> 32U) & (size - 1);
+}
+
+}  // namespace
+
 std::uint32_t Redactor::child(std::uint32_t node, unsigned char byte) const {
   if (node == 0) return m_root_children[byte];
-  for (std::uint32_t c = m_nodes[node].first_child; c != 0; c = m_nodes[c].next_sibling) {
-    if (m_nodes[c].byte == byte) return c;
+  if (m_edges.empty()) return 0;
+  const std::size_t mask = m_edges.size() - 1;
+  for (std::size_t i = edge_home(node, byte, m_edges.size());; i = (i + 1) & mask) {
+    const Edge& edge = m_edges[i];
+    if (edge.child == 0) return 0;
+    if (edge.parent == node && edge.byte == byte) return edge.child;
   }
-  return 0;
+}
+
+void Redactor::add_edge(std::uint32_t parent, unsigned char byte, std::uint32_t child_node) {
+  if ((m_edge_count + 1) * 4 > m_edges.size() * 3) {  // grow: rehash every edge
+    std::vector<Edge> old;
+    old.swap(m_edges);
+    m_edges.resize(std::max<std::size_t>(1024, old.size() * 2));
+    m_edge_count = 0;
+    for (const Edge& edge : old) {
+      if (edge.child != 0) add_edge(edge.parent, edge.byte, edge.child);
+    }
+  }
+  const std::size_t mask = m_edges.size() - 1;
+  std::size_t i = edge_home(parent, byte, m_edges.size());
+  while (m_edges[i].child != 0) i = (i + 1) & mask;
+  m_edges[i] = Edge{parent, child_node, byte};
+  ++m_edge_count;
 }
 
 void Redactor::add_secret(std::string_view value) {
@@ -170,6 +200,7 @@ void Redactor::add_secret(std::string_view value) {
       } else {
         fresh.next_sibling = m_nodes[node].first_child;
         m_nodes[node].first_child = next;
+        add_edge(node, byte, next);
       }
       m_nodes.push_back(fresh);
     }
@@ -180,6 +211,16 @@ void Redactor::add_secret(std::string_view value) {
     ++m_count;
     m_dirty = true;
   }
+}
+
+void Redactor::clear() {
+  const std::lock_guard<std::mutex> lock{m_mutex};
+  std::vector<Node>(1).swap(m_nodes);
+  std::fill(std::begin(m_root_children), std::end(m_root_children), 0U);
+  std::vector<Edge>().swap(m_edges);
+  m_edge_count = 0;
+  m_count = 0;
+  m_dirty = false;
 }
 
 std::size_t Redactor::secret_count() const {

@@ -518,15 +518,6 @@ void LibvirtHypervisor::shutdown_domain(virDomain& domain) {
   throw_last_error("shutting down domain '" + name_of(domain) + "'");
 }
 
-void LibvirtHypervisor::reboot_domain(virDomain& domain) {
-  check(virDomainReboot(&domain, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN),
-        "rebooting domain '" + name_of(domain) + "'");
-}
-
-void LibvirtHypervisor::reset_domain(virDomain& domain) {
-  check(virDomainReset(&domain, 0), "resetting domain '" + name_of(domain) + "'");
-}
-
 void LibvirtHypervisor::undefine_domain(virDomain& domain) {
   const unsigned int full = VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
                             VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
@@ -621,6 +612,38 @@ void LibvirtHypervisor::block_resize(virDomain& domain, const std::string& targe
   check(virDomainBlockResize(&domain, target.c_str(), static_cast<unsigned long long>(bytes),
                              VIR_DOMAIN_BLOCK_RESIZE_BYTES),
         "resizing disk '" + target + "' of domain '" + name_of(domain) + "'");
+}
+
+void LibvirtHypervisor::block_copy(virDomain& domain, const std::string& target,
+                                   const std::string& dest_xml) {
+  // REUSE_EXT: the target is a volume the caller made; TRANSIENT_JOB: libvirt refuses a copy
+  // job on a persistent domain without it ("domain is not transient").
+  if (virDomainBlockCopy(&domain, target.c_str(), dest_xml.c_str(), nullptr, 0,
+                         VIR_DOMAIN_BLOCK_COPY_REUSE_EXT | VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB) <
+      0) {
+    throw_failure(
+        [&] { return "copying disk '" + target + "' of domain '" + name_of(domain) + "'"; });
+  }
+}
+
+std::optional<BlockJob> LibvirtHypervisor::block_job(virDomain& domain, const std::string& target) {
+  virDomainBlockJobInfo info{};
+  const int rc = virDomainGetBlockJobInfo(&domain, target.c_str(), &info, 0);
+  if (rc < 0) {
+    throw_failure([&] {
+      return "reading the block job on disk '" + target + "' of domain '" + name_of(domain) + "'";
+    });
+  }
+  if (rc == 0) return std::nullopt;
+  return BlockJob{static_cast<std::uint64_t>(info.cur), static_cast<std::uint64_t>(info.end)};
+}
+
+void LibvirtHypervisor::block_job_abort(virDomain& domain, const std::string& target) {
+  if (virDomainBlockJobAbort(&domain, target.c_str(), 0) < 0) {
+    throw_failure([&] {
+      return "ending the block job on disk '" + target + "' of domain '" + name_of(domain) + "'";
+    });
+  }
 }
 
 std::optional<Network> LibvirtHypervisor::find_network(const std::string& name) {

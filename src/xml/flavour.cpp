@@ -26,6 +26,7 @@ class QemuFlavour final : public Flavour {
   std::string cdrom_bus(const std::string& configured) const override { return configured; }
   std::string nic_model() const override { return "virtio"; }
   std::vector<std::string> formats() const override { return {"qcow2", "raw"}; }
+  bool live_block_copy() const override { return true; }
   std::string console_log(const std::string& domain_name) const override {
     return "/var/log/libvirt/qemu/" + domain_name + "-console.log";
   }

@@ -68,29 +68,11 @@ class AgentTest : public E2eTest {
     E2eTest::TearDown();
   }
 
-  // tests/e2e/agent-stemcell/build.sh: cached by its inputs' hashes.
   void build_stemcell() {
-    const std::string script = std::string{CPI_SOURCE_DIR} + "/tests/e2e/agent-stemcell/build.sh";
-    const auto run = run_process("/bin/bash", {script, CPI_E2E_AGENT_STEMCELL_DIR}, "",
-                                 {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"},
-                                 std::chrono::seconds(3600));
-    ASSERT_EQ(run.exit_code, 0) << script << " failed:\n" << run.err;
+    const auto run = build_agent_stemcell(CPI_SOURCE_DIR, CPI_E2E_AGENT_STEMCELL_DIR);
+    ASSERT_EQ(run.exit_code, 0) << "tests/e2e/agent-stemcell/build.sh failed:\n" << run.err;
     phase("agent stemcell build (cached)", run.seconds);
     m_stemcell_dir = CPI_E2E_AGENT_STEMCELL_DIR;
-  }
-
-  // Namespaces of e2e runs that died (under the host lock no other run is alive).
-  static void remove_stale_namespaces() {
-    const auto ip = ip_binary();
-    const auto list = run_process(ip, {"netns", "list"}, "", tool_env());
-    std::istringstream lines{list.out};
-    for (std::string line; std::getline(lines, line);) {
-      const std::string name = line.substr(0, line.find(' '));
-      if (name.rfind(k_name_root, 0) != 0) continue;
-      run_process(ip, {"link", "del", name.substr(name.size() - 8) + "h"}, "", tool_env());
-      run_process(ip, {"netns", "del", name}, "", tool_env());
-      std::printf("[e2e] stale run: removed network namespace %s\n", name.c_str());
-    }
   }
 
   std::string create_stemcell(int api) {
@@ -214,9 +196,6 @@ class AgentTest : public E2eTest {
   std::vector<std::unique_ptr<Guest>> m_guests;
 };
 
-// The same fixture for the tests under the CTest label e2e-agent-wip (see tests/CMakeLists.txt).
-using AgentWipTest = AgentTest;
-
 std::string field_of(const std::string& line, const std::string& key) {
   std::smatch m;
   const std::regex re{key + "=([^ ]*)"};
@@ -279,11 +258,10 @@ TEST_F(AgentTest, ApiV2SettingsNetworkEphemeralAndPersistentDisk) {
   EXPECT_EQ(leftovers(), std::vector<std::string>{});
 }
 
-// Not yet passing, so under the CTest label e2e-agent-wip (tests/CMakeLists.txt), which
-// scripts/test.sh does not run: after reboot_vm the guest powers off on the ACPI button and libvirt
-// resets it, but the guest then often prints nothing more on its console (the kernel idles, no
-// init starts), so the wait for the agent after the reboot times out.
-TEST_F(AgentWipTest, ApiV2PersistentDataSurvivesRebootDetachAndASecondVm) {
+// The director's order for a disk that moves: reboot_vm (the agent mounts the disk again by
+// itself), then unmount, detach_disk and delete_vm, then a second VM gets the disk and its agent
+// finds the data the first VM's agent wrote.
+TEST_F(AgentTest, ApiV2PersistentDataSurvivesRebootDetachAndASecondVm) {
   const std::string stemcell = create_stemcell(2);
   Guest& first = boot_guest(stemcell, 10, 2);
   if (HasFailure()) return;
@@ -293,8 +271,13 @@ TEST_F(AgentWipTest, ApiV2PersistentDataSurvivesRebootDetachAndASecondVm) {
 
   // reboot_vm: the agent mounts the disk again by itself; the data is still there.
   const auto before_reboot = read_whole_file(first.log).size();
-  cpi("reboot_vm", {first.vm}, 2);
+  {
+    Ipv6Guard quiet;  // the power cycle gives the VM a new tap
+    cpi("reboot_vm", {first.vm}, 2);
+  }
+  phase("reboot_vm (ACPI power off, start)", last_call_seconds());
   const auto rebooted = Clock::now();
+  expect_silent_taps(first.vm);
   wait_console_line(first.log, std::regex{"^e2e-stemcell: starting bosh-agent"}, k_agent_timeout,
                     before_reboot, "the agent after reboot_vm");
   std::string why;

@@ -5,6 +5,9 @@
 // - a guest that never releases the disk (a domain with no OS): detach_disk is a retriable
 //   error and the disk stays protected;
 // - attach ‖ attach of one disk to two stopped VMs and set_disk_metadata ‖ attach, many rounds;
+// - snapshot_disk of a running VM's disk never pauses it, and one killed while it copies is
+//   finished by the next call on the VM or by `cpi cleanup`: the VM runs, no copy job and no
+//   partial snapshot is left;
 // - the disk's bytes (a pattern written first) read back intact at the end.
 
 #include <gtest/gtest.h>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "cpi/cloud/meta_record.hpp"
+#include "cpi/xml/domain_xml.hpp"
 #include "e2e/e2e_fixture.hpp"
 
 namespace cpi::testing::e2e {
@@ -134,6 +138,45 @@ class DiskSafetyE2eTest : public E2eTest {
     ASSERT_TRUE(d);
     ASSERT_EQ(virDomainDestroy(d->get()), 0);
   }
+
+  // The domain's state and its reason: a pause and resume leaves RUNNING / UNPAUSED behind.
+  std::pair<int, int> state(const std::string& vm) {
+    auto d = find_domain(vm);
+    int s = -1;
+    int reason = -1;
+    if (!d || virDomainGetState(d->get(), &s, &reason, 0) != 0) return {-1, -1};
+    return {s, reason};
+  }
+  // Whether the running domain still has a block job (a <mirror>) on one of its disks.
+  bool mirroring(const std::string& vm) {
+    pugi::xml_document doc;
+    domain_xml(vm, doc);
+    return !doc.select_nodes("/domain/devices/disk/mirror").empty();
+  }
+  nlohmann::json vm_facts_of(const std::string& vm) {
+    auto d = find_domain(vm);
+    if (!d) return nlohmann::json::object();
+    virt::OwnedCString text{virDomainGetMetadata(d->get(), VIR_DOMAIN_METADATA_ELEMENT,
+                                                 xml::k_metadata_ns, VIR_DOMAIN_AFFECT_CONFIG)};
+    pugi::xml_document doc;
+    if (!text || !doc.load_string(text.get())) return nlohmann::json::object();
+    return nlohmann::json::parse(doc.document_element().child_value("facts"), nullptr, false);
+  }
+  // Our snapshot volumes in the pool.
+  std::vector<std::string> snapshots() {
+    std::vector<std::string> out;
+    for (const auto& what : leftovers()) {
+      if (what.rfind("volume " + m_prefix + "snap-", 0) == 0) out.push_back(what);
+    }
+    return out;
+  }
+  CpiRun cleanup() {
+    const auto run = run_process(
+        CPI_BINARY, {"cleanup", "--config", m_config.string(), "--orphans", "--min-age", "0"}, "",
+        director_env((env().root() / "tmp").string()), std::chrono::seconds(120));
+    std::printf("[e2e] cpi cleanup:\n%s%s", run.out.c_str(), run.err.c_str());
+    return run;
+  }
 };
 
 TEST_F(DiskSafetyE2eTest, KillDuringAttachAndDetachNeverLosesTheDisk) {
@@ -239,6 +282,65 @@ TEST_F(DiskSafetyE2eTest, RacesOnOneDiskAttachItToOneVmAndKeepTheRecord) {
   }
   for (const auto& vm : vms) cpi("delete_vm", {vm});
   cpi("delete_stemcell", {sc});
+}
+
+// libvirt's block copy on the real qemu: the snapshot holds the disk's bytes and the VM never
+// paused (its state reason stays "booted"); kill -9 while the copy runs or right after it, then
+// a call on the VM or cleanup finishes it.
+TEST_F(DiskSafetyE2eTest, SnapshotOfARunningVmNeverPausesItAndAKilledOneIsFinished) {
+  const auto sc = stemcell(no_os_image());  // qemu runs (the copy is qemu's); no guest needed
+  const auto vm = create_vm(sc, "agent-snap");
+  const auto disk = create_disk();
+  const auto bytes = pattern();
+  upload(disk, bytes);
+  ASSERT_EQ(error_type(call("attach_disk", {vm, disk})), "");
+  ASSERT_TRUE(holds(vm, disk));
+  ASSERT_EQ(state(vm).first, VIR_DOMAIN_RUNNING);
+  ASSERT_NE(state(vm).second, VIR_DOMAIN_RUNNING_UNPAUSED);
+
+  const auto taken = call("snapshot_disk", {disk, {{"note", "live"}}});
+  ASSERT_EQ(error_type(taken), "") << taken.dump();
+  const std::string snap = taken["result"];
+  EXPECT_EQ(state(vm), std::make_pair(static_cast<int>(VIR_DOMAIN_RUNNING),
+                                      static_cast<int>(VIR_DOMAIN_RUNNING_BOOTED)))
+      << "the vm was paused (and resumed) for the snapshot";
+  EXPECT_FALSE(mirroring(vm)) << "the copy job was left running";
+  EXPECT_TRUE(download(volume_name(snap), k_disk_bytes) == bytes)
+      << "the snapshot does not hold the disk's bytes";
+  EXPECT_FALSE(record(disk).contains("snapshotting"));
+  EXPECT_EQ(error_type(call("delete_snapshot", {snap})), "");
+
+  for (const std::string step : {"snapshot:copying", "snapshot:copied"}) {
+    for (const std::string by : {"vm", "cleanup"}) {
+      SCOPED_TRACE(step + ", finished by " + by);
+      EXPECT_TRUE(call("snapshot_disk", {disk, nlohmann::json::object()}, step).is_null())
+          << "not killed";
+      EXPECT_EQ(state(vm).first, VIR_DOMAIN_RUNNING);
+      EXPECT_TRUE(record(disk).contains("snapshotting"));
+      if (by == "vm") {
+        const auto disks = call("get_disks", {vm});
+        EXPECT_EQ(disks["result"], nlohmann::json({disk})) << disks.dump();
+      } else {
+        EXPECT_EQ(cleanup().exit_code, 0);
+      }
+      EXPECT_EQ(state(vm).first, VIR_DOMAIN_RUNNING);
+      EXPECT_NE(state(vm).second, VIR_DOMAIN_RUNNING_UNPAUSED);
+      EXPECT_FALSE(mirroring(vm)) << "a copy job still writes into a partial snapshot";
+      EXPECT_EQ(snapshots(), std::vector<std::string>{}) << "a partial snapshot is left";
+      EXPECT_FALSE(record(disk).contains("snapshotting"));
+      EXPECT_FALSE(vm_facts_of(vm).contains("snapshotting"));
+      EXPECT_EQ(record(disk).value("attached_to", ""), vm);
+    }
+  }
+  // The way on: detach works (no copy job holds the disk; the guest without an OS never
+  // releases a hot-plugged disk, so it is stopped first), the bytes are intact.
+  stop(vm);
+  EXPECT_EQ(error_type(call("detach_disk", {vm, disk})), "");
+  EXPECT_TRUE(download(volume_name(disk), k_disk_bytes) == bytes) << "the disk's bytes changed";
+  EXPECT_EQ(error_type(call("delete_disk", {disk})), "");
+  cpi("delete_vm", {vm});
+  cpi("delete_stemcell", {sc});
+  EXPECT_EQ(leftovers(), std::vector<std::string>{});
 }
 
 }  // namespace

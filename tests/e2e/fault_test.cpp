@@ -1,16 +1,19 @@
 // Real faults against a private libvirtd (e2e/private_host.hpp), so they run wherever the e2e
 // tier runs: libvirtd killed (SIGKILL) while a `cpi` call works, and the `cpi` itself killed
 // after create_vm defined its domain. Every call that loses its daemon must answer one JSON error
-// (never die of SIGPIPE), create_vm's retriable (VMCreationFailed, ok_to_retry); what could not
-// be rolled back is removed by the next call or by `cpi cleanup --orphans`. Only PIDs the test
-// started are signalled.
+// (never die of SIGPIPE) that is retriable (create_vm: VMCreationFailed with ok_to_retry;
+// create_stemcell, snapshot_disk: CloudError with ok_to_retry); what could not be rolled back is
+// removed by the next call or by `cpi cleanup --orphans`. Only PIDs the test started are
+// signalled.
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <regex>
 #include <set>
@@ -58,6 +61,25 @@ class FaultTest : public PrivateHostTest {
                               nlohmann::json::array(),
                               nlohmann::json::object()};
     return cpi_request("create_vm", args, {{"director_uuid", "e2e-director"}}, 2);
+  }
+
+  // A raw stemcell image (an uncompressed tar holding root.img) of `mib` MiB of non-zero bytes,
+  // in a directory of the test: its upload takes long enough for libvirtd to be killed while it
+  // runs (the test stemcell, mostly holes, goes up in a blink). Empty when it cannot be made.
+  std::string big_raw_image(std::size_t mib) {
+    const auto dir = env().root() / (m_prefix + "big-image");
+    fs::create_directories(dir);
+    {
+      std::ofstream out{dir / "root.img", std::ios::binary};
+      const std::string chunk(1U << 20U, '\x5a');
+      for (std::size_t i = 0; i < mib; ++i) out.write(chunk.data(), std::streamsize(chunk.size()));
+      if (!out.flush()) return "";
+    }
+    const auto run = run_process("/bin/tar", {"-cf", (dir / "image").string(), "-C", dir.string(),
+                                              "root.img"},
+                                 "", {"PATH=/usr/bin:/bin"});
+    fs::remove(dir / "root.img");
+    return run.exit_code == 0 ? (dir / "image").string() : "";
   }
 
   std::string upload_stemcell() {
@@ -294,15 +316,63 @@ TEST_F(FaultTest, CpiKilledAfterDefineLeavesAnIncompleteVmThatDeleteVmRemoves) {
 }
 
 // libvirtd dies while create_stemcell uploads the image, and while snapshot_disk copies a
-// disk: one JSON error each, no SIGPIPE, and the daemon keeps working.
+// disk: one JSON error each, no SIGPIPE, retriable (ok_to_retry true: the director acts on the
+// flag for create_vm only, but it tells the operator that running the task again is safe). The
+// half stemcell the dead daemon kept is never usable: create_vm refuses it before any cleanup,
+// and `cpi cleanup --orphans` removes its volume and its .incomplete marker, and the half
+// snapshot, never the disk. Nothing of the test may be left for TearDown to hide.
 TEST_F(FaultTest, LibvirtdKilledDuringCreateStemcellAndSnapshotDiskAnswersJson) {
-  const auto image = (env().stemcell_dir() / "raw" / "image").string();
+  const auto image = big_raw_image(128);
+  ASSERT_FALSE(image.empty()) << "cannot write a 128 MiB image under " << env().root();
+  // The stemcell volume itself (not only its marker) exists: its upload runs.
+  const auto uploading = [&] {
+    for (const auto& name : pool_files("sc-")) {
+      if (name.find(".incomplete") == std::string::npos) return true;
+    }
+    return false;
+  };
   const auto stemcell_run = kill_libvirtd_during(
       cpi_request("create_stemcell", {image, nlohmann::json::object()},
                   {{"director_uuid", "e2e-director"}}, 2),
-      [&] { return !pool_files("sc-").empty(); }, "the stemcell volume existed");
+      uploading, "the stemcell volume existed");
+  fs::remove_all(fs::path{image}.parent_path());
   const auto stemcell_error = lost_daemon_error(stemcell_run, "create_stemcell");
   EXPECT_EQ(stemcell_error["type"], "Bosh::Clouds::CloudError") << stemcell_error;
+  EXPECT_EQ(stemcell_error["ok_to_retry"], true) << stemcell_error << "\n" << stemcell_run.err;
+
+  // What the rollback could not remove (the daemon was gone): the marker, and the stemcell volume
+  // when the upload had begun.
+  const auto left = pool_files("sc-");
+  for (const auto& name : left) std::printf("[e2e] create_stemcell left %s\n", name.c_str());
+  const std::string marker_suffix = ".incomplete";
+  std::string stemcell;
+  bool marker = false;
+  for (const auto& name : left) {
+    std::string cid = name.substr(m_prefix.size());
+    if (cid.size() > marker_suffix.size() &&
+        cid.compare(cid.size() - marker_suffix.size(), marker_suffix.size(), marker_suffix) == 0) {
+      cid.resize(cid.size() - marker_suffix.size());
+      marker = true;
+    }
+    stemcell = cid;
+  }
+  ASSERT_TRUE(marker) << "no .incomplete marker left by the interrupted create_stemcell";
+  ASSERT_EQ(std::count(left.begin(), left.end(), m_prefix + stemcell), 1)
+      << "the half stemcell volume is gone";
+
+  // Unusable before any cleanup: create_vm refuses it, naming it, and makes nothing.
+  {
+    Ipv6Guard quiet;
+    const auto refused =
+        parse_cpi_response(run_cpi({"--config", m_config.string()}, create_vm_request(stemcell)));
+    ASSERT_FALSE(refused["error"].is_null()) << "create_vm used the half stemcell: " << refused;
+    const std::string message = refused["error"].value("message", "");
+    std::printf("[e2e] create_vm on the half stemcell: %s\n", message.c_str());
+    EXPECT_NE(message.find("stemcell '" + stemcell + "' is incomplete"), std::string::npos)
+        << message;
+  }
+  EXPECT_EQ(domains_of_test(), std::vector<std::string>{});
+  EXPECT_EQ(pool_files("vm-"), std::vector<std::string>{});
 
   const std::string disk = cpi("create_disk", {2048, nlohmann::json::object(), nullptr});
   const auto snapshot_run = kill_libvirtd_during(
@@ -311,17 +381,19 @@ TEST_F(FaultTest, LibvirtdKilledDuringCreateStemcellAndSnapshotDiskAnswersJson) 
       [&] { return !pool_files("snap-").empty(); }, "the snapshot volume existed");
   const auto snapshot_error = lost_daemon_error(snapshot_run, "snapshot_disk");
   EXPECT_EQ(snapshot_error["type"], "Bosh::Clouds::CloudError") << snapshot_error;
+  EXPECT_EQ(snapshot_error["ok_to_retry"], true) << snapshot_error << "\n" << snapshot_run.err;
 
   for (const auto& what : leftovers()) std::printf("[e2e] after the two faults: %s\n", what.c_str());
-  // The daemon is back: the disk is intact and the calls work again; cleanup removes the
-  // half snapshot (no .meta), never the disk.
+  // The daemon is back: the disk is intact and the calls work again; cleanup removes the half
+  // stemcell with its marker and the half snapshot (no .meta), never the disk.
   EXPECT_EQ(cpi("has_disk", {disk}), true);
-  EXPECT_EQ(cleanup({"--min-age", "0"}).exit_code, 0);
-  for (const auto& what : leftovers()) {
-    EXPECT_EQ(what.find("-snap-"), std::string::npos) << what << " left after cleanup";
-  }
+  const auto cleaned = cleanup({"--min-age", "0"});
+  EXPECT_EQ(cleaned.exit_code, 0) << cleaned.err;
+  EXPECT_EQ(pool_files("sc-"), std::vector<std::string>{}) << "the half stemcell is left";
+  EXPECT_EQ(pool_files("snap-"), std::vector<std::string>{}) << "the half snapshot is left";
   EXPECT_EQ(cpi("has_disk", {disk}), true);
   EXPECT_TRUE(cpi("delete_disk", {disk}).is_null());
+  EXPECT_EQ(leftovers(), std::vector<std::string>{});
 }
 
 }  // namespace

@@ -195,7 +195,11 @@ void LifecycleTest::run_lifecycle(int api, const std::string& variant) {
 
   // reboot_vm: the guest boots again, reports again, and still has both disks.
   const auto reboot_start = Clock::now();
-  EXPECT_TRUE(cpi("reboot_vm", {m_vm}, api).is_null());
+  {
+    Ipv6Guard quiet;  // the power cycle gives the VM a new tap
+    EXPECT_TRUE(cpi("reboot_vm", {m_vm}, api).is_null());
+  }
+  expect_silent_taps(m_vm);
   const GuestBoot second = wait_report(log, 1);
   phase("reboot_vm to guest report", since(reboot_start));
   EXPECT_NE(second.id, first.id);

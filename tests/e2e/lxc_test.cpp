@@ -300,6 +300,14 @@ TEST_F(LxcTest, ContainerLifecycleWithPersistentDisk) {
   }
   cpi("attach_disk", {vm, disk});
   wait_boot(vm, 6);
+  // Mounted in the container (a <filesystem>, not a <disk>): delete_disk refuses.
+  const auto refused = parse_cpi_response(run_process(
+      CPI_BINARY, {"--config", m_config.string()},
+      cpi_request("delete_disk", {disk}, {{"director_uuid", "e2e-director"}}, 2),
+      director_env((env().root() / "tmp").string())));
+  EXPECT_FALSE(refused["error"].is_null()) << "deleted a disk the container mounts";
+  EXPECT_NE(refused.dump().find(domain_name(vm)), std::string::npos) << refused.dump();
+  ASSERT_TRUE(volume_exists(volume_name(disk)));
   cpi("delete_vm", {vm});
   phase("lxc delete_vm", last_call_seconds());
   EXPECT_FALSE(container(vm).has_value());

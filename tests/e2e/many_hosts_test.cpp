@@ -1,8 +1,9 @@
 // Many hosts for real (BOSH cpi-config): two private libvirtds side by side
 // (e2e/private_host.hpp); each request's `context` names one of them (uri, storage_pool,
-// network) and the call goes there. VMs and disks land on the host of the context, a disk that
-// lives on the other host is refused by attach_disk with a clear error, and calls for one host
-// leave the other's objects untouched.
+// network) and the call goes there. VMs and disks land on the host of the context; a VM whose
+// disk_cids name a disk of the other host is refused by create_vm (it could never attach it) and
+// that disk by attach_disk, each with an error naming the disk and the host asked; calls for one
+// host leave the other's objects untouched.
 
 #include <gtest/gtest.h>
 
@@ -32,7 +33,21 @@ class ManyHostsTest : public E2eTest {
                 m_a->daemon().describe().c_str(), m_b->daemon().describe().c_str());
     std::fflush(stdout);
   }
+  // Stopping a daemon removes its pool with everything in it: what the test left is named first.
   void TearDown() override {
+    for (auto* host : {m_a.get(), m_b.get()}) {
+      if (host == nullptr || !host->daemon().libvirtd_running()) continue;
+      try {
+        for (const auto& name : objects_on(*host)) {
+          if (name.rfind(m_prefix, 0) == 0) {
+            std::printf("[e2e] left by the test on %s: %s\n", host->pool_name().c_str(),
+                        name.c_str());
+          }
+        }
+      } catch (const std::exception& e) {
+        std::printf("[e2e] listing what the test left failed: %s\n", e.what());
+      }
+    }
     if (m_b) m_b->stop();
     if (m_a) m_a->stop();
     E2eTest::TearDown();
@@ -88,16 +103,28 @@ class ManyHostsTest : public E2eTest {
     return out;
   }
 
-  std::string create_vm_on(PrivateHost& host, const std::string& stemcell) {
+  nlohmann::json create_vm_args(PrivateHost& host, const std::string& stemcell,
+                                const nlohmann::json& disk_cids) {
     const nlohmann::json networks{
         {"private",
          {{"type", "dynamic"}, {"cloud_properties", {{"name", host.network_name()}}}}}};
-    return ok("create_vm",
-              {"agent-hosts", stemcell, {{"cpu", 1}, {"ram", 128}}, networks,
-               nlohmann::json::array(), nlohmann::json::object()},
-              context(host))
+    return {"agent-hosts", stemcell, {{"cpu", 1}, {"ram", 128}}, networks, disk_cids,
+            nlohmann::json::object()};
+  }
+  std::string create_vm_on(PrivateHost& host, const std::string& stemcell,
+                           const nlohmann::json& disk_cids = nlohmann::json::array()) {
+    return ok("create_vm", create_vm_args(host, stemcell, disk_cids), context(host))
         .at(0)
         .get<std::string>();
+  }
+
+  // Checks an error that must name the disk, the host that was asked and the other-host cause.
+  static void expect_names_disk_and_host(const nlohmann::json& error, const std::string& disk,
+                                         const std::string& uri) {
+    const std::string message = error.value("message", "");
+    EXPECT_NE(message.find("disk '" + disk + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find("is not on " + uri), std::string::npos) << message;
+    EXPECT_NE(message.find("another libvirt host"), std::string::npos) << message;
   }
 
   std::unique_ptr<PrivateHost> m_a, m_b;
@@ -108,9 +135,23 @@ TEST_F(ManyHostsTest, EachCallGoesToTheHostItsContextNames) {
   const std::string sc_a = ok("create_stemcell", {image, nlohmann::json::object()}, context(*m_a));
   const std::string sc_b = ok("create_stemcell", {image, nlohmann::json::object()}, context(*m_b));
   const std::string vm_a = create_vm_on(*m_a, sc_a);
-  const std::string vm_b = create_vm_on(*m_b, sc_b);
   const std::string disk_a = ok("create_disk", {32, nlohmann::json::object(), vm_a}, context(*m_a));
-  const std::string disk_b = ok("create_disk", {32, nlohmann::json::object(), vm_b}, context(*m_b));
+  const std::string disk_b =
+      ok("create_disk", {32, nlohmann::json::object(), nullptr}, context(*m_b));
+
+  // Disk locality: a VM for host B's disk is refused on host A before anything is made there...
+  const auto before_a = objects_on(*m_a);
+  const auto before_b = objects_on(*m_b);
+  const auto placed = call("create_vm", create_vm_args(*m_a, sc_a, {disk_b}), context(*m_a));
+  ASSERT_FALSE(placed["error"].is_null()) << placed.dump();
+  std::printf("[e2e] create_vm on host A for host B's disk: %s\n", placed["error"].dump().c_str());
+  EXPECT_EQ(placed["error"]["type"], "Bosh::Clouds::VMCreationFailed");
+  EXPECT_EQ(placed["error"]["ok_to_retry"], false);
+  expect_names_disk_and_host(placed["error"], disk_b, m_a->daemon().uri());
+  EXPECT_EQ(objects_on(*m_a), before_a);
+  EXPECT_EQ(objects_on(*m_b), before_b);
+  // ... and made on host B, where the disk is.
+  const std::string vm_b = create_vm_on(*m_b, sc_b, {disk_b});
 
   auto on_a = objects_on(*m_a);
   auto on_b = objects_on(*m_b);
@@ -128,9 +169,10 @@ TEST_F(ManyHostsTest, EachCallGoesToTheHostItsContextNames) {
   // A disk of the other host cannot be attached: a clear error, nothing changes on either host.
   const auto refused = call("attach_disk", {vm_a, disk_b}, context(*m_a));
   ASSERT_FALSE(refused["error"].is_null()) << refused.dump();
-  const std::string message = refused["error"].value("message", "");
-  std::printf("[e2e] attach of host B's disk on host A: %s\n", message.c_str());
-  EXPECT_NE(message.find(disk_b), std::string::npos) << message;
+  std::printf("[e2e] attach of host B's disk on host A: %s\n", refused["error"].dump().c_str());
+  EXPECT_EQ(refused["error"]["type"], "Bosh::Clouds::DiskNotFound");
+  expect_names_disk_and_host(refused["error"], disk_b, m_a->daemon().uri());
+  EXPECT_NE(refused["error"].value("message", "").find(vm_a), std::string::npos);
   EXPECT_EQ(objects_on(*m_a), on_a);
   EXPECT_EQ(objects_on(*m_b), on_b);
   EXPECT_EQ(ok("get_disks", {vm_a}, context(*m_a)), nlohmann::json::array());

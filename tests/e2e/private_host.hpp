@@ -92,7 +92,18 @@ class PrivateHostTest : public E2eTest {
                 info->name(), m_host->daemon().describe().c_str());
     std::fflush(stdout);
   }
+  // Stopping the daemon removes its pool with everything in it: what the test left there is
+  // named first, so a leftover is never hidden (tests assert leftovers() themselves).
   void TearDown() override {
+    if (m_host && m_host->daemon().libvirtd_running()) {
+      try {
+        for (const auto& what : leftovers()) {
+          std::printf("[e2e] left by the test on its private libvirtd: %s\n", what.c_str());
+        }
+      } catch (const std::exception& e) {
+        std::printf("[e2e] listing what the test left failed: %s\n", e.what());
+      }
+    }
     if (m_host) m_host->stop();
     m_host.reset();
     E2eTest::TearDown();  // also the console logs named after the test's prefix

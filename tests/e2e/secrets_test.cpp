@@ -2,7 +2,9 @@
 // of secrets (mbus password, TLS client key, SSH private key) and create_vm env secrets
 // (bosh.password, bosh.mbus.cert.private_key). None may appear on stderr, in the response, in a
 // file the CPI left under its (fresh) TMPDIR, in the console log or in the domain XML. The config
-// drive volume is 0600 and goes with delete_vm. Over TLS when the environment owns libvirtd.
+// drive volume is 0600 and goes with delete_vm. Over TLS on every run, against a private libvirtd
+// (e2e/private_host.hpp) that listens for TLS on 127.0.0.1 only with a PKI the test makes: the
+// host's libvirtd, if any, is never restarted or touched.
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -13,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "e2e/e2e_fixture.hpp"
+#include "e2e/private_host.hpp"
 #include "support/e2e_ssh.hpp"
 #include "support/e2e_tls.hpp"
 
@@ -27,12 +29,33 @@ const std::string k_bosh_password = "$6$e2esecret$Zq8vN4mK2pL7xW9cR3tY6uH1jB5nG0
 const std::string k_cert_key_body =
     "MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiE2eMbusCertKeyBody0042";
 
-class SecretsTest : public E2eTest {
+class SecretsTest : public PrivateHostTest {
  protected:
+  void SetUp() override {
+    if (!env().unavailable().empty()) GTEST_SKIP() << env().unavailable();
+    m_dir = env().root() / ("secrets-" + random_hex(8));
+    fs::create_directories(m_dir);
+    m_pki = std::make_unique<TestPki>(m_dir / "pki");
+    m_tls_port = spare_loopback_port();
+    PrivateHostTest::SetUp();  // the daemon, with options()
+  }
   void TearDown() override {
-    E2eTest::TearDown();
+    PrivateHostTest::TearDown();
     std::error_code ignored;
     if (!m_dir.empty()) fs::remove_all(m_dir, ignored);
+  }
+
+  // TLS on 127.0.0.1 only, with the test PKI (NETWORK RULE).
+  PrivateLibvirtd::Options options() const override {
+    const auto ca = m_pki->dir / "ca";
+    PrivateLibvirtd::Options o;
+    o.listen = true;
+    o.extra_conf = "listen_tls = 1\nlisten_tcp = 0\ntls_port = \"" + std::to_string(m_tls_port) +
+                   "\"\nkey_file = \"" + (ca / "serverkey.pem").string() +
+                   "\"\ncert_file = \"" + (ca / "servercert.pem").string() +
+                   "\"\nca_file = \"" + (ca / "cacert.pem").string() +
+                   "\"\ntls_no_verify_certificate = 0\nauth_tls = \"none\"\n";
+    return o;
   }
 
   // Fails for every secret found in `text` (`where` names the place).
@@ -82,17 +105,15 @@ class SecretsTest : public E2eTest {
   }
 
   fs::path m_dir;
+  std::unique_ptr<TestPki> m_pki;
+  int m_tls_port = 0;
   bool m_saw_debug = false;
   std::vector<std::string> m_secrets{k_mbus_password, k_bosh_password, k_cert_key_body};
 };
 
 TEST_F(SecretsTest, NoMethodLeaksASecret) {
-  m_dir = env().root() / (m_prefix + "secrets");
-  fs::create_directories(m_dir);
-  const TestPki pki{m_dir / "pki"};
-  std::unique_ptr<TlsLibvirtd> daemon;
-  if (env().libvirtd().started_here())
-    daemon = std::make_unique<TlsLibvirtd>(env().libvirtd(), pki, [] { env().reconnect(); });
+  const TestPki& pki = *m_pki;
+  ASSERT_TRUE(loopback_listening(m_tls_port)) << m_host->daemon().describe();
   TestSshd sshd_keys{m_dir / "ssh"};  // only its client key is used (as a secret in the config)
 
   auto config = nlohmann::json::parse(read_whole_file(m_config.string()));
@@ -103,12 +124,9 @@ TEST_F(SecretsTest, NoMethodLeaksASecret) {
   config["libvirt"]["ssh"] = {{"private_key", sshd_keys.client_key()}};
   add_pem(pki.pem("clientkey.pem"));
   add_pem(sshd_keys.client_key());
-  if (daemon && daemon->unavailable().empty()) {
-    config["libvirt"].erase("uri");
-    config["libvirt"].update(
-        {{"transport", "tls"}, {"host", "127.0.0.1"}, {"port", daemon->port()}});
-    std::printf("[secrets] over qemu+tls://127.0.0.1:%d/system\n", daemon->port());
-  }
+  config["libvirt"].erase("uri");
+  config["libvirt"].update({{"transport", "tls"}, {"host", "127.0.0.1"}, {"port", m_tls_port}});
+  std::printf("[secrets] over qemu+tls://127.0.0.1:%d/system\n", m_tls_port);
   config["log_level"] = "debug";
   std::ofstream{m_config} << config.dump(2);
 
@@ -136,7 +154,7 @@ TEST_F(SecretsTest, NoMethodLeaksASecret) {
                                   {"netmask", "255.255.255.0"},
                                   {"gateway", "10.244.0.1"},
                                   {"default", {"dns", "gateway"}},
-                                  {"cloud_properties", {{"name", env().network_name()}}}}}};
+                                  {"cloud_properties", {{"name", network_name()}}}}}};
   nlohmann::json created;
   {
     Ipv6Guard quiet;

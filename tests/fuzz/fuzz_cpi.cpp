@@ -1,7 +1,8 @@
 // libFuzzer target over the request envelope, argument decoding, cloud_properties and config
 // parsing, the redactor and the nesting limit. The first byte picks the mode (its value % 4):
 //   0  the rest is one request, given to rpc::dispatch
-//   1  the rest is a config document (and a request context)
+//   1  the rest is a config document (and a request context), read by the bounded parser as the
+//      CPI reads its config file (so documents past the depth limit are refused, not walked)
 //   2  the redactor: lines of the rest are secrets, the last line the text; no secret may
 //      survive in the output
 //   3  a big request from a small seed: bytes 1-2 (little-endian) x 16 are a repeat count, the
@@ -9,6 +10,9 @@
 //      with '#' in the unit replaced by the repetition's index (1 MiB names, 1,000,000 nested
 //      arrays, 100,000 distinct secrets), given to rpc::dispatch
 // A crash, a hang, or a response that is not one JSON object with result/error/log is a failure.
+// The process-wide redactor is emptied after every input: dispatch registers each request's
+// secrets there (one request per process in the CPI), and over millions of inputs they would
+// grow without bound.
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +24,7 @@
 
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/config/config.hpp"
+#include "cpi/config/json_parse.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/rpc/dispatcher.hpp"
 #include "cpi/util/log.hpp"
@@ -156,14 +161,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else if (data[0] % 4 == 3) {
     expand_and_dispatch(data, size);
   } else {
-    const json document = json::parse(body, nullptr, false);
-    if (document.is_discarded()) return 0;
+    cpi::config::BoundedJson parsed;
+    bool read = false;
     try {
-      const auto config = cpi::config::parse_config(document, "/etc/cpi", "fuzz");
-      cpi::config::with_context(config.libvirt, document, "/etc/cpi");
+      parsed = cpi::config::parse_bounded_json(body, "fuzz config");
+      read = true;
+    } catch (const cpi::Error&) {  // too deep, too many numbers out of range
+    } catch (const nlohmann::json::parse_error&) {  // no JSON: load_config says so (CpiError)
+    }
+    try {
+      if (!read) throw cpi::CpiError("refused by the bounded parser");
+      const auto config = cpi::config::parse_config(parsed.document, "/etc/cpi", "fuzz");
+      cpi::config::with_context(config.libvirt, parsed.document, "/etc/cpi");
+      cpi::config::register_secrets(config);
     } catch (const cpi::Error&) {
       // Rejected input is the expected outcome for most documents.
     }
   }
+  cpi::util::redactor().clear();
   return 0;
 }

@@ -7,6 +7,7 @@ require_relative 'lib/harness'
 require_relative 'test_release_lint'
 require_relative 'test_ops_files'
 require_relative 'test_templates'
+require_relative 'test_deploying_doc'
 
 repo = File.expand_path('../..', __dir__)
 runner = ReleaseTest::Runner.new
@@ -21,6 +22,8 @@ begin
   ReleaseTest::OpsFileTests.new(repo, runner).run
   puts "--- job templates (rendered into #{out_dir})"
   ReleaseTest::TemplateTests.new(repo, runner, out_dir).run
+  puts '--- docs/deploying.md walked with the real bosh CLI'
+  ReleaseTest::DeployingDocTests.new(repo, runner).run
 ensure
   FileUtils.rm_rf(out_dir) unless keep
 end

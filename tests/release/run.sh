@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Release checks that need no bosh CLI: release layout lint, ops files applied
-# to bosh-deployment's bosh.yml (fixture), and the libvirt_cpi job templates
-# rendered as BOSH renders them. With CPI_BIN set to a built cpi binary, every
+# Quick release checks: release layout lint; ops files applied to
+# bosh-deployment's bosh.yml (fixture) by the real `bosh int`; the libvirt_cpi
+# job templates rendered as BOSH renders them; docs/deploying.md's bosh int
+# steps walked with the real CLI. With CPI_BIN set to a built cpi binary, every
 # rendered cpi.json and every config/cpi-*.json is also fed to it:
 #   CPI_BIN=build/cpi tests/release/run.sh
-# Needs ruby (Debian: apt-get install -y ruby). KEEP_RENDERED=1 keeps the
+# Needs ruby (Debian: apt-get install -y ruby) and the bosh CLI v7.1.2 at
+# $BOSH_TOOLS/bosh or <repo>/../shared/tools/bosh (without it the checks that
+# use it fail; none is skipped). KEEP_RENDERED=1 keeps the
 # rendered jobs under $TMPDIR/bosh-libvirt-cpi-rendered. The last line is
 # "N passed, M failed[, K skipped]"; the exit status is non-zero on failure.
 set -u

@@ -1,9 +1,13 @@
 # Applies every ops file in manifests/ to the fixture copy of bosh-deployment's
-# bosh.yml (as `bosh int --var-errs` would) and checks the results; checks the
-# cloud-config and cpi-config examples against what the CPI accepts.
+# bosh.yml with the real `bosh int --var-errs --var-errs-unused` and checks
+# the results; interpolates the cloud-config and cpi-config examples with the
+# variables their header commands pass and checks them against what the CPI
+# accepts.
 require 'yaml'
+require 'tmpdir'
 require_relative 'lib/manifests'
 require_relative 'lib/cpi_schema'
+require_relative 'lib/doc_commands'
 
 module ReleaseTest
   class OpsFileTests
@@ -35,7 +39,7 @@ module ReleaseTest
       ops_files = Dir[File.join(@repo, 'manifests', '*.yml')].select { |f| ops_file?(f) }.map { |f| File.basename(f) }.sort
       combos = COMBINATIONS.dup
       ops_files.each { |f| combos << ['cpi.yml', f].uniq unless combos.flatten.include?(f) }
-      check_engine
+      @runner.check('bosh CLI is present and runs') { puts "      #{BoshCli.path}: #{BoshCli.version}" }
       @runner.check('bosh-deployment fixture is present') { Manifests.fixture_dir }
       combos.each { |combo| check_combination(combo) }
       check_operator_vars_used
@@ -52,63 +56,9 @@ module ReleaseTest
 
     def check_combination(combo)
       @runner.check("bosh.yml -o #{combo.join(' -o ')}") do
-        doc = Manifests.apply(combo.map { |f| File.join(@repo, 'manifests', f) })
-        undefined = Manifests.undefined_variables(doc)
-        assert_no_problems(undefined.map { |v| "((#{v})) is neither in variables: nor supplied by the operator" }, 'variables')
-        @used_vars.concat(GoPatch.variables_in(doc))
-        names = (doc['variables'] || []).map { |v| v['name'] }
-        dupes = names.tally.select { |_, c| c > 1 }.keys
-        assert_no_problems(dupes.map { |d| "variable #{d} is declared twice" }, 'variables')
-        check_wiring(Manifests.interpolate(doc), combo)
-      end
-    end
-
-    # What a working create-env needs from the result.
-    # The go-patch subset itself, on a small document: what must apply and what must not.
-    def check_engine
-      base = { 'a' => { 'b' => 1 }, 'list' => [{ 'name' => 'x', 'v' => 1 }, { 'name' => 'y', 'v' => 2 }] }
-      good = [
-        [{ 'type' => 'replace', 'path' => '/a/b', 'value' => 2 }, ->(d) { d['a']['b'] == 2 }],
-        [{ 'type' => 'replace', 'path' => '/a/c?/d', 'value' => 3 }, ->(d) { d['a']['c'] == { 'd' => 3 } }],
-        [{ 'type' => 'replace', 'path' => '/list/-', 'value' => { 'name' => 'z' } }, ->(d) { d['list'].last == { 'name' => 'z' } }],
-        [{ 'type' => 'replace', 'path' => '/list/name=y/v', 'value' => 5 }, ->(d) { d['list'][1]['v'] == 5 }],
-        [{ 'type' => 'replace', 'path' => '/list/name=q?/v', 'value' => 6 }, ->(d) { d['list'].last == { 'name' => 'q', 'v' => 6 } }],
-        [{ 'type' => 'replace', 'path' => '/list/0/v', 'value' => 7 }, ->(d) { d['list'][0]['v'] == 7 }],
-        [{ 'type' => 'replace', 'path' => '/new?/-', 'value' => 1 }, ->(d) { d['new'] == [1] }],
-        [{ 'type' => 'remove', 'path' => '/list/name=x' }, ->(d) { d['list'].map { |i| i['name'] } == ['y'] }],
-        [{ 'type' => 'remove', 'path' => '/a/nope?' }, ->(d) { d['a'] == { 'b' => 1 } }],
-        [{ 'type' => 'remove', 'path' => '/nope?/deeper' }, ->(d) { d == base }],
-      ]
-      bad = [
-        { 'type' => 'replace', 'path' => '/a/c/d', 'value' => 1 },
-        { 'type' => 'replace', 'path' => '/a/c', 'value' => 1 },
-        { 'type' => 'replace', 'path' => '/list/name=q/v', 'value' => 1 },
-        { 'type' => 'replace', 'path' => '/list/5', 'value' => 1 },
-        { 'type' => 'replace', 'path' => '/a/-', 'value' => 1 },
-        { 'type' => 'remove', 'path' => '/a/nope' },
-        { 'type' => 'remove', 'path' => '/list/name=q' },
-        { 'type' => 'replace', 'path' => 'a/b', 'value' => 1 },
-        { 'type' => 'replace', 'path' => '/a/b' },
-        { 'type' => 'move', 'path' => '/a/b', 'value' => 1 },
-      ]
-      @runner.check('go-patch subset: operations that must apply') do
-        good.each do |op, ok|
-          result = GoPatch.apply_all(base, [op])
-          assert(ok.call(result), "#{op.inspect} gave #{result.inspect}")
-        end
-      end
-      @runner.check('go-patch subset: operations that must be rejected') do
-        applied = bad.reject do |op|
-          GoPatch.apply_all(base, [op])
-          false
-        rescue PatchError
-          true
-        end
-        assert_no_problems(applied.map(&:inspect), 'applied although invalid')
-      end
-      @runner.check('variable finder sees ((name)), ((name.field)) and ((!name))') do
-        doc = { 'a' => '((one))', 'b' => ['x ((two.ca)) y'], 'c' => { '((three))' => '((!four))' } }
-        assert_equal(%w[one two three four].sort, GoPatch.variables_in(doc).sort, 'variables')
+        built = Manifests.build(combo.map { |f| File.join(@repo, 'manifests', f) })
+        @used_vars.concat(built.used_vars)
+        check_wiring(built.manifest, combo)
       end
     end
 
@@ -145,6 +95,7 @@ module ReleaseTest
 
     def check_operator_vars_used
       @runner.check('every libvirt variable the test supplies is used by some ops file') do
+        fail!('no combination was built by bosh int (see above)') if @used_vars.empty?
         unused = Manifests::OPERATOR_VARS.keys.grep(/libvirt/) - @used_vars
         assert_no_problems(unused.map { |v| "#{v} is supplied but never used (typo in an ops file?)" }, 'variables')
       end
@@ -152,9 +103,12 @@ module ReleaseTest
 
     def check_cloud_config
       @runner.check('manifests/cloud-config.yml') do
-        doc = Manifests.load_yaml(File.join(@repo, 'manifests', 'cloud-config.yml'))
-        undefined = GoPatch.variables_in(doc) - Manifests::OPERATOR_VARS.keys
-        problems = undefined.map { |v| "((#{v})) has no value" }
+        # The command of its header, as bosh int: the -v flags it shows must
+        # be exactly the variables the file uses.
+        file = File.join(@repo, 'manifests', 'cloud-config.yml')
+        command = header_command(file, 'update-cloud-config')
+        doc = BoshCli.int!(file, vars: command.vars, var_errs: true, var_errs_unused: true)
+        problems = []
         %w[azs vm_types disk_types networks compilation].each { |k| problems << "#{k} is missing" unless doc[k] }
         az_names = (doc['azs'] || []).map { |a| a['name'] }
         vm_types = (doc['vm_types'] || []).map { |v| v['name'] }
@@ -185,22 +139,37 @@ module ReleaseTest
       end
     end
 
-    def stand_in(node)
-      case node
-      when Hash then node.transform_values { |v| stand_in(v) }
-      when Array then node.map { |v| stand_in(v) }
-      when String
-        node.gsub(GoPatch::VARIABLE) do
-          name = Regexp.last_match(1)
-          name.include?('.') ? Manifests.fake_pem('CERTIFICATE', name) : "stand-in-#{name}"
-        end
-      else node
-      end
+    # The first `bosh SUBCOMMAND FILE ...` of FILE's header comment.
+    def header_command(file, subcommand)
+      rel = file.delete_prefix("#{@repo}/")
+      command = DocCommands.bosh_commands(DocCommands.header_comment(file)).find { |c| c.subcommand == subcommand }
+      fail!("the header of #{rel} shows no `bosh #{subcommand}` command") unless command
+      assert_equal(rel, command.target, "the header's bosh #{subcommand} target")
+      command
     end
+
+    # host-vars.yml for cpi-config.yml, as docs/deploying.md step 8 describes it.
+    HOST_VARS = {
+      'rack1_host' => '10.0.1.1', 'rack2_host' => '10.0.2.1', 'lab_host' => '10.0.3.1',
+      'lab_known_hosts' => "10.0.3.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTestsOnly0000000000000000000\n",
+      'lab_ssh' => { 'private_key' => Manifests.fake_pem('OPENSSH PRIVATE KEY', 'lab') },
+    }.freeze
 
     def check_cpi_config
       @runner.check('manifests/cpi-config.yml') do
-        doc = Manifests.load_yaml(File.join(@repo, 'manifests', 'cpi-config.yml'))
+        # The command of its header, as bosh int with --var-errs: creds.yml is
+        # the vars store of cpi.yml + tls.yml (libvirt_client_tls), host-vars.yml
+        # holds the hosts' values.
+        file = File.join(@repo, 'manifests', 'cpi-config.yml')
+        command = header_command(file, 'update-cpi-config')
+        creds = Manifests.build(%w[cpi.yml tls.yml].map { |f| File.join(@repo, 'manifests', f) }).store
+        doc = Dir.mktmpdir('cpi-config') do |tmp|
+          known = { 'creds.yml' => creds, 'host-vars.yml' => HOST_VARS }
+          unknown = command.vars_files - known.keys
+          fail!("the header passes #{unknown.join(', ')}; expected creds.yml and host-vars.yml") unless unknown.empty?
+          known.each { |name, values| File.write(File.join(tmp, name), YAML.dump(values)) }
+          BoshCli.int!(file, vars_files: command.vars_files.map { |f| File.join(tmp, f) }, vars: command.vars, var_errs: true)
+        end
         cpis = doc['cpis']
         assert(cpis.is_a?(Array) && cpis.size >= 2, 'cpis must list several hosts')
         problems = []
@@ -209,9 +178,7 @@ module ReleaseTest
         cpis.each do |cpi|
           problems << "#{cpi['name']}: type must be libvirt (the director then runs /var/vcap/jobs/libvirt_cpi/bin/cpi)" unless cpi['type'] == 'libvirt'
           props = cpi['properties'] || {}
-          # Stand-ins: ((name.field)) is key material, ((name)) a plain value.
-          resolved = stand_in(props)
-          problems += CpiSchema.problems(resolved, { type: :object, keys: CpiSchema::LIBVIRT_KEYS }, cpi['name'])
+          problems += CpiSchema.problems(props, { type: :object, keys: CpiSchema::LIBVIRT_KEYS }, cpi['name'])
         end
         assert_no_problems(problems, 'cpi-config.yml')
       end

@@ -43,26 +43,27 @@ module ReleaseTest
 
     private
 
-    def manifest(ops)
-      Manifests.interpolate(Manifests.apply(ops.map { |o| File.join(@repo, 'manifests', o) }))
+    # bosh.yml with OPS applied and interpolated by the real `bosh int`.
+    def built(ops)
+      Manifests.build(ops.map { |o| File.join(@repo, 'manifests', o) })
     end
 
     # name => {properties:, expect: {dotted path in cpi.json => value}}
     def cases
-      tls = manifest(%w[cpi.yml tls.yml])
-      ssh = manifest(%w[cpi.yml ssh.yml])
-      tcp = manifest(%w[cpi.yml tcp.yml])
-      local = manifest(%w[cpi.yml tls.yml unix-socket.yml])
-      mbus_pw = tls.dig('cloud_provider', 'properties', 'agent', 'mbus')
+      builds = { tls: %w[cpi.yml tls.yml], ssh: %w[cpi.yml ssh.yml], tcp: %w[cpi.yml tcp.yml],
+                 local: %w[cpi.yml tls.yml unix-socket.yml] }.transform_values { |ops| built(ops) }
+      tls, ssh, tcp, local = builds.values_at(:tls, :ssh, :tcp, :local).map(&:manifest)
+      # bosh.yml's create-env agent URL with the password from the vars store.
+      mbus = ->(key) { "https://mbus:#{builds[key].store.fetch('mbus_bootstrap_password')}@0.0.0.0:6868" }
       {
         'create-env (tls + unix-socket)' => {
           properties: Manifests.create_env_properties(local),
-          expect: { 'agent.mbus' => mbus_pw, 'libvirt.uri' => 'qemu:///system', 'libvirt.storage_pool' => 'bosh',
+          expect: { 'agent.mbus' => mbus.call(:local), 'libvirt.uri' => 'qemu:///system', 'libvirt.storage_pool' => 'bosh',
                     'libvirt.network' => 'bosh', 'libvirt.tls.ca_cert' => 'tls/cacert.pem' },
         },
         'create-env (tls)' => {
           properties: Manifests.create_env_properties(tls),
-          expect: { 'agent.mbus' => mbus_pw, 'libvirt.transport' => 'tls', 'libvirt.host' => '10.0.0.1',
+          expect: { 'agent.mbus' => mbus.call(:tls), 'libvirt.transport' => 'tls', 'libvirt.host' => '10.0.0.1',
                     'libvirt.tls.client_key' => 'tls/clientkey.pem', 'libvirt.uri' => nil },
         },
         'director (tls)' => {
@@ -78,7 +79,7 @@ module ReleaseTest
         },
         'create-env (ssh)' => {
           properties: Manifests.create_env_properties(ssh),
-          expect: { 'agent.mbus' => mbus_pw, 'libvirt.transport' => 'ssh', 'libvirt.ssh.known_hosts' => 'ssh/known_hosts' },
+          expect: { 'agent.mbus' => mbus.call(:ssh), 'libvirt.transport' => 'ssh', 'libvirt.ssh.known_hosts' => 'ssh/known_hosts' },
         },
         'director (tcp)' => {
           properties: Manifests.director_job_properties(tcp, 'libvirt_cpi'),

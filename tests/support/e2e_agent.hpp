@@ -13,15 +13,18 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "support/e2e_console.hpp"
+#include "support/e2e_env.hpp"
 #include "support/e2e_host.hpp"
 #include "support/run_cpi.hpp"
 
@@ -50,6 +53,28 @@ inline std::string ip_binary() {
     if (::access(p, X_OK) == 0) return p;
   }
   throw std::runtime_error("no ip(8) (iproute2)");
+}
+
+// tests/e2e/agent-stemcell/build.sh into `out_dir` (cached by its inputs' hashes under
+// /var/cache/bosh-libvirt-cpi; the first build debootstraps, minutes).
+inline CpiRun build_agent_stemcell(const std::string& source_dir, const std::string& out_dir) {
+  return run_process("/bin/bash", {source_dir + "/tests/e2e/agent-stemcell/build.sh", out_dir}, "",
+                     tool_env(), std::chrono::seconds(3600));
+}
+
+// Network namespaces (and their veths) of e2e runs that died; call under the host lock, when no
+// other run is alive.
+inline void remove_stale_namespaces() {
+  const auto ip = ip_binary();
+  const auto list = run_process(ip, {"netns", "list"}, "", tool_env());
+  std::istringstream lines{list.out};
+  for (std::string line; std::getline(lines, line);) {
+    const std::string name = line.substr(0, line.find(' '));
+    if (name.rfind(k_name_root, 0) != 0) continue;
+    run_process(ip, {"link", "del", name.substr(name.size() - 8) + "h"}, "", tool_env());
+    run_process(ip, {"netns", "del", name}, "", tool_env());
+    std::printf("[e2e] stale run: removed network namespace %s\n", name.c_str());
+  }
 }
 
 // 10.244.<octet>.0/24 inside namespace `name`, bridged onto `bridge`. Removed (namespace, veth)

@@ -52,7 +52,6 @@ class Environment : public ::testing::Environment {
   const std::string& domain_type() const { return m_domain_type; }
   const std::filesystem::path& root() const { return m_root; }  // temp dir, pool inside
   const std::filesystem::path& stemcell_dir() const { return m_stemcell_dir; }
-  Daemon& libvirtd() { return m_libvirtd; }
 
   // Destroys and removes every domain and volume whose name starts with `prefix`, and the
   // console logs of those domains. Returns what it removed ("domain x", "volume y").

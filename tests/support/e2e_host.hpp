@@ -1,12 +1,13 @@
 #pragma once
 // Host plumbing for the e2e tier: a host-wide lock so e2e runs (and scripts/demo.sh) never share
-// daemons or names, the libvirt daemons (started only when none runs, stopped only when started
-// here), and the IPv6 guard that keeps new tap devices silent.
+// daemons or names, the libvirt daemons (started only when none answers, stopped only when
+// started here, never found by name), and the IPv6 guard that keeps new tap devices silent.
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,24 +85,6 @@ inline bool alive(pid_t pid) {
   return state != 'Z' && state != 'X';
 }
 
-// Live pids of the processes whose command name is `comm` (from /proc/<pid>/comm).
-inline std::vector<pid_t> pids_named(const std::string& comm) {
-  std::vector<pid_t> pids;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return pids;
-  while (dirent* entry = ::readdir(proc)) {
-    char* end = nullptr;
-    const long pid = std::strtol(entry->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0') continue;
-    if (read_text(std::string{"/proc/"} + entry->d_name + "/comm") == comm &&
-        alive(static_cast<pid_t>(pid))) {
-      pids.push_back(static_cast<pid_t>(pid));
-    }
-  }
-  ::closedir(proc);
-  return pids;
-}
-
 // Runs `argv` with stdio on /dev/null and waits for it (a daemon's `-d` parent exits at once).
 // Returns its exit code, or -1.
 inline int run_detached(const std::vector<std::string>& argv) {
@@ -124,42 +107,63 @@ inline int run_detached(const std::vector<std::string>& argv) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// A libvirt daemon (`virtlogd`, `libvirtd`) started with `-d` when none runs. The pid of a daemon
-// started here is kept in a file next to the host lock until it is stopped, so a run that died
-// leaves a daemon the next run adopts (and stops) rather than one nobody stops.
+// Whether something accepts connections on the unix socket `path`.
+inline bool unix_socket_answers(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (fd < 0 || path.size() >= sizeof addr.sun_path) {
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The host's libvirt daemon `virtlogd` or `libvirtd`, started with `-d` only when none answers on
+// its socket (/run/libvirt/virtlogd-sock, /run/libvirt/libvirt-sock). A daemon started here gets
+// its own pid file next to the host lock (`-p`, so the daemon itself writes the pid), and only
+// that pid is ever signalled. A run that died leaves its daemon to the next run, which adopts
+// (and stops) it only when the pid in the file runs with that very pid file on its command line.
+// No daemon is ever found or signalled by its name: a system daemon, or another test's private
+// one (support/private_libvirtd.hpp), is never touched.
 class Daemon {
  public:
   explicit Daemon(std::string name)
-      : m_name(std::move(name)), m_pid_file(std::string{k_host_lock} + "." + m_name + ".pid") {}
+      : m_name(std::move(name)),
+        m_pid_file(std::string{k_host_lock} + "." + m_name + ".pid"),
+        m_socket(m_name == "libvirtd" ? "/run/libvirt/libvirt-sock"
+                                      : "/run/libvirt/" + m_name + "-sock") {}
   const std::string& name() const { return m_name; }
   bool started_here() const { return m_pid > 0; }
-  bool running() const { return !pids_named(m_name).empty(); }
+  bool running() const { return unix_socket_answers(m_socket); }
 
-  // Starts the daemon unless one runs; returns false (with `why`) when it cannot.
+  // Starts the daemon unless one answers on its socket; returns false (with `why`) when it
+  // cannot.
   bool ensure_running(std::string& why) {
-    const auto earlier = static_cast<pid_t>(std::atol(read_text(m_pid_file).c_str()));
-    if (earlier > 0 && alive(earlier) &&
-        read_text("/proc/" + std::to_string(earlier) + "/comm") == m_name) {
+    if (const pid_t earlier = started_by_a_run(); earlier > 0) {
       m_pid = earlier;  // started by an e2e run that did not stop it
       return true;
     }
-    ::unlink(m_pid_file.c_str());
     if (running()) return true;
-    const int rc = run_detached({m_name, "-d"});
-    for (int i = 0; i < 100 && !running(); ++i) {
+    ::unlink(m_pid_file.c_str());  // its daemon is gone
+    const int rc = run_detached({m_name, "-d", "-p", m_pid_file});
+    for (int i = 0; i < 200 && !(started_by_a_run() > 0 && running()); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    const auto pids = pids_named(m_name);
-    if (pids.empty()) {
-      why = "'" + m_name + " -d' exited with " + std::to_string(rc) + " and no " + m_name + " runs";
+    m_pid = started_by_a_run();
+    if (m_pid <= 0 || !running()) {
+      why = "'" + m_name + " -d -p " + m_pid_file + "' exited with " + std::to_string(rc) +
+            " and no " + m_name + " answers on " + m_socket;
       return false;
     }
-    m_pid = pids.front();
-    write_text(m_pid_file, std::to_string(m_pid) + "\n");
     return true;
   }
 
-  // Stops the daemon this object started (SIGTERM, then SIGKILL after 15 s); no-op otherwise.
+  // Stops the daemon this object started or adopted (SIGTERM, then SIGKILL after 15 s); no-op
+  // otherwise.
   void stop() {
     if (m_pid <= 0) return;
     ::kill(m_pid, SIGTERM);
@@ -171,19 +175,31 @@ class Daemon {
     m_pid = 0;
   }
 
-  // Stops and starts again the daemon this object started (a host restart of the daemon).
-  bool restart(std::string& why) {
-    if (m_pid <= 0) {
-      why = m_name + " was not started by this test";
-      return false;
+ private:
+  // The pid in our pid file when that process runs with `-p <our pid file>` on its command line
+  // (a daemon an e2e run started), else 0.
+  pid_t started_by_a_run() const {
+    const auto pid = static_cast<pid_t>(std::atol(read_text(m_pid_file).c_str()));
+    if (pid <= 0 || !alive(pid)) return 0;
+    std::ifstream in{"/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary};
+    const std::string cmdline((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    std::vector<std::string> args;
+    for (std::size_t from = 0; from < cmdline.size();) {
+      const auto nul = cmdline.find('\0', from);
+      const auto end = nul == std::string::npos ? cmdline.size() : nul;
+      args.push_back(cmdline.substr(from, end - from));
+      from = end + 1;
     }
-    stop();
-    return ensure_running(why);
+    for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+      if ((args[i] == "-p" || args[i] == "--pid-file") && args[i + 1] == m_pid_file) return pid;
+    }
+    return 0;
   }
 
- private:
   std::string m_name;
   std::string m_pid_file;
+  std::string m_socket;
   pid_t m_pid = 0;
 };
 

@@ -1,22 +1,18 @@
 #pragma once
 // TLS for the e2e tier: a throwaway PKI made with certtool (a CA, a server certificate for
-// 127.0.0.1, a client certificate) and the environment's libvirtd restarted to listen for TLS
-// on 127.0.0.1 only (NETWORK RULE), restored as it was afterwards.
+// 127.0.0.1, a client certificate) and loopback ports. The daemon that listens for TLS with it is
+// always a private libvirtd of the test's own (support/private_libvirtd.hpp, Options::listen and
+// extra_conf), on 127.0.0.1 only (NETWORK RULE): no test restarts the host's libvirtd.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <csignal>
-#include <cstdio>
+#include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <utility>
 #include <vector>
 
 #include "support/e2e_host.hpp"
@@ -105,78 +101,6 @@ struct TestPki {
   std::string other(const std::string& file) const {
     return read_text((dir / "other-ca" / file).string()) + "\n";
   }
-};
-
-// The environment's libvirtd (which it started itself) replaced, while this lives, by one that
-// also listens for TLS on 127.0.0.1:port() with the test PKI; then the plain one comes back.
-class TlsLibvirtd {
- public:
-  TlsLibvirtd(Daemon& owned, const TestPki& pki, std::function<void()> reconnect)
-      : m_owned(owned), m_reconnect(std::move(reconnect)) {
-    if (!owned.started_here()) {
-      m_skip =
-          "libvirtd was not started by the e2e environment, so the test may not restart it "
-          "with --listen";
-      return;
-    }
-    m_port = spare_loopback_port();
-    const auto conf = pki.dir / "libvirtd.conf";
-    const auto ca = pki.dir / "ca";
-    write_text(conf.string(),
-               "listen_tls = 1\nlisten_tcp = 0\nlisten_addr = \"127.0.0.1\"\n"
-               "tls_port = \"" +
-                   std::to_string(m_port) + "\"\n" + "key_file = \"" +
-                   (ca / "serverkey.pem").string() + "\"\n" + "cert_file = \"" +
-                   (ca / "servercert.pem").string() + "\"\n" + "ca_file = \"" +
-                   (ca / "cacert.pem").string() + "\"\n" +
-                   "tls_no_verify_certificate = 0\nauth_tls = \"none\"\n");
-    owned.stop();
-    m_stopped = true;
-    const int rc = run_detached({"libvirtd", "-d", "-l", "-f", conf.string()});
-    for (int i = 0; i < 300 && !loopback_listening(m_port); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    const auto pids = pids_named("libvirtd");
-    if (pids.empty() || !loopback_listening(m_port)) {
-      m_skip = "libvirtd -d -l -f " + conf.string() + " exited with " + std::to_string(rc) +
-               " and does not listen on 127.0.0.1:" + std::to_string(m_port);
-      return;
-    }
-    m_pid = pids.front();
-    // A run that dies now leaves this daemon to the next run, which adopts and stops it.
-    write_text(std::string{k_host_lock} + ".libvirtd.pid", std::to_string(m_pid) + "\n");
-    m_reconnect();  // the test's own connection still points at the old daemon
-  }
-  TlsLibvirtd(const TlsLibvirtd&) = delete;
-  TlsLibvirtd& operator=(const TlsLibvirtd&) = delete;
-  ~TlsLibvirtd() {
-    if (m_pid > 0) {
-      ::kill(m_pid, SIGTERM);
-      for (int i = 0; i < 300 && alive(m_pid); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-      if (alive(m_pid)) ::kill(m_pid, SIGKILL);
-    }
-    std::string why;
-    if (m_stopped && !m_owned.ensure_running(why)) {
-      std::fprintf(stderr, "[e2e] restoring libvirtd failed: %s\n", why.c_str());
-    }
-    try {
-      if (m_stopped) m_reconnect();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "[e2e] reconnecting after the restore failed: %s\n", e.what());
-    }
-  }
-  const std::string& unavailable() const { return m_skip; }
-  int port() const { return m_port; }
-
- private:
-  Daemon& m_owned;
-  std::function<void()> m_reconnect;
-  std::string m_skip;
-  int m_port = 0;
-  pid_t m_pid = 0;
-  bool m_stopped = false;
 };
 
 }  // namespace cpi::testing::e2e

@@ -12,6 +12,11 @@
 //                    ignore_unplug(true) (a guest that never acknowledges the unplug)
 //   detach_live_device             the live part of that alone; start/destroy reset it
 //   update_device / block_resize   recorded only
+//   shutdown_domain  passed on (the test driver powers off at once) unless ignore_power_button
+//   block_copy / block_job / block_job_abort  a copy job per running domain and disk target,
+//                    ready at once; the live definition shows it as libvirt does (<mirror>);
+//                    the abort copies the disk's stored bytes into the target, as the copy at
+//                    that instant; destroy/start end it
 //   domain_capabilities            nullopt, as the test driver
 // delete_volume forgets what was stored for the volume; clone_volume copies it.
 //
@@ -24,7 +29,7 @@
 // LibvirtError(VIR_ERR_INTERNAL_ERROR, "injected failure at step n") before it does anything.
 // Mutating: define/build/start/autostart pool, create/clone/upload/resize/delete volume,
 // define/start domain, domain autostart, metadata and title, attach/detach/update device,
-// suspend, resume, block resize.
+// suspend, resume, block resize, block copy, block job abort.
 
 #include <libvirt/virterror.h>
 
@@ -101,8 +106,21 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   const std::vector<DeviceCall>& updates() const { return m_updates; }
   const std::vector<BlockResize>& block_resizes() const { return m_block_resizes; }
   int upload_count() const { return m_upload_count; }
+  // Copy jobs under way: "<domain>/<target>" -> the file they copy into.
+  std::map<std::string, std::string> copy_jobs() const {
+    std::map<std::string, std::string> out;
+    for (const auto& [domain, jobs] : m_jobs) {
+      for (const auto& [dev, path] : jobs) out[domain + "/" + dev] = path;
+    }
+    return out;
+  }
+  int suspends() const { return m_suspends; }
   // A guest that ignores unplug requests: live detaches are accepted and never complete.
   void ignore_unplug(bool ignore) { m_ignore_unplug = ignore; }
+  // A guest that ignores the ACPI power button (hung, or halts without powering off): shutdown
+  // requests are accepted and change nothing. The domains that got one, in order.
+  void ignore_power_button(bool ignore) { m_ignore_power_button = ignore; }
+  const std::vector<std::string>& power_button_presses() const { return m_power_button_presses; }
   // Bytes stored for a volume path, as an upload left them (tests write patterns this way).
   void store(const std::string& volume_path, std::string bytes) {
     m_uploads[volume_path] = Upload{std::move(bytes), false};
@@ -263,22 +281,48 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
     step();
     HypervisorWrapper::start_domain(domain);
     m_live.erase(virDomainGetName(&domain));  // a new qemu starts from the persistent definition
+    m_jobs.erase(virDomainGetName(&domain));
+  }
+  void shutdown_domain(virDomain& domain) override {
+    note("shutdown_domain");
+    m_power_button_presses.emplace_back(virDomainGetName(&domain));
+    if (!m_ignore_power_button) HypervisorWrapper::shutdown_domain(domain);
   }
   void destroy_domain(virDomain& domain) override {
     note("destroy_domain");
     HypervisorWrapper::destroy_domain(domain);
     m_live.erase(virDomainGetName(&domain));
+    m_jobs.erase(virDomainGetName(&domain));
   }
   // The live definition with the disks hot-plugged through this fake.
   std::string domain_xml(virDomain& domain, bool inactive) override {
     note("domain_xml");
+    return emulated_xml(domain, inactive);
+  }
+  std::string emulated_xml(virDomain& domain, bool inactive) {  // domain_xml, not logged
     auto text = HypervisorWrapper::domain_xml(domain, inactive);
-    const auto it = m_live.find(virDomainGetName(&domain));
-    if (inactive || it == m_live.end() || !target().domain_active(domain)) return text;
+    if (inactive || !target().domain_active(domain)) return text;
     pugi::xml_document doc;
     parse(doc, text);
     auto devices = doc.child("domain").child("devices");
-    for (const auto& [dev, xml] : it->second) {
+    const auto it = m_live.find(virDomainGetName(&domain));
+    if (it != m_live.end()) add_live_disks(devices, it->second);
+    if (const auto jobs = m_jobs.find(virDomainGetName(&domain)); jobs != m_jobs.end()) {
+      for (auto disk : devices.children("disk")) {
+        const auto job = jobs->second.find(disk.child("target").attribute("dev").value());
+        if (job == jobs->second.end()) continue;
+        auto mirror = disk.insert_child_before("mirror", disk.child("target"));
+        mirror.append_attribute("type") = "file";
+        mirror.append_attribute("file") = job->second.c_str();
+        mirror.append_attribute("job") = "copy";
+        mirror.append_attribute("ready") = "yes";
+        mirror.append_child("source").append_attribute("file") = job->second.c_str();
+      }
+    }
+    return serialize(doc);
+  }
+  void add_live_disks(pugi::xml_node devices, const std::map<std::string, std::string>& live) {
+    for (const auto& [dev, xml] : live) {
       bool present = false;
       for (auto disk : devices.children("disk")) {
         present = present || dev == disk.child("target").attribute("dev").value();
@@ -288,7 +332,6 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
       parse(device, xml);
       devices.append_copy(device.child("disk"));
     }
-    return serialize(doc);
   }
   void detach_live_device(virDomain& domain, const std::string& xml) override {
     note("detach_live_device");
@@ -301,6 +344,7 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
     note("suspend_domain");
     step();
     HypervisorWrapper::suspend_domain(domain);
+    ++m_suspends;
   }
   void resume_domain(virDomain& domain) override {
     note("resume_domain");
@@ -390,6 +434,43 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
     m_block_resizes.push_back({virDomainGetName(&domain), target_dev, bytes});
   }
 
+  void block_copy(virDomain& domain, const std::string& dev, const std::string& dest_xml) override {
+    note("block_copy");
+    step();
+    if (!target().domain_active(domain)) {
+      throw virt::LibvirtError(VIR_ERR_OPERATION_INVALID, "domain is not running (emulated copy)");
+    }
+    pugi::xml_document dest;
+    parse(dest, dest_xml);
+    const std::string path = dest.child("disk").child("source").attribute("file").value();
+    auto& jobs = m_jobs[virDomainGetName(&domain)];
+    if (path.empty() || jobs.count(dev) != 0 || source_path(domain, dev).empty()) {
+      throw virt::LibvirtError(VIR_ERR_OPERATION_INVALID,
+                               "cannot copy disk " + dev + " (emulated copy)");
+    }
+    jobs[dev] = path;
+  }
+  std::optional<virt::BlockJob> block_job(virDomain& domain, const std::string& dev) override {
+    note("block_job");
+    const auto it = m_jobs.find(virDomainGetName(&domain));
+    if (it == m_jobs.end() || it->second.count(dev) == 0) return std::nullopt;
+    return virt::BlockJob{1, 1};  // ready at once
+  }
+  void block_job_abort(virDomain& domain, const std::string& dev) override {
+    note("block_job_abort");
+    step();
+    const auto it = m_jobs.find(virDomainGetName(&domain));
+    if (it == m_jobs.end() || it->second.count(dev) == 0) {
+      throw virt::LibvirtError(VIR_ERR_OPERATION_INVALID,
+                               "no block job on disk " + dev + " (emulated copy)");
+    }
+    const std::string dest = it->second.at(dev);
+    forget(dest);
+    if (auto bytes = m_uploads.find(source_path(domain, dev)); bytes != m_uploads.end()) {
+      m_uploads[dest] = bytes->second;
+    }
+    it->second.erase(dev);
+  }
 
   // --- the methods only logged (forwarded as they are)
   virt::HostVersions host_versions() override {
@@ -444,18 +525,6 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
     note("list_domain_names");
     return HypervisorWrapper::list_domain_names();
   }
-  void shutdown_domain(virDomain& d) override {
-    note("shutdown_domain");
-    HypervisorWrapper::shutdown_domain(d);
-  }
-  void reboot_domain(virDomain& d) override {
-    note("reboot_domain");
-    HypervisorWrapper::reboot_domain(d);
-  }
-  void reset_domain(virDomain& d) override {
-    note("reset_domain");
-    HypervisorWrapper::reset_domain(d);
-  }
   void undefine_domain(virDomain& d) override {
     note("undefine_domain");
     HypervisorWrapper::undefine_domain(d);
@@ -483,6 +552,22 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
 
  private:
   void note(const char* name) { m_requests.emplace_back(name); }
+  // The path of the volume disk `dev` of the running domain names ("" when none).
+  std::string source_path(virDomain& domain, const std::string& dev) {
+    pugi::xml_document doc;
+    parse(doc, emulated_xml(domain, false));
+    for (auto disk : doc.child("domain").child("devices").children("disk")) {
+      if (dev != disk.child("target").attribute("dev").value()) continue;
+      const auto source = disk.child("source");
+      if (source.attribute("file")) return source.attribute("file").value();
+      auto pool = target().find_pool(source.attribute("pool").value());
+      if (!pool) return "";
+      auto volume = target().find_volume(**pool, source.attribute("volume").value());
+      return volume ? target().volume_path(**volume) : "";
+    }
+    return "";
+  }
+
   static std::string target_of(const std::string& xml) {
     pugi::xml_document device;
     parse(device, xml);
@@ -528,7 +613,11 @@ class FakeHypervisor final : public virt::HypervisorWrapper {
   bool m_failed = false;
   int m_upload_count = 0;
   bool m_ignore_unplug = false;
+  bool m_ignore_power_button = false;
+  std::vector<std::string> m_power_button_presses;
   bool m_kill = false;
+  int m_suspends = 0;
+  std::map<std::string, std::map<std::string, std::string>> m_jobs;  // domain -> target -> file
   std::optional<std::size_t> m_tear_keep;
   std::map<std::string, std::map<std::string, std::string>> m_live;  // domain -> target -> xml
   std::map<std::string, Upload> m_uploads;

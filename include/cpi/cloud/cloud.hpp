@@ -18,7 +18,7 @@ struct VmRequest {
   StemcellCid stemcell;
   nlohmann::json cloud_properties = nlohmann::json::object();
   nlohmann::json networks = nlohmann::json::object();
-  std::vector<DiskCid> disk_cids;  // placement hint only: never attached
+  std::vector<DiskCid> disk_cids;  // must be on the host of the call (locality); never attached
   nlohmann::json env = nlohmann::json::object();
   int api_version = 2;
 };

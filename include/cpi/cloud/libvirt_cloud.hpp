@@ -5,11 +5,13 @@
 
 #include <libvirt/virterror.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cpi/cloud/cloud.hpp"
 #include "cpi/cloud/names.hpp"
@@ -49,6 +51,15 @@ class LibvirtCloud final : public Cloud {
   void set_disk_metadata(const DiskCid& cid, const nlohmann::json& metadata) override;
   SnapshotCid snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) override;
   void delete_snapshot(const SnapshotCid& cid) override;
+
+  // A snapshot_disk that never finished (killed, or its daemon died), named by the `snapshotting`
+  // intent of disk `disk` or of vm `vm` (either may be empty): finishes it as the next call on
+  // the disk would (copy job ended, the VM resumed when this CPI paused it, partial snapshot
+  // deleted, intents cleared). Takes the disk's lock without waiting: nullopt when a
+  // snapshot_disk holds it (under way) or there was nothing to finish, else what was done.
+  // For require_domain and `cpi cleanup`.
+  std::optional<std::string> finish_interrupted_snapshot(const std::optional<DiskCid>& disk,
+                                                         const std::optional<VmCid>& vm);
 
   // Libvirt object names, made by the naming module (cloud/names.hpp). object_name() takes a
   // bare CID of any kind (sc-, vm-, disk-, snap-) and throws CpiError for anything else.
@@ -100,6 +111,24 @@ class LibvirtCloud final : public Cloud {
   // configured pool, else in the pool its pool record names; never in any other pool.
   std::optional<Located> locate(const std::string& volume_name);
   void delete_if_exists(virStoragePool& pool, const std::string& volume_name);
+  // "<what> is not on <uri> (...): it may live on another libvirt host ...": for a disk or
+  // snapshot that locate() did not find, so the message names the host that was asked.
+  std::string not_on_this_host(const std::string& what);
+  // A volume a call is about to create or grow, for require_room.
+  struct RoomNeed {
+    std::string what;            // "disk 'disk-...'", "the root disk of vm 'vm-...'"
+    std::string format;          // raw: allocated whole; any other format is thin
+    std::uint64_t capacity = 0;  // its size once made
+    std::uint64_t growth = 0;    // what it adds now (a new volume: its capacity)
+  };
+  // The pool-room rule (README "Disk sizes"): the raw volumes' growth together must be free in
+  // the pool now; each thin volume may be at most the pool's whole capacity. Throws NoDiskSpace.
+  // This one reads the pool's room (pool_info); the other takes it as read already (create_disk:
+  // from the pool's XML).
+  void require_room(virStoragePool& pool, const std::string& pool_name,
+                    const std::vector<RoomNeed>& needs);
+  void require_room(const virt::PoolInfo& info, const std::string& pool_name,
+                    const std::vector<RoomNeed>& needs);
   bool pool_has_overlays(virStoragePool& pool);  // supports_backing_store of its type
   nlohmann::json read_meta(virStoragePool& pool, const std::string& name);
   void write_meta(virStoragePool& pool, const std::string& name, const nlohmann::json& meta);
@@ -131,14 +160,26 @@ class LibvirtCloud final : public Cloud {
   void write_pool_record(const std::string& volume_name, const std::string& pool_name);
   void remove_pool_record(const std::string& volume_name);
   // disks.cpp
+  // snapshot_disk's steps (snapshot_disk maps a lost daemon to a retriable error).
+  SnapshotCid take_snapshot(const DiskCid& cid, const nlohmann::json& metadata);
   // The snapshot volume `snap_name`: a clone of the disk, or its bytes copied when `paused`.
   void copy_for_snapshot(Located& located, const xml::VolumeFacts& facts,
                          const std::string& snap_name, bool paused);
-  // Finishes a snapshot of disk `name` a killed process left in `meta` (its `snapshotting`
-  // intent): resumes the VM it paused, deletes the partial snapshot, clears the intent.
+  // The snapshot volume `snap_name` copied from disk `target` of the running `domain` (vm `vm`)
+  // while it runs: libvirt's block copy, ended without a pivot once it mirrors.
+  void copy_running(virDomain& domain, const std::string& vm, const std::string& target,
+                    Located& located, const xml::VolumeFacts& facts, const std::string& snap_name);
+  // Finishes a snapshot of disk `name` a killed (or failed) call left in `meta` (its
+  // `snapshotting` intent): ends its copy job, resumes the VM it paused, clears the VM's fact,
+  // deletes the partial snapshot, clears the intent. Callers hold the disk's lock.
   void remove_partial_snapshot(Located& located, const std::string& name, nlohmann::json& meta);
+  void finish_vm_snapshot_side(virDomain& domain, const std::string& vm,
+                               const std::string& snap_path, bool resume,
+                               const std::string& disk_volume);
 
   // stemcells.cpp
+  // create_stemcell's steps (create_stemcell maps a lost daemon to a retriable error).
+  StemcellCid import_stemcell(const std::string& image_path, const nlohmann::json& cloud_properties);
   // The volume of stemcell `cid` for a new VM. Throws CloudError naming the CID and what to do
   // when it is not in `target` (deleted, or never uploaded here), when its import did not finish
   // and when delete_stemcell kept it only for the VMs built on it.
@@ -149,9 +190,20 @@ class LibvirtCloud final : public Cloud {
   void collect_stemcell(const StemcellCid& cid);
 
   // vms.cpp
-  // find_our_domain, or VmNotFound (also for a CID that is no vm CID of ours).
+  // Our domain of `cid` (find_our_domain, with its facts or its definition; VmNotFound when
+  // absent, also for a CID that is no vm CID of ours); first finishes a snapshot a killed call
+  // left on it (finish_interrupted_snapshot), unless that snapshot is still under way. The
+  // facts read for the ownership check say whether there is one: no request more without one,
+  // and `facts` / `definition` are read again after one was finished.
   virt::Domain require_domain(const VmCid& cid, nlohmann::json* facts = nullptr);
   virt::Domain require_domain(const VmCid& cid, xml::DomainFacts& definition);
+  // create_vm's disk locality: every disk of `disks` (disk_cids) must be on this host, the one
+  // the call's context names, or the VM could never attach it. Throws VmCreationFailed (not
+  // retriable) naming the disk and the host.
+  void require_disks_here(const std::vector<DiskCid>& disks);
+  // require_domain's recovery: true when `facts` (the VM's, as read) named a snapshot under way
+  // and it was finished (or tried).
+  bool finish_snapshot_on(const VmCid& cid, const nlohmann::json& facts);
   std::string virt_type();
   nlohmann::json vm_facts(virDomain& domain);
   void write_vm_facts(virDomain& domain, const nlohmann::json& facts);
@@ -175,11 +227,11 @@ class LibvirtCloud final : public Cloud {
 
   // vm_disks.cpp
   std::string disk_bus() const;
-  // The containers' attachment record (containers.cpp): forgets the attachment (under the
-  // disk's lock), and refuses a disk `meta` says another VM that still has it holds.
-  void clear_attachment(const DiskCid& disk);
-  void require_not_attached_elsewhere(const nlohmann::json& meta, const DiskCid& disk,
-                                      const VmCid& vm);
+  // Refuses (CloudError) a disk that a domain other than `vm`'s holds: the VMs `meta` names
+  // (the record reconciled on the way) and every domain on the host (a scan). Under the disk's
+  // lock.
+  void require_free_for(const VmCid& vm, const DiskCid& disk, Located& located,
+                        const DiskRef& ref, nlohmann::json& meta);
   // After attach_disk failed half-way: the device off again, the v1 settings and the record
   // in step with the definitions. Logs what it cannot undo.
   void undo_attach(virDomain& domain, const VmCid& vm, const DiskCid& disk, Located& located,
@@ -206,9 +258,12 @@ class LibvirtCloud final : public Cloud {
   // Writes the settings volume of a container (`settings` and `meta` as files), creating it.
   virt::Volume write_container_settings(virStoragePool& pool, const std::string& name,
                                         const nlohmann::json& settings, const nlohmann::json& meta);
+  // attach_disk and detach_disk for containers, under the VM's and the disk's locks.
   nlohmann::json attach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
-                                       int api_version);
+                                       Located& located, const DiskRef& ref,
+                                       nlohmann::json& meta, int api_version);
   void detach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+                             std::optional<Located>& located, const DiskRef& ref,
                              int api_version);
   // Redefines a container with `new_xml`, with the settings' persistent disk `disk` set to
   // `hint` (null: removed) when `api_version` < 2, restarting it when it runs; undone on error.

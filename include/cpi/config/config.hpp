@@ -52,6 +52,9 @@ struct LibvirtConfig {
   std::string name_prefix;
   // How long detach_disk waits for a running guest to release a disk (seconds).
   std::int64_t detach_timeout = 30;
+  // How long reboot_vm waits for a running guest to power off on the ACPI button (seconds)
+  // before it powers the VM off itself; the VM is then started again.
+  std::int64_t reboot_timeout = 60;
   bool keep_console_logs = false;  // delete_vm leaves the VM's serial console log in place
 };
 

@@ -55,6 +55,9 @@ void make_ext4(const std::filesystem::path& image, std::uint64_t bytes, const st
 inline constexpr const char* k_link_dir = "/var/lib/bosh-libvirt-cpi/lxc";
 inline constexpr std::size_t k_loop_name_size = 64;
 std::string lxc_source_path(const std::string& volume_path, bool local_host);
+// The short link lxc_source_path() makes for `volume_path` (whether or not it exists): a pure
+// function of the path, so a container's XML naming it names that volume.
+std::string lxc_link_path(const std::string& volume_path);
 // Removes `source_path` when it is one of the links in k_link_dir (a container XML's source).
 void remove_link(const std::string& source_path);
 

@@ -44,6 +44,8 @@ nlohmann::json inspect_cid(virt::Hypervisor& hv, const config::Config& config,
                            const HostContext& host, const std::string& cid, int log_lines);
 
 struct CleanupResult {
+  std::vector<std::string> finished;      // unfinished snapshot_disk calls finished: what was done
+  std::vector<std::string> would_finish;  // dry run: the disks (or vms) whose intent it would
   std::vector<std::string> deleted;                         // volume names
   std::vector<std::string> would_delete;                    // dry run
   std::vector<std::string> spared;                          // recent orphans
@@ -52,7 +54,11 @@ struct CleanupResult {
   std::string text() const;
 };
 
-// Deletes exactly the orphans take_inventory flags (VM volumes without their domain, .meta
+// First finishes the snapshot_disk calls that never did (a disk's or a VM's `snapshotting`
+// intent; LibvirtCloud::finish_interrupted_snapshot): the copy job ended, a VM the CPI paused
+// resumed, the partial snapshot deleted; one whose disk lock is held, or whose snapshot volume
+// changed within the grace period, is still under way and spared. Then deletes exactly the
+// orphans take_inventory flags (VM volumes without their domain, .meta
 // volumes without their disk/snapshot, VMs whose create_vm never finished with their VM
 // volumes, snapshot volumes snapshot_disk never finished), each re-checked right before it is
 // deleted; never a persistent disk, stemcell or finished snapshot, and never a VM with a
@@ -66,6 +72,9 @@ CleanupResult cleanup_orphans(virt::Hypervisor& hv, const config::Config& config
 // (nullopt for a complete VM, one of an older version, or unreadable metadata).
 // Throws virt::LibvirtError.
 std::optional<std::int64_t> incomplete_since(virt::Hypervisor& hv, virDomain& domain);
+// The disk CID a VM's facts name in an unfinished snapshot_disk intent ("?" when the intent
+// names none), "" when there is none. Throws virt::LibvirtError.
+std::string snapshot_intent(virt::Hypervisor& hv, virDomain& domain);
 // "running", "shut off", ... for a virDomainState value.
 std::string domain_state_name(int state);
 // The JSON object a .meta volume holds ({} when empty or not JSON). Throws virt::LibvirtError.

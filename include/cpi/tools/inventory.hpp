@@ -64,6 +64,9 @@ struct OwnedObject {
   std::string state;                       // vm: running | paused | shut off ...
   std::string attached_to;                 // disk: the VM its .meta names
   std::string record_pool;                 // pool_record: the pool it names
+  // An unfinished snapshot_disk: for a disk, the snapshot volume its record's intent names
+  // ("?" when the intent names none); for a vm, the disk CID its facts name.
+  std::string snapshotting;
   std::optional<std::int64_t> changed_at;  // volumes: newest of mtime/ctime, when libvirt says
   std::optional<std::int64_t> incomplete_since;  // vm: create_vm did not finish (epoch seconds)
   std::vector<std::string> notes;          // problems worth a look that are not orphans
@@ -86,10 +89,11 @@ void flag_orphans(std::vector<OwnedObject>& objects, std::int64_t now,
 void flag_incomplete_vms(std::vector<OwnedObject>& objects, std::int64_t now,
                          std::int64_t incomplete_age_seconds);
 
-// Flags as orphans the snapshot volumes without their .meta: snapshot_disk writes the .meta
-// right after the copy (and rolls both back on failure), so one without it is a copy whose call
-// never finished (killed, or its daemon died). Recent by changed_at and `min_age_seconds`, like
-// flag_orphans (a copy under way keeps changing).
+// Flags as orphans the snapshot volumes without their .meta and those a disk's `snapshotting`
+// intent names: snapshot_disk writes the .meta right after the copy and clears the intent last
+// (and rolls both back on failure), so such a snapshot is one whose call never returned it
+// (killed, or its daemon died). Recent by changed_at and `min_age_seconds`, like flag_orphans
+// (a copy under way keeps changing).
 void flag_unfinished_snapshots(std::vector<OwnedObject>& objects, std::int64_t now,
                                std::int64_t min_age_seconds);
 

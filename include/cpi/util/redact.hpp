@@ -36,6 +36,10 @@ class Redactor {
   std::string redact(std::string_view text) const;
   // Number of distinct secrets registered (for tests).
   std::size_t secret_count() const;
+  // Forgets every registered secret (the automaton's memory is given back). For a process that
+  // dispatches many requests, the fuzzer: the `cpi` binary answers one request per process, so
+  // its secrets never pile up, and it never calls this.
+  void clear();
 
  private:
   struct Node {
@@ -48,13 +52,26 @@ class Redactor {
     bool terminal = false;
   };
 
+  // An edge below the root: parent --byte--> child (child 0: an empty slot).
+  struct Edge {
+    std::uint32_t parent = 0;
+    std::uint32_t child = 0;
+    unsigned char byte = 0;
+  };
+
   std::uint32_t child(std::uint32_t node, unsigned char byte) const;
+  void add_edge(std::uint32_t parent, unsigned char byte, std::uint32_t child);
   void build_links() const;
   std::string mask_secrets(std::string_view text) const;
 
   mutable std::mutex m_mutex;
   mutable std::vector<Node> m_nodes;  // [0] is the root
   std::uint32_t m_root_children[256] = {};
+  // Every edge below the root in one open-addressing table (linear probing, at most 3/4 full):
+  // finding a child costs one short probe whatever the node's fan-out, where a walk along its
+  // sibling list (kept for the breadth-first pass of build_links) costs a cache miss per sibling.
+  std::vector<Edge> m_edges;  // size 0 or a power of two
+  std::size_t m_edge_count = 0;
   std::size_t m_count = 0;
   mutable bool m_dirty = false;
 };

@@ -55,6 +55,14 @@ struct VolumeInfo {
   std::uint64_t allocation = 0;
 };
 
+// A block job on one disk of a running domain (virDomainGetBlockJobInfo). libvirt reports a
+// copy as ready (mirroring, its target a full copy) exactly when cur == end and end > 0.
+struct BlockJob {
+  std::uint64_t cur = 0;
+  std::uint64_t end = 0;
+  bool ready() const { return end > 0 && cur == end; }
+};
+
 struct PoolInfo {
   bool active = false;
   std::uint64_t capacity = 0;
@@ -122,8 +130,6 @@ class Hypervisor {
   virtual void start_domain(virDomain& domain) = 0;
   virtual void destroy_domain(virDomain& domain) = 0;    // hard power-off
   virtual void shutdown_domain(virDomain& domain) = 0;   // ACPI power button
-  virtual void reboot_domain(virDomain& domain) = 0;     // ACPI reboot
-  virtual void reset_domain(virDomain& domain) = 0;      // hard reset
   virtual void suspend_domain(virDomain& domain) = 0;
   virtual void resume_domain(virDomain& domain) = 0;
   virtual void undefine_domain(virDomain& domain) = 0;   // with NVRAM, managed save, snapshots
@@ -148,6 +154,16 @@ class Hypervisor {
   virtual void detach_live_device(virDomain& domain, const std::string& xml) = 0;
   virtual void block_resize(virDomain& domain, const std::string& target,
                             std::uint64_t bytes) = 0;
+  // Starts copying disk `target` of the running domain into the existing image `dest_xml` (a
+  // <disk> naming a file of the same size and format): a full copy (not shallow) that then
+  // mirrors the guest's writes, as a transient job (allowed on a persistent domain).
+  virtual void block_copy(virDomain& domain, const std::string& target,
+                          const std::string& dest_xml) = 0;
+  // The block job on disk `target`; nullopt when there is none.
+  virtual std::optional<BlockJob> block_job(virDomain& domain, const std::string& target) = 0;
+  // Ends the block job on `target` without pivoting (synchronous): a ready copy's target stays
+  // a consistent image of the disk at this moment, and the domain keeps its own disk.
+  virtual void block_job_abort(virDomain& domain, const std::string& target) = 0;
 
   // --- networks
   virtual std::optional<Network> find_network(const std::string& name) = 0;
@@ -210,8 +226,6 @@ class HypervisorWrapper : public Hypervisor {
   void start_domain(virDomain& d) override { m_target.start_domain(d); }
   void destroy_domain(virDomain& d) override { m_target.destroy_domain(d); }
   void shutdown_domain(virDomain& d) override { m_target.shutdown_domain(d); }
-  void reboot_domain(virDomain& d) override { m_target.reboot_domain(d); }
-  void reset_domain(virDomain& d) override { m_target.reset_domain(d); }
   void suspend_domain(virDomain& d) override { m_target.suspend_domain(d); }
   void resume_domain(virDomain& d) override { m_target.resume_domain(d); }
   void undefine_domain(virDomain& d) override { m_target.undefine_domain(d); }
@@ -242,6 +256,15 @@ class HypervisorWrapper : public Hypervisor {
   }
   void block_resize(virDomain& d, const std::string& t, std::uint64_t b) override {
     m_target.block_resize(d, t, b);
+  }
+  void block_copy(virDomain& d, const std::string& t, const std::string& x) override {
+    m_target.block_copy(d, t, x);
+  }
+  std::optional<BlockJob> block_job(virDomain& d, const std::string& t) override {
+    return m_target.block_job(d, t);
+  }
+  void block_job_abort(virDomain& d, const std::string& t) override {
+    m_target.block_job_abort(d, t);
   }
   std::optional<Network> find_network(const std::string& n) override {
     return m_target.find_network(n);

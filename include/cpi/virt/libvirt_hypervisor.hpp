@@ -46,8 +46,6 @@ class LibvirtHypervisor final : public Hypervisor {
   void start_domain(virDomain& domain) override;
   void destroy_domain(virDomain& domain) override;
   void shutdown_domain(virDomain& domain) override;
-  void reboot_domain(virDomain& domain) override;
-  void reset_domain(virDomain& domain) override;
   void suspend_domain(virDomain& domain) override;
   void resume_domain(virDomain& domain) override;
   void undefine_domain(virDomain& domain) override;
@@ -64,6 +62,10 @@ class LibvirtHypervisor final : public Hypervisor {
   void update_device(virDomain& domain, const std::string& xml, bool live) override;
   void detach_live_device(virDomain& domain, const std::string& xml) override;
   void block_resize(virDomain& domain, const std::string& target, std::uint64_t bytes) override;
+  void block_copy(virDomain& domain, const std::string& target,
+                  const std::string& dest_xml) override;
+  std::optional<BlockJob> block_job(virDomain& domain, const std::string& target) override;
+  void block_job_abort(virDomain& domain, const std::string& target) override;
 
   std::optional<Network> find_network(const std::string& name) override;
   bool network_active(virNetwork& network) override;

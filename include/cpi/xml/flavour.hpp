@@ -37,6 +37,9 @@ class Flavour {
   // True for containers (lxc): root filesystem stemcells, every volume an ext4 filesystem
   // mounted at DiskDevice::mount (with its host path), settings as a file, no hot plug.
   virtual bool container() const { return false; }
+  // True when a running domain can copy one of its disks while it runs (libvirt's block copy:
+  // qemu/kvm); snapshot_disk pauses the others for the copy.
+  virtual bool live_block_copy() const { return false; }
   // The file the serial console is logged to for `domain_name`, "" when the flavour has none.
   virtual std::string console_log(const std::string& domain_name) const = 0;
   // The whole <domain>. Throws NotSupported for what the hypervisor cannot do, CpiError for a

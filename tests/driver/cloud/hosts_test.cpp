@@ -61,6 +61,19 @@ class HostsTest : public TestDriver {
   // One CPI call as the director makes it; returns `result` and fails the test on an error.
   nlohmann::json call(const std::string& method, const nlohmann::json& arguments,
                       const nlohmann::json& context) {
+    const auto response = respond(method, arguments, context);
+    EXPECT_TRUE(response["error"].is_null()) << method << ": " << response.dump();
+    return response["result"];
+  }
+  // The whole response of a call that must fail: its `error`.
+  nlohmann::json error_of(const std::string& method, const nlohmann::json& arguments,
+                          const nlohmann::json& context) {
+    const auto response = respond(method, arguments, context);
+    EXPECT_FALSE(response["error"].is_null()) << method << " succeeded: " << response.dump();
+    return response["error"];
+  }
+  nlohmann::json respond(const std::string& method, const nlohmann::json& arguments,
+                         const nlohmann::json& context) {
     rpc::DispatchOptions options;
     options.config_path = m_config_file;
     options.cloud_factory = [this](const config::Config& effective) {
@@ -70,23 +83,24 @@ class HostsTest : public TestDriver {
     };
     const nlohmann::json request{
         {"method", method}, {"arguments", arguments}, {"context", context}, {"api_version", 2}};
-    const auto response = nlohmann::json::parse(rpc::dispatch(request.dump(), options));
-    EXPECT_TRUE(response["error"].is_null()) << method << ": " << response.dump();
-    return response["result"];
+    return nlohmann::json::parse(rpc::dispatch(request.dump(), options));
   }
 
-  std::string create_vm_on(const nlohmann::json& context, const std::string& stemcell,
-                           const std::string& network) {
+  nlohmann::json create_vm_args(const std::string& stemcell, const std::string& network,
+                                const nlohmann::json& disk_cids = nlohmann::json::array()) {
     const nlohmann::json networks{
         {"private",
          {{"type", "manual"}, {"ip", "10.0.0.10"}, {"netmask", "255.255.255.0"},
           {"gateway", "10.0.0.1"}, {"default", {"dns", "gateway"}},
           {"cloud_properties", {{"name", network}}}}}};
-    const auto result = call("create_vm",
-                             {"agent-1", stemcell,
-                              {{"cpu", 1}, {"ram", 256}, {"ephemeral_disk", 64}}, networks,
-                              nlohmann::json::array(), nlohmann::json::object()},
-                             context);
+    return {"agent-1", stemcell, {{"cpu", 1}, {"ram", 256}, {"ephemeral_disk", 64}}, networks,
+            disk_cids, nlohmann::json::object()};
+  }
+
+  std::string create_vm_on(const nlohmann::json& context, const std::string& stemcell,
+                           const std::string& network,
+                           const nlohmann::json& disk_cids = nlohmann::json::array()) {
+    const auto result = call("create_vm", create_vm_args(stemcell, network, disk_cids), context);
     return result.is_array() ? result[0].get<std::string>() : result.get<std::string>();
   }
 
@@ -171,6 +185,50 @@ TEST_F(HostsTest, VmsAndDisksLandOnTheHostTheContextNames) {
   EXPECT_TRUE(volume_exists(disk_a));
   EXPECT_GT(m_opened[m_uri_b], 0);
   EXPECT_GT(m_opened["test:///default"], 0);
+}
+
+// create_vm honours disk locality: a VM whose disk_cids name a disk of host B is made on B when
+// the context names B; with the context of host A it is refused at once (the VM could never
+// attach the disk, and every later call on it would go to A), naming the disk and host A, and
+// nothing is made on either host. attach_disk of B's disk to a VM on A says the same.
+TEST_F(HostsTest, CreateVmGoesWhereItsDisksAreAndRefusesAnotherHostsDisk) {
+  const auto stemcell_a = call("create_stemcell", {shared_image(), nlohmann::json::object()},
+                               context_a()).get<std::string>();
+  const auto stemcell_b = call("create_stemcell", {shared_image(), nlohmann::json::object()},
+                               context_b()).get<std::string>();
+  const auto disk_b = call("create_disk", {64, nlohmann::json::object(), nullptr}, context_b())
+                          .get<std::string>();
+  const auto vm_a = create_vm_on(context_a(), stemcell_a, "default");
+  const auto domains_a = domain_names();
+  const auto volumes_a = volume_names();
+  const auto on_b = volumes_b();
+
+  const auto refused = error_of("create_vm", create_vm_args(stemcell_a, "default", {disk_b}),
+                                context_a());
+  const std::string message = refused.value("message", "");
+  EXPECT_EQ(refused["type"], "Bosh::Clouds::VMCreationFailed") << refused;
+  EXPECT_EQ(refused["ok_to_retry"], false) << refused;
+  EXPECT_NE(message.find("disk '" + disk_b + "'"), std::string::npos) << message;
+  EXPECT_NE(message.find("is not on test:///default"), std::string::npos) << message;
+  EXPECT_NE(message.find("another libvirt host"), std::string::npos) << message;
+  EXPECT_EQ(domain_names(), domains_a);
+  EXPECT_EQ(volume_names(), volumes_a);
+  EXPECT_EQ(volumes_b(), on_b);
+
+  // On the disk's own host it is placed and can attach it.
+  const auto vm_b = create_vm_on(context_b(), stemcell_b, "net-b", {disk_b});
+  EXPECT_TRUE(domain_on_b(vm_b));
+  EXPECT_TRUE(call("attach_disk", {vm_b, disk_b}, context_b()).is_object());
+
+  const auto attach = error_of("attach_disk", {vm_a, disk_b}, context_a());
+  const std::string attach_message = attach.value("message", "");
+  EXPECT_EQ(attach["type"], "Bosh::Clouds::DiskNotFound") << attach;
+  EXPECT_NE(attach_message.find("disk '" + disk_b + "'"), std::string::npos) << attach_message;
+  EXPECT_NE(attach_message.find("is not on test:///default"), std::string::npos) << attach_message;
+  EXPECT_NE(attach_message.find("another libvirt host"), std::string::npos) << attach_message;
+  EXPECT_NE(attach_message.find(vm_a), std::string::npos) << attach_message;
+  EXPECT_EQ(call("get_disks", {vm_a}, context_a()), nlohmann::json::array());
+  EXPECT_EQ(call("get_disks", {vm_b}, context_b()), nlohmann::json::array({disk_b}));
 }
 
 TEST_F(HostsTest, WithoutContextTheConfigsHostIsUsed) {

@@ -6,7 +6,9 @@
 
 #include <string>
 
+#include "cpi/cloud/meta_record.hpp"
 #include "cpi/errors.hpp"
+#include "cpi/xml/volume_xml.hpp"
 #include "support/test_driver.hpp"
 
 namespace cpi::testing {
@@ -155,6 +157,68 @@ TEST_F(PoolsTest, XenDomainIsDefinedAndLxcRefusesADiskImageStemcell) {
   } catch (const NotSupported& e) {
     EXPECT_NE(std::string{e.what()}.find("'lxc'"), std::string::npos) << e.what();
     EXPECT_NE(std::string{e.what()}.find("warden-tar"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(volume_names(), before);
+}
+
+// A logical pool holds full raw copies: the root copy and the ephemeral disk need their size
+// free together (each alone fits here), else NoDiskSpace names both and nothing is made.
+TEST_F(PoolsTest, LogicalPoolNeedsRootCopyAndEphemeralDiskFreeTogether) {
+  define_logical_pool();
+  auto lvm = cloud_on(k_lvm_pool);
+  const auto stemcell = lvm->create_stemcell(shared_image(), nlohmann::json::object());
+  auto p = pool(k_lvm_pool);
+  const auto available_mib = fake().pool_info(*p).available / k_mib;
+  const auto before = volume_names(k_lvm_pool);
+  const auto domains = domain_names();
+  auto request = vm_request(stemcell);
+  request.cloud_properties["ephemeral_disk"] = available_mib;  // fits alone, not with the root
+  try {
+    lvm->create_vm(request);
+    ADD_FAILURE() << "root copy and ephemeral disk larger than the free space were accepted";
+  } catch (const NoDiskSpace& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("the root disk of vm"), std::string::npos) << message;
+    EXPECT_NE(message.find("the ephemeral disk of vm"), std::string::npos) << message;
+    EXPECT_NE(message.find("allocated whole"), std::string::npos) << message;
+    EXPECT_NE(message.find(k_lvm_pool), std::string::npos) << message;
+  }
+  EXPECT_EQ(volume_names(k_lvm_pool), before);
+  EXPECT_EQ(domain_names(), domains);
+  request.cloud_properties["ephemeral_disk"] = 64;
+  EXPECT_NO_THROW(lvm->create_vm(request));
+}
+
+// A container's volumes are raw ext4 images (a copy of the root filesystem, the settings, the
+// ephemeral filesystem): they need their size free together. The stemcell here is marked a root
+// filesystem by hand (its .meta record), as create_stemcell does for a warden-tar stemcell.
+TEST_F(PoolsTest, ContainerVolumesNeedTheirSizeFreeTogether) {
+  const auto stemcell = create_stemcell();
+  {
+    auto p = pool();
+    const std::string meta = cloud().meta_volume(cloud().object_name(stemcell.value));
+    auto volume = fake().create_volume(
+        *p, xml::volume_xml({meta, cloud::k_meta_volume_bytes, "raw", "0600"}));
+    const std::string bytes =
+        cloud::encode_meta({{"rootfs", true}, {"init", "/sbin/init"}}, cloud::decode_meta(""), "");
+    virt::StringSource source{bytes};
+    fake().upload_volume(*volume, source, bytes.size(), false);
+  }
+  auto p = pool();
+  const auto available_mib = fake().pool_info(*p).available / k_mib;
+  const auto before = volume_names();
+  auto lxc = cloud_on(k_pool, "lxc");
+  auto request = vm_request(stemcell);
+  request.cloud_properties["ephemeral_disk"] = available_mib - 4;  // fits alone
+  try {
+    lxc->create_vm(request);
+    ADD_FAILURE() << "container volumes larger than the free space were accepted";
+  } catch (const NoDiskSpace& e) {
+    const std::string message = e.what();
+    for (const char* part : {"the root filesystem of vm", "the settings of vm",
+                             "the ephemeral filesystem of vm", "allocated whole"}) {
+      EXPECT_NE(message.find(part), std::string::npos) << part << ": " << message;
+    }
   }
   EXPECT_EQ(volume_names(), before);
 }

@@ -173,13 +173,26 @@ TEST_F(RequestsTest, GetDisksReadsOnlyTheDefinition) {
 }
 
 // attach_disk of a new disk (no record yet) to a VM that is not running, as bench/
-// lookups_bench.py runs it (its floor makes these requests). The record is written before the
-// device change (the intent) and after it; each write reads the record first.
+// lookups_bench.py runs it (its floor makes these requests, but not yet the scan of every
+// domain). The record is written before the device change (the intent) and after it; each write
+// reads the record first.
 TEST_F(RequestsTest, AttachDiskToAStoppedVm) {
   const auto vm = new_vm();
   const auto disk = new_disk(16);
   stop_vm(vm);
-  EXPECT_EQ(requests_of([&](auto& c) { c.attach_disk(vm, disk, 2); }),
+  auto requests = requests_of([&](auto& c) { c.attach_disk(vm, disk, 2); });
+  // The scan of every domain for one holding the disk (domains_holding): the test driver's own
+  // running domain (its persistent and live definitions) and this one, stopped (its persistent
+  // one), in the order libvirt lists them.
+  const auto scan = std::find(requests.begin(), requests.end(), "list_domain_names");
+  ASSERT_NE(scan, requests.end());
+  const auto scan_end = scan + std::min<std::ptrdiff_t>(8, requests.end() - scan);
+  Requests scanned(scan, scan_end);
+  std::sort(scanned.begin(), scanned.end());
+  EXPECT_EQ(scanned, (Requests{"domain_active", "domain_active", "domain_xml", "domain_xml",
+                               "domain_xml", "find_domain", "find_domain", "list_domain_names"}));
+  requests.erase(scan, scan_end);
+  EXPECT_EQ(requests,
             (Requests{"find_domain", "domain_metadata",                  // ours
                       "find_pool", "find_volume", "volume_path",         // the disk
                       "find_volume",                                     // its record: none yet

@@ -6,6 +6,7 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -405,6 +406,35 @@ TEST_F(VmsTest, RebootOfRunningVmLeavesItRunning) {
   EXPECT_TRUE(domain_active(vm.value));
 }
 
+TEST_F(VmsTest, RebootPressesThePowerButtonThenStartsTheVmAgain) {
+  const auto vm = create_vm(stemcell());
+  cloud().reboot_vm(vm);
+
+  EXPECT_EQ(fake().power_button_presses(), std::vector<std::string>{vm.value});
+  EXPECT_TRUE(domain_active(vm.value));
+}
+
+// A guest that ignores the power button (or halts without powering off) is powered off by the
+// CPI past libvirt.reboot_timeout and started again: reboot_vm never leaves a VM that does not
+// come back.
+TEST_F(VmsTest, RebootOfAGuestThatIgnoresThePowerButtonPowerCyclesIt) {
+  auto config = this->config();
+  config.libvirt.reboot_timeout = 1;
+  auto cloud = new_cloud(config);
+  const auto vm = create_vm(stemcell());
+  const auto id_before = virDomainGetID(domain(vm.value).get());
+  fake().ignore_power_button(true);
+
+  const auto started = std::chrono::steady_clock::now();
+  cloud->reboot_vm(vm);
+  const auto waited = std::chrono::steady_clock::now() - started;
+
+  EXPECT_EQ(fake().power_button_presses().size(), 1u);
+  EXPECT_GE(waited, std::chrono::milliseconds(900)) << "it must give the guest reboot_timeout";
+  EXPECT_TRUE(domain_active(vm.value));
+  EXPECT_NE(virDomainGetID(domain(vm.value).get()), id_before) << "the VM was not started anew";
+}
+
 TEST_F(VmsTest, RebootOfStoppedVmStartsIt) {
   const auto vm = create_vm(stemcell());
   ASSERT_EQ(virDomainDestroy(domain(vm.value).get()), 0);
@@ -456,6 +486,103 @@ TEST_F(VmsTest, NewCloudInstanceReadsEarlierVmMetadata) {
 
 TEST_F(VmsTest, SetMetadataOfMissingVmThrowsVmNotFound) {
   EXPECT_THROW(cloud().set_vm_metadata(cloud::new_vm_cid(), {{"name", "x"}}), VmNotFound);
+}
+
+// --- disk_cids: the VM goes where its persistent disks are (hosts_test.cpp: two hosts)
+
+TEST_F(VmsTest, DiskCidsOnThisHostAreAcceptedAndNotAttached) {
+  const auto disk = cloud().create_disk(64, nlohmann::json::object(), std::nullopt);
+  auto request = vm_request(stemcell());
+  request.disk_cids = {disk};
+  const auto vm = cloud().create_vm(request).cid;
+  EXPECT_TRUE(cloud().has_vm(vm));
+  EXPECT_EQ(cloud().get_disks(vm), std::vector<cloud::DiskCid>{}) << "a hint: never attached";
+}
+
+// A disk this host does not hold (on another host of the cpi-config, or deleted): the VM could
+// never attach it, so create_vm refuses before it makes anything, naming the disk and the host.
+TEST_F(VmsTest, DiskCidsNotOnThisHostAreRefusedNamingTheDiskAndTheHost) {
+  const auto here = cloud().create_disk(64, nlohmann::json::object(), std::nullopt);
+  const auto elsewhere = cloud::new_disk_cid();
+  auto request = vm_request(stemcell());
+  request.disk_cids = {here, elsewhere};
+  const auto volumes = volume_names();
+  const auto domains = domain_names();
+  try {
+    cloud().create_vm(request);
+    ADD_FAILURE() << "create_vm accepted a disk that is not on its host";
+  } catch (const VmCreationFailed& e) {
+    const std::string message = e.what();
+    EXPECT_FALSE(e.ok_to_retry()) << "a retry cannot find the disk either";
+    EXPECT_NE(message.find("disk '" + elsewhere.value + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find("test:///default"), std::string::npos) << message;
+    EXPECT_NE(message.find("another libvirt host"), std::string::npos) << message;
+    EXPECT_EQ(message.find(here.value), std::string::npos) << message;
+  }
+  EXPECT_EQ(volume_names(), volumes);
+  EXPECT_EQ(domain_names(), domains);
+}
+
+TEST_F(VmsTest, DiskCidsThatNameNoDiskAreRefused) {
+  const auto volumes = volume_names();
+  auto request = vm_request(stemcell());
+  request.disk_cids = {{"vol-12345"}};
+  try {
+    cloud().create_vm(request);
+    ADD_FAILURE() << "create_vm accepted disk_cids [\"vol-12345\"]";
+  } catch (const VmCreationFailed& e) {
+    EXPECT_NE(std::string{e.what()}.find("no disk CID of this CPI"), std::string::npos) << e.what();
+  }
+  request.disk_cids = {{stemcell().value}};  // a name of ours of another kind
+  EXPECT_THROW(cloud().create_vm(request), CpiError);
+  EXPECT_EQ(volume_names(), volumes);
+}
+
+// --- the pool-room rule of create_disk (README "Disk sizes") for the VM's own volumes. In the
+// dir pool the root overlay and the ephemeral disk are qcow2: thin, each at most the pool's
+// capacity (pools_test.cpp: the raw volumes of a logical pool and of containers).
+
+TEST_F(VmsTest, EphemeralDiskLargerThanThePoolIsNoDiskSpaceAndCreatesNothing) {
+  auto p = pool();
+  const auto capacity_mib = fake().pool_info(*p).capacity / k_mib;
+  const auto volumes = volume_names();
+  const auto domains = domain_names();
+  auto request = vm_request(stemcell());
+  request.cloud_properties["ephemeral_disk"] = capacity_mib + 1024;
+  try {
+    cloud().create_vm(request);
+    ADD_FAILURE() << "an ephemeral disk larger than the pool was accepted";
+  } catch (const NoDiskSpace& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("the ephemeral disk of vm"), std::string::npos) << message;
+    EXPECT_NE(message.find("could never be filled"), std::string::npos) << message;
+    EXPECT_NE(message.find(k_pool), std::string::npos) << message;
+  }
+  EXPECT_EQ(volume_names(), volumes);
+  EXPECT_EQ(domain_names(), domains);
+
+  // Up to the pool's capacity it is thin and accepted.
+  request.cloud_properties["ephemeral_disk"] = capacity_mib;
+  const auto vm = cloud().create_vm(request).cid;
+  auto ephemeral = volume(cloud().ephemeral_volume(vm));
+  virStorageVolInfo info{};
+  ASSERT_EQ(virStorageVolGetInfo(ephemeral.get(), &info), 0);
+  EXPECT_EQ(info.capacity, capacity_mib * k_mib);
+}
+
+TEST_F(VmsTest, RootDiskLargerThanThePoolIsNoDiskSpaceAndCreatesNothing) {
+  auto p = pool();
+  const auto capacity_mib = fake().pool_info(*p).capacity / k_mib;
+  const auto volumes = volume_names();
+  auto request = vm_request(stemcell());
+  request.cloud_properties["root_disk"] = {{"size", capacity_mib + 1}};
+  try {
+    cloud().create_vm(request);
+    ADD_FAILURE() << "a root disk larger than the pool was accepted";
+  } catch (const NoDiskSpace& e) {
+    EXPECT_NE(std::string{e.what()}.find("the root disk of vm"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(volume_names(), volumes);
 }
 
 }  // namespace

@@ -75,6 +75,42 @@ TEST_F(CleanupTest, RemovesExactlyTheOrphansInspectFlags) {
   EXPECT_TRUE(cleanup().deleted.empty()) << "a second run finds nothing";
 }
 
+// snapshot_disk killed while libvirt copies the running VM's disk: the copy job still writes into
+// the partial snapshot. A dry run only says it would finish it; the real run ends the job,
+// removes the partial snapshot and the intents, then the orphans as always.
+TEST_F(CleanupTest, FinishesAnInterruptedSnapshotBeforeDeletingOrphans) {
+  fake().kill_at(5);  // intent, vm fact, snapshot volume, copy started: killed at its end
+  EXPECT_THROW(cloud().snapshot_disk(attached, nlohmann::json::object()), CloudError);
+  fake().disarm();
+  ASSERT_EQ(fake().copy_jobs().size(), 1U) << "not killed while copying";
+  const auto partial = minus(volume_set(), precious());
+  const auto flagged = orphan_names(inventory());
+  EXPECT_EQ(minus(flagged, orphans).size(), 1U) << "the partial snapshot is an orphan";
+
+  const auto before = volume_set();
+  const auto dry = cleanup(true);
+  EXPECT_EQ(as_set(dry.would_finish),
+            (std::set<std::string>{"disk " + attached.value, "vm " + vm.value}));
+  EXPECT_EQ(volume_set(), before);
+  EXPECT_EQ(fake().copy_jobs().size(), 1U);
+
+  const auto result = cleanup();
+  EXPECT_TRUE(result.failed.empty()) << result.text();
+  EXPECT_EQ(result.finished.size(), 1U) << result.text();
+  EXPECT_NE(result.text().find("finished      disk " + attached.value), std::string::npos)
+      << result.text();
+  EXPECT_TRUE(fake().copy_jobs().empty());
+  for (const auto& name : partial) {
+    if (orphans.count(name) == 0) {
+      EXPECT_FALSE(volume_exists(name)) << name;
+    }
+  }
+  for (const auto& name : precious()) EXPECT_TRUE(volume_exists(name)) << name;
+  EXPECT_TRUE(orphan_names(inventory()).empty());
+  const auto again = cleanup();
+  EXPECT_TRUE(again.finished.empty() && again.deleted.empty()) << again.text();
+}
+
 TEST_F(CleanupTest, VmLostWithoutDeleteVmLeavesItsDiskAndStemcell) {
   // The domain disappears behind the CPI's back (undefined by hand, a crashed delete_vm).
   {

@@ -41,7 +41,8 @@ flock 9
 start=$SECONDS
 rootfs=$("$here/rootfs.sh" "$cache")
 monit=$("$here/monit.sh" "$monit_src" "$cache")
-key=$( { echo "$name $version $disk_mib $(basename "$rootfs")"; sha256sum "$agent_bin" "$monit";
+# Contents only (not where the checkout or the tools lie), so every checkout shares the cache.
+key=$( { echo "$name $version $disk_mib $(basename "$rootfs")"; cat "$agent_bin" "$monit" | sha256sum;
   (cd "$here" && find build.sh files -type f | sort | xargs sha256sum); } | sha256sum | cut -c1-16)
 cached=$cache/agent-stemcell-$key
 

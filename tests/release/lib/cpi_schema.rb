@@ -27,6 +27,7 @@ module ReleaseTest
       'machine' => STRING,
       'name_prefix' => { type: :string, pattern: /\A[A-Za-z0-9_-]*\z/ },
       'detach_timeout' => { type: :integer, min: 1, max: 3600 },
+      'reboot_timeout' => { type: :integer, min: 0, max: 3600 },
       'keep_console_logs' => { type: :boolean },
     }.freeze
 

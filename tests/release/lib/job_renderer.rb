@@ -9,6 +9,11 @@
 #     object whose #else runs its block only when if_p did not yield;
 #   - spec is a struct of instance facts; links are absent (as in create-env);
 #   - ERB runs with trim_mode '-'.
+# Why this is not the bosh CLI: every other bosh step of the release checks
+# runs the real CLI (lib/bosh_cli.rb), but no CLI command renders a job's
+# templates on their own. create-env renders them only inside a deploy (it
+# needs the compiled release, a stemcell and a VM), and the director renders
+# them inside the director; `bosh int` interpolates manifests, not ERB.
 require 'erb'
 require 'json'
 require 'yaml'

@@ -1,13 +1,15 @@
-# Builds bosh-deployment manifests from the fixture bosh.yml and this
-# repository's ops files, with stand-in values for every variable, the way
-# `bosh int --vars-store` would fill them (but with fake key material).
+# bosh-deployment manifests built by the real bosh CLI: `bosh int` of the
+# fixture bosh.yml with this repository's ops files, the operator's variables
+# and a vars store, as an operator runs it before `bosh create-env`.
 require 'yaml'
 require 'digest'
-require_relative 'go_patch'
+require 'tmpdir'
+require_relative 'bosh_cli'
 
 module ReleaseTest
   module Manifests
-    # Values an operator passes with -v for a create-env of this release.
+    # Values an operator passes with -v for a create-env of this release. A
+    # combination gets all of them; bosh --var-errs-unused says which it uses.
     OPERATOR_VARS = {
       'internal_ip' => '10.0.0.6',
       'internal_cidr' => '10.0.0.0/24',
@@ -23,6 +25,10 @@ module ReleaseTest
       'libvirt_cpi_release_sha1' => 'sha256:' + ('0' * 64),
       'libvirt_cpi_tarball' => '/tmp/bosh-libvirt-cpi.tgz',
     }.freeze
+
+    # What `bosh int` made of one combination: the interpolated manifest, the
+    # vars store it wrote, and the operator variables it used.
+    Built = Struct.new(:manifest, :store, :used_vars)
 
     module_function
 
@@ -42,54 +48,66 @@ module ReleaseTest
       YAML.safe_load(File.read(path), aliases: false)
     end
 
-    def bosh_yml
-      load_yaml(File.join(fixture_dir, 'bosh.yml'))
+    # VARS as bosh int arguments: multi-line values go through --var-file (as
+    # docs/deploying.md passes known_hosts), written into DIR.
+    def cli_vars(vars, dir)
+      plain = vars.reject { |_, v| v.to_s.include?("\n") }
+      files = vars.select { |_, v| v.to_s.include?("\n") }.to_h do |name, value|
+        file = File.join(dir, "var-#{name}")
+        File.write(file, value)
+        [name, file]
+      end
+      [plain, files]
     end
 
-    # The fixture's bosh.yml with OPS_FILES (paths) applied in order.
-    def apply(ops_files, base = bosh_yml)
-      ops_files.reduce(base) do |doc, file|
-        GoPatch.apply_all(doc, load_yaml(file), File.basename(file))
+    # Generated values by variable name, shared by all combinations of one
+    # run: bosh generates each certificate once and later runs reuse it.
+    def store_cache
+      @store_cache ||= {}
+    end
+
+    # `bosh int bosh.yml -o OPS_FILES... --vars-store S --var-errs
+    # --var-errs-unused -v <the operator variables it uses>`, memoized. S
+    # starts with the already generated values of the variables this
+    # combination declares itself (nothing else, so a variable that only
+    # another ops file declares still shows as missing). Raises Failure with
+    # the variables that neither `variables:` nor the operator give.
+    def build(ops_files)
+      @built ||= {}
+      @built[ops_files] ||= build_uncached(ops_files)
+    end
+
+    def build_uncached(ops_files)
+      base = File.join(fixture_dir, 'bosh.yml')
+      declared = (BoshCli.int!(base, ops: ops_files, path: '/variables') || []).map { |v| v['name'] }
+      Dir.mktmpdir('bosh-int') do |tmp|
+        store = File.join(tmp, 'creds.yml')
+        seed = store_cache.slice(*declared)
+        File.write(store, YAML.dump(seed)) unless seed.empty?
+        plain, files = cli_vars(OPERATOR_VARS, tmp)
+        args = { ops: ops_files, vars_store: store, var_errs: true, var_errs_unused: true }
+        first = BoshCli.int(base, vars: plain, var_files: files, **args)
+        unless first.missing.empty?
+          raise Failure, "variables:\n" + first.missing.map { |v| "- ((#{v})) is neither in variables: nor supplied by the operator" }.join("\n")
+        end
+        raise Failure, first.describe unless first.success? || !first.unused.empty?
+
+        used = OPERATOR_VARS.keys - first.unused
+        result = first
+        unless first.success?
+          plain, files = cli_vars(OPERATOR_VARS.slice(*used), tmp)
+          result = BoshCli.int(base, vars: plain, var_files: files, **args)
+          raise Failure, result.describe unless result.success?
+        end
+        generated = load_yaml(store) || {}
+        store_cache.merge!(generated)
+        Built.new(YAML.safe_load(result.out, aliases: false), generated, used)
       end
     end
 
     def fake_pem(kind, seed)
       body = Digest::SHA256.hexdigest("#{kind}-#{seed}").scan(/.{1,32}/).join("\n")
       "-----BEGIN #{kind}-----\n#{body}\n-----END #{kind}-----\n"
-    end
-
-    # A stand-in value for one entry of `variables:`.
-    def generated_value(variable)
-      name = variable['name']
-      case variable['type']
-      when 'password' then "pw-#{Digest::SHA256.hexdigest(name)[0, 20]}"
-      when 'certificate'
-        ca_name = variable.dig('options', 'ca') || name
-        { 'ca' => fake_pem('CERTIFICATE', ca_name), 'certificate' => fake_pem('CERTIFICATE', name),
-          'private_key' => fake_pem('RSA PRIVATE KEY', name) }
-      when 'ssh'
-        { 'private_key' => fake_pem('RSA PRIVATE KEY', name), 'public_key' => "ssh-rsa AAAA#{name} test",
-          'public_key_fingerprint' => Digest::MD5.hexdigest(name).scan(/../).join(':') }
-      when 'rsa'
-        { 'private_key' => fake_pem('RSA PRIVATE KEY', name), 'public_key' => fake_pem('PUBLIC KEY', name) }
-      else raise "variable #{name}: unsupported type #{variable['type'].inspect}"
-      end
-    end
-
-    # Variables DOCUMENT uses that neither its `variables:` nor VARS define.
-    def undefined_variables(document, vars = OPERATOR_VARS)
-      declared = (document['variables'] || []).map { |v| v['name'] }
-      GoPatch.variables_in(document.reject { |k, _| k == 'variables' }) - declared - vars.keys
-    end
-
-    # DOCUMENT with every variable replaced; `variables:` entries that are
-    # interpolated themselves (common_name: ((internal_ip))) are resolved first.
-    def interpolate(document, vars = OPERATOR_VARS)
-      values = vars.dup
-      (document['variables'] || []).each do |variable|
-        values[variable['name']] = generated_value(GoPatch.interpolate(variable, values))
-      end
-      GoPatch.interpolate(document, values)
     end
 
     def instance_group(document, name)

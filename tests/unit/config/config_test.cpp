@@ -101,6 +101,16 @@ TEST(ConfigTest, KeepConsoleLogsIsABoolean) {
       << message;
 }
 
+TEST(ConfigTest, RebootTimeoutIsBoundedSeconds) {
+  EXPECT_EQ(parse(json::object()).libvirt.reboot_timeout, 60);
+  EXPECT_EQ(parse({{"libvirt", {{"reboot_timeout", 0}}}}).libvirt.reboot_timeout, 0);
+  EXPECT_EQ(parse({{"libvirt", {{"reboot_timeout", 3600}}}}).libvirt.reboot_timeout, 3600);
+  const std::string message = parse_error({{"libvirt", {{"reboot_timeout", 3601}}}});
+  EXPECT_NE(message.find("libvirt.reboot_timeout"), std::string::npos) << message;
+  EXPECT_NE(parse_error({{"libvirt", {{"reboot_timeout", -1}}}}).find("libvirt.reboot_timeout"),
+            std::string::npos);
+}
+
 TEST(ConfigTest, ResolvesRelativePathsAgainstBaseDir) {
   const Config config = parse(json::parse(R"({"libvirt": {
     "store_dir": "volumes", "socket": "../run/sock",

@@ -10,10 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cpi/errors.hpp"
@@ -71,7 +74,11 @@ TEST_F(FileLockTest, CreatesThePrivateDirectoryWhateverTheUmask) {
   EXPECT_EQ(st.st_mode & 07777, 0700U);
   EXPECT_EQ(st.st_uid, ::geteuid());
   EXPECT_TRUE(fs::exists(dir() / "vm-1.lock"));
-  FileLock::remove("vm-1");
+  {
+    FileLock lock{"vm-1"};
+    lock.remove();
+    EXPECT_TRUE(lock.held());
+  }
   EXPECT_FALSE(fs::exists(dir() / "vm-1.lock"));
 }
 
@@ -113,9 +120,9 @@ TEST_F(FileLockTest, NamesThatAreNoPlainFileNameNeverReachAPath) {
                                        std::string("vm\0x", 4), std::string(300, 'a')};
   for (const auto& name : names) {
     EXPECT_THROW(FileLock{name}, CpiError) << name;
-    FileLock::remove(name);  // refused quietly
+    EXPECT_THROW(FileLock(name, FileLock::Wait::no), CpiError) << name;
   }
-  EXPECT_TRUE(fs::exists(tmp() / "x.lock")) << "remove(\"../x\") reached outside the directory";
+  EXPECT_TRUE(fs::exists(tmp() / "x.lock"));
 }
 
 TEST_F(FileLockTest, ALockIsExclusiveAcrossOpens) {
@@ -131,6 +138,42 @@ TEST_F(FileLockTest, ALockIsExclusiveAcrossOpens) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST_F(FileLockTest, WaitNoReturnsUnheldWhileAnotherHoldsIt) {
+  {
+    FileLock first{"vm-2"};
+    FileLock probe{"vm-2", FileLock::Wait::no};
+    EXPECT_FALSE(probe.held());
+  }
+  FileLock again{"vm-2", FileLock::Wait::no};
+  EXPECT_TRUE(again.held());
+}
+
+// A waiter that opened the lock file before its holder removed it must not end up holding a lock
+// on the unlinked file, beside a third process that locks the file the path names now.
+TEST_F(FileLockTest, RemovingAHeldLockFileNeverSplitsTheLock) {
+  std::optional<FileLock> holder;
+  holder.emplace("vm-3");
+  std::atomic<bool> waiter_has_it{false};
+  std::atomic<bool> release{false};
+  std::thread waiter{[&] {
+    FileLock lock{"vm-3"};  // opens the file now, gets the flock after the holder is gone
+    waiter_has_it = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }};
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the waiter is in flock()
+  holder->remove();
+  holder.reset();
+  while (!waiter_has_it) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  {
+    FileLock third{"vm-3", FileLock::Wait::no};
+    EXPECT_FALSE(third.held()) << "two holders of one lock, on two inodes";
+  }
+  release = true;
+  waiter.join();
+  FileLock after{"vm-3", FileLock::Wait::no};
+  EXPECT_TRUE(after.held());
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -287,6 +290,81 @@ TEST(RedactorManySecretsTest, HundredThousandSecretsOverALargeText) {
   const std::string out = redactor.redact(text);
   EXPECT_EQ(out.find("secret-"), std::string::npos);
   EXPECT_EQ(out.substr(0, 13), "value *** ok ");
+}
+
+TEST(RedactorManySecretsTest, ClearForgetsEverySecret) {
+  Redactor redactor;
+  for (int i = 0; i < 1000; ++i) redactor.add_secret("secret-" + std::to_string(i));
+  EXPECT_EQ(redactor.redact("secret-7 secret-999"), "*** ***");
+  redactor.clear();
+  EXPECT_EQ(redactor.secret_count(), 0U);
+  EXPECT_EQ(redactor.redact("secret-7 secret-999"), "secret-7 secret-999");
+  redactor.add_secret("secret-999");  // usable again, links rebuilt
+  EXPECT_EQ(redactor.secret_count(), 1U);
+  EXPECT_EQ(redactor.redact("secret-7 secret-999"), "secret-7 ***");
+}
+
+// CPU time of this thread: what other processes on a loaded machine do does not count.
+double thread_cpu_seconds() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+// The CPU seconds to add `n` distinct secrets (16 random characters each) to a new redactor and
+// apply them to a text that holds every tenth of them, so the text grows with n too; the best of
+// three rounds. Checks that the secrets in the text are masked.
+double add_and_apply_seconds(int n) {
+  std::uint32_t seed = 2024U + static_cast<std::uint32_t>(n);
+  auto next = [&] { return seed = seed * 1664525U + 1013904223U; };
+  static constexpr char k_alphabet[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::vector<std::string> secrets;
+  std::string text;
+  for (int i = 0; i < n; ++i) {
+    std::string secret = "pw-";
+    for (int c = 0; c < 13; ++c) secret += k_alphabet[(next() >> 16U) % 62U];
+    if (i % 10 == 0) text += "user " + std::to_string(i) + " has " + secret + "; ";
+    secrets.push_back(std::move(secret));
+  }
+  double best = 1e9;
+  for (int round = 0; round < 3; ++round) {
+    Redactor redactor;
+    const double start = thread_cpu_seconds();
+    for (const auto& secret : secrets) redactor.add_secret(secret);
+    const std::string out = redactor.redact(text);
+    best = std::min(best, thread_cpu_seconds() - start);
+    EXPECT_EQ(redactor.secret_count(), static_cast<std::size_t>(n));
+    EXPECT_EQ(out.find("pw-"), std::string::npos) << "a secret survived";
+    EXPECT_EQ(out.substr(0, 14), "user 0 has ***");
+  }
+  return best;
+}
+
+// 100,000 secrets (a context with that many strings under `password`) are added and applied in
+// well under a second, and ten times as many secrets cost about ten times as much: a quadratic
+// redactor (each secret searched for in turn, or the automaton rebuilt per secret) takes ~100
+// times as long and fails the ratio even where the absolute bound is generous. CPU time, best
+// of three, so a busy machine does not make it flaky; the bound allows for sanitizer builds.
+TEST(RedactorManySecretsTest, AddingAndApplyingScalesLinearly) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr double k_bound = 4.0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  constexpr double k_bound = 4.0;
+#else
+  constexpr double k_bound = 1.0;
+#endif
+#else
+  constexpr double k_bound = 1.0;
+#endif
+  const double small = add_and_apply_seconds(10000);
+  const double large = add_and_apply_seconds(100000);
+  const double ratio = large / std::max(small, 1e-4);
+  std::printf("[redactor] 10,000 secrets: %.3f s, 100,000 secrets: %.3f s (x%.1f)\n", small,
+              large, ratio);
+  EXPECT_LT(large, k_bound) << "100,000 secrets took " << large << " s of CPU";
+  EXPECT_LT(ratio, 30.0) << "10 times the secrets took " << ratio << " times as long";
 }
 
 // --- keys and JSON masking
