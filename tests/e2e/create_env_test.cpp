@@ -89,7 +89,7 @@ class CreateEnvTest : public E2eTest {
     if (m_deployed && fs::exists(m_work / "state.json")) {
       const auto run = cli({"delete-env", manifest(), "--state", (m_work / "state.json").string(),
                             "--vars-store", (m_work / "creds.yml").string()},
-                           k_create_env_timeout);
+                           k_create_env_timeout, vars());
       if (run.exit_code != 0) {
         std::printf("[e2e] delete-env after a failure: %s%s\n", run.out.c_str(), run.err.c_str());
       }
