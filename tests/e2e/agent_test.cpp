@@ -44,13 +44,7 @@ class AgentTest : public E2eTest {
     if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_NO_FATAL_FAILURE(build_stemcell());
     remove_stale_namespaces();
-    virt::Network net{virNetworkLookupByName(&env().conn(), env().network_name().c_str())};
-    ASSERT_TRUE(net);
-    virt::OwnedCString bridge{virNetworkGetBridgeName(net.get())};
-    ASSERT_TRUE(bridge);
-    const int octet = 100 + static_cast<int>(std::stoul(random_hex(2), nullptr, 16) % 100);
-    m_subnet = std::make_unique<GuestSubnet>(bridge.get(), std::string{k_name_root} + random_hex(8),
-                                             octet);
+    ASSERT_NO_THROW(m_subnet = subnet_on_network(env().conn(), env().network_name()));
     // The agent listens for HTTPS on every address of the guest (its mbus URL in the settings).
     m_password = random_hex(16);
     auto config = nlohmann::json::parse(read_whole_file(m_config.string()));

@@ -68,13 +68,7 @@ class CreateEnvTest : public E2eTest {
                                      << stemcell.err;
     phase("agent stemcell build (cached)", stemcell.seconds);
     remove_stale_namespaces();
-    virt::Network net{virNetworkLookupByName(&env().conn(), env().network_name().c_str())};
-    ASSERT_TRUE(net);
-    virt::OwnedCString bridge{virNetworkGetBridgeName(net.get())};
-    ASSERT_TRUE(bridge);
-    const int octet = 100 + static_cast<int>(std::stoul(random_hex(2), nullptr, 16) % 100);
-    m_subnet = std::make_unique<GuestSubnet>(bridge.get(), std::string{k_name_root} + random_hex(8),
-                                             octet);
+    ASSERT_NO_THROW(m_subnet = subnet_on_network(env().conn(), env().network_name()));
     m_work = env().root() / (m_prefix + "create-env");
     fs::create_directories(m_work);
     fs::permissions(m_work, fs::perms::owner_all);  // the vars store holds the mbus credentials

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -142,6 +143,18 @@ class GuestSubnet {
   std::string m_ip, m_ns, m_host_end, m_ns_end;
   int m_octet;
 };
+
+// A GuestSubnet (10.244.1xx.0/24, the octet drawn at random) bridged onto libvirt network
+// `network`, in a namespace named k_name_root + random hex.
+inline std::unique_ptr<GuestSubnet> subnet_on_network(virConnect& conn, const std::string& network) {
+  virt::Network net{virNetworkLookupByName(&conn, network.c_str())};
+  if (!net) throw std::runtime_error("no libvirt network " + network);
+  virt::OwnedCString bridge{virNetworkGetBridgeName(net.get())};
+  if (!bridge) throw std::runtime_error("libvirt network " + network + " has no bridge");
+  const int octet = 100 + static_cast<int>(std::stoul(random_hex(2), nullptr, 16) % 100);
+  return std::make_unique<GuestSubnet>(bridge.get(), std::string{k_name_root} + random_hex(8),
+                                       octet);
+}
 
 // A self-signed certificate for the agent's mbus listener at `ip` (the settings'
 // env.bosh.mbus.cert), made with openssl into `dir`.
