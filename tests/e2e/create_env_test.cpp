@@ -248,7 +248,7 @@ TEST_F(CreateEnvTest, TinyReleaseRunsAndDeleteEnvLeavesNothing) {
   ASSERT_EQ(created.exit_code, 0) << "bosh create-env failed:\n" << created.out << created.err;
   phase("create-env: bosh create-env (CPI compiled here, hello compiled in the VM)",
         created.seconds);
-  const std::string out = created.out;
+  const std::string out = created.out + created.err;  // the CLI's stages, wherever it writes them
   EXPECT_NE(out.find("Compiling package 'hello/"), std::string::npos) << out;
   EXPECT_NE(out.find("Waiting for instance 'tiny/0' to be running"), std::string::npos) << out;
   EXPECT_NE(out.find("Finished deploying"), std::string::npos) << out;
