@@ -107,7 +107,8 @@ class CreateEnvTest : public E2eTest {
                                   "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
                                   "LC_ALL=C",
                                   bosh_cli(),
-                                  "--non-interactive"};
+                                  "--non-interactive",
+                                  "--tty"};  // without a terminal the CLI prints no stages
     argv.insert(argv.end(), args.begin(), args.end());
     for (const auto& v : vars) {
       argv.push_back("-v");
