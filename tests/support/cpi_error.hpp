@@ -1,5 +1,5 @@
 #pragma once
-// Small assertions shared by the unit tests that check CpiError messages.
+// Small assertions shared by the tests that check CpiError and CloudError messages.
 
 #include <gtest/gtest.h>
 
@@ -10,15 +10,21 @@
 
 namespace cpi::testing {
 
-// The CpiError message `action` throws; fails the test when it throws nothing.
-inline std::string cpi_error_of(const std::function<void()>& action) {
+// The message of the `Error` (CpiError, CloudError, ...) `action` throws; fails the test when it
+// throws nothing.
+template <typename Error>
+std::string error_of(const std::function<void()>& action) {
   try {
     action();
-  } catch (const CpiError& e) {
+  } catch (const Error& e) {
     return e.what();
   }
-  ADD_FAILURE() << "expected a CpiError";
+  ADD_FAILURE() << "expected a " << ::testing::internal::GetTypeName<Error>();
   return {};
+}
+
+inline std::string cpi_error_of(const std::function<void()>& action) {
+  return error_of<CpiError>(action);
 }
 
 inline bool contains(const std::string& text, const std::string& part) {

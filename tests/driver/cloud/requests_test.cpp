@@ -13,6 +13,7 @@
 
 #include "cpi/cloud/ids.hpp"
 #include "cpi/errors.hpp"
+#include "support/cpi_error.hpp"
 #include "support/disk_fixture.hpp"
 
 namespace cpi::testing {
@@ -42,18 +43,6 @@ class RequestsTest : public DiskFixture {
   }
 
   const cloud::Names& names() { return cloud().names(); }
-
-  // The CloudError `action` throws (a failed test when none).
-  template <typename F>
-  static std::string cloud_error_of(F&& action) {
-    try {
-      action();
-    } catch (const CloudError& e) {
-      return e.what();
-    }
-    ADD_FAILURE() << "expected a CloudError";
-    return {};
-  }
 
   // The <title> of the domain's persistent or live definition.
   std::string title(const cloud::VmCid& vm, bool inactive) {
@@ -86,7 +75,7 @@ TEST_F(RequestsTest, HasDiskOfAMissingDiskAlsoLooksForItsPoolRecord) {
 TEST_F(RequestsTest, HasDiskInAnInactivePoolSaysHowToStartIt) {
   const auto disk = new_disk(16);
   stop_pool();
-  const auto message = cloud_error_of([&] { new_cloud()->has_disk(disk); });
+  const auto message = error_of<CloudError>([&] { new_cloud()->has_disk(disk); });
   EXPECT_NE(message.find("storage pool 'default-pool' is inactive"), std::string::npos) << message;
   EXPECT_NE(message.find("virsh pool-start default-pool"), std::string::npos) << message;
 }
@@ -116,7 +105,7 @@ TEST_F(RequestsTest, CreateDiskNextToADomainNotOursIsRefused) {
 TEST_F(RequestsTest, CreateDiskInAnInactivePoolSaysHowToStartIt) {
   stop_pool();
   const auto message =
-      cloud_error_of([&] { new_cloud()->create_disk(16, nullptr, std::nullopt); });
+      error_of<CloudError>([&] { new_cloud()->create_disk(16, nullptr, std::nullopt); });
   EXPECT_NE(message.find("storage pool 'default-pool' is inactive"), std::string::npos) << message;
   EXPECT_NE(message.find("virsh pool-start default-pool"), std::string::npos) << message;
 }
