@@ -39,6 +39,8 @@ const xml::DiskDevice* find_mount(const xml::DomainFacts& facts, const std::stri
   }
   return nullptr;
 }
+// The answer points into `facts`: never into a temporary.
+const xml::DiskDevice* find_mount(xml::DomainFacts&& facts, const std::string& disk) = delete;
 
 // A file of the settings filesystem, mode 0600 (it holds the mbus credentials).
 void write_tree_file(const fs::path& root, const std::string& relative, const std::string& text) {
@@ -290,7 +292,8 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
   const nlohmann::json hint = disk_mount(disk.value);
   const std::string old_xml = translate("reading vm '" + vm.value + "'",
                                         [&] { return m_hv.domain_xml(domain, true); });
-  if (find_mount(xml::read_domain_xml(old_xml), disk.value) != nullptr) {
+  const auto facts = xml::read_domain_xml(old_xml);
+  if (find_mount(facts, disk.value) != nullptr) {
     if (meta.value("attached_to", "") != vm.value) {
       meta["attached_to"] = vm.value;
       write_meta(*located.pool, ref.volume, meta);
@@ -337,7 +340,8 @@ void LibvirtCloud::detach_container_disk(virDomain& domain, const VmCid& vm, con
                                          int api_version) {
   const std::string old_xml = translate("reading vm '" + vm.value + "'",
                                         [&] { return m_hv.domain_xml(domain, true); });
-  const auto* mounted = find_mount(xml::read_domain_xml(old_xml), disk.value);
+  const auto facts = xml::read_domain_xml(old_xml);  // owns what `mounted` points into
+  const auto* mounted = find_mount(facts, disk.value);
   auto settle = [&] {
     if (located) {
       auto meta = read_meta(*located->pool, ref.volume);

@@ -24,6 +24,8 @@ const xml::DiskDevice* find_serial(const xml::DomainFacts& facts, const std::str
   }
   return nullptr;
 }
+// The answer points into `facts`: never into a temporary.
+const xml::DiskDevice* find_serial(xml::DomainFacts&& facts, const std::string& serial) = delete;
 
 }  // namespace
 
