@@ -82,8 +82,14 @@ std::string LibvirtCloud::object_name(const std::string& cid) const {
   throw CpiError(quote_text(cid) + " is not a CID of this CPI; nothing was touched");
 }
 
+// virt's errors at the boundary: a connection failure is a LibvirtError, already the CloudError
+// BOSH gets; settings no URI can be built from are the operator's config: CpiError.
 std::unique_ptr<Cloud> open_libvirt_cloud(const config::Config& config) {
-  return std::make_unique<OwningCloud>(config);
+  try {
+    return std::make_unique<OwningCloud>(config);
+  } catch (const virt::InvalidSettings& e) {
+    throw CpiError(e.what());
+  }
 }
 
 }  // namespace cpi::cloud

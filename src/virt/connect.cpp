@@ -5,7 +5,6 @@
 
 #include <cctype>
 
-#include "cpi/errors.hpp"
 #include "cpi/virt/error.hpp"
 
 namespace cpi::virt {
@@ -112,13 +111,11 @@ OpenConnection open_connection(const config::LibvirtConfig& config) {
   }
   out.connection.reset(virConnectOpen(out.target.uri.c_str()));
   if (!out.connection) {
-    virErrorPtr error = virGetLastError();
-    const int code = error != nullptr ? error->code : VIR_ERR_INTERNAL_ERROR;
-    const std::string message =
-        error != nullptr && error->message != nullptr ? error->message : "unknown error";
-    throw CloudError("connecting to libvirt at '" + out.target.display_uri + "' (transport " +
-                     out.target.transport + "): " + message + "; " +
-                     connection_hint(out.target.transport, code, message));
+    const CopiedError error = take_last_error();
+    throw LibvirtError(error.code,
+                       "connecting to libvirt at '" + out.target.display_uri + "' (transport " +
+                           out.target.transport + "): " + error.message + "; " +
+                           connection_hint(out.target.transport, error.code, error.message));
   }
   return out;
 }

@@ -11,20 +11,19 @@ void ignore_error(void* /*user_data*/, virErrorPtr /*error*/) {}
 
 }  // namespace
 
+CopiedError take_last_error() {
+  CopiedError out{VIR_ERR_INTERNAL_ERROR, "libvirt reported no error detail"};
+  if (virErrorPtr error = virGetLastError(); error != nullptr) {
+    if (error->code != VIR_ERR_OK) out.code = error->code;
+    if (error->message != nullptr) out.message = error->message;
+  }
+  virResetLastError();
+  return out;
+}
+
 int last_error_code() noexcept {
   virErrorPtr error = virGetLastError();
   return error == nullptr ? VIR_ERR_OK : error->code;
-}
-
-void throw_last_error(const std::string& action) {
-  virErrorPtr error = virGetLastError();
-  if (error == nullptr) {
-    throw LibvirtError(VIR_ERR_INTERNAL_ERROR, action + ": libvirt reported no error detail");
-  }
-  const int code = error->code;
-  std::string message = error->message != nullptr ? error->message : "unknown libvirt error";
-  virResetLastError();
-  throw LibvirtError(code, action + ": " + message);
 }
 
 void install_quiet_error_handler() noexcept { virSetErrorFunc(nullptr, ignore_error); }
@@ -39,10 +38,10 @@ Stream::~Stream() {
   virStreamFree(m_stream);
 }
 
-void Stream::finish(const char* what) {
+void Stream::finish(const std::string& what) {
   if (virStreamFinish(m_stream) < 0) {
     m_done = true;  // a failed finish leaves the stream aborted
-    throw_last_error(what);
+    fail(what);
   }
   m_done = true;
 }

@@ -1,5 +1,6 @@
-// LibvirtHypervisor: the read-only host queries the operator tools use (cpi doctor, inspect,
-// cleanup). Kept apart from libvirt_hypervisor.cpp, which holds what the CPI methods call.
+// LibvirtHypervisor: the connection's and the host's read-only queries (the operator tools, cpi
+// doctor, inspect and cleanup, use most of them). Domains are in libvirt_hypervisor_domains.cpp,
+// storage in libvirt_hypervisor_storage.cpp and libvirt_hypervisor_streams.cpp.
 
 #include <libvirt/virterror.h>
 
@@ -7,15 +8,31 @@
 
 #include "cpi/virt/error.hpp"
 #include "cpi/virt/libvirt_hypervisor.hpp"
+#include "object_names.hpp"
 
 namespace cpi::virt {
+
+std::string LibvirtHypervisor::uri() {
+  return take_string(virConnectGetURI(&m_conn), "reading the connection URI");
+}
+
+std::optional<std::string> LibvirtHypervisor::domain_capabilities(const std::string& virt_type) {
+  char* xml =
+      virConnectGetDomainCapabilities(&m_conn, nullptr, nullptr, nullptr, virt_type.c_str(), 0);
+  if (xml == nullptr) {
+    virResetLastError();
+    return std::nullopt;
+  }
+  OwnedCString owned{xml};
+  return std::string{owned.get()};
+}
 
 HostVersions LibvirtHypervisor::host_versions() {
   HostVersions out;
   if (const char* type = virConnectGetType(&m_conn); type != nullptr) {
     out.type = type;
   } else {
-    throw_last_error("reading the hypervisor type");
+    fail("reading the hypervisor type");
   }
   unsigned long version = 0;  // NOLINT(runtime/int): libvirt's type
   if (virConnectGetVersion(&m_conn, &version) == 0) {
@@ -25,28 +42,21 @@ HostVersions LibvirtHypervisor::host_versions() {
   }
   unsigned long lib_version = 0;  // NOLINT(runtime/int)
   if (virConnectGetLibVersion(&m_conn, &lib_version) < 0) {
-    throw_last_error("reading the libvirt version");
+    fail("reading the libvirt version");
   }
   out.libvirt = lib_version;
   return out;
 }
 
 std::string LibvirtHypervisor::capabilities() {
-  char* xml = virConnectGetCapabilities(&m_conn);
-  if (xml == nullptr) {
-    throw_last_error("reading the host capabilities");
-  }
-  OwnedCString owned{xml};
-  return owned.get();
+  return take_string(virConnectGetCapabilities(&m_conn), "reading the host capabilities");
 }
 
 int LibvirtHypervisor::domain_state(virDomain& domain) {
   int state = VIR_DOMAIN_NOSTATE;
   int reason = 0;
-  if (virDomainGetState(&domain, &state, &reason, 0) < 0) {
-    const char* name = virDomainGetName(&domain);
-    throw_last_error(std::string{"reading the state of domain '"} + (name ? name : "?") + "'");
-  }
+  check(virDomainGetState(&domain, &state, &reason, 0),
+        [&] { return "reading the state of domain '" + name_of(domain) + "'"; });
   return state;
 }
 

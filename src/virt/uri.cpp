@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <utility>
 
-#include "cpi/errors.hpp"
+#include "cpi/virt/error.hpp"
 
 namespace cpi::virt {
 namespace {
@@ -78,7 +78,7 @@ std::string tls_pki_dir(const config::TlsConfig& tls, std::optional<util::Privat
     return {};
   }
   if (tls.ca_cert.empty() || tls.client_cert.empty() || tls.client_key.empty()) {
-    throw CpiError(
+    throw InvalidSettings(
         "libvirt.tls: ca_cert, client_cert and client_key must all be set for the tls transport");
   }
   if (auto dir = libvirt_pki_dir(tls); !dir.empty()) return dir;
@@ -129,8 +129,9 @@ ConnectTarget build_target(const config::LibvirtConfig& config) {
   // libvirt takes C strings: a NUL would cut the URI (an empty one opens the default daemon).
   for (const auto* field : {&config.uri, &config.host, &config.username, &config.socket}) {
     if (field->find('\0') != std::string::npos) {
-      throw CpiError("libvirt connection settings (uri, host, username, socket) must not contain "
-                     "a NUL character");
+      throw InvalidSettings(
+          "libvirt connection settings (uri, host, username, socket) must not contain a NUL "
+          "character");
     }
   }
   ConnectTarget target;

@@ -46,6 +46,7 @@
 
 #include "cpi/virt/error.hpp"
 #include "cpi/virt/hypervisor.hpp"
+#include "support/hypervisor_wrapper.hpp"
 
 namespace cpi::testing {
 

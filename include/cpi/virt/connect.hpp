@@ -13,8 +13,9 @@ struct OpenConnection {
   Connection connection;
 };
 
-// Opens the URI `config` names. Throws CloudError naming the URI (no secrets), the transport and
-// what to check; ok_to_retry is not set (the director does not retry these).
+// Opens the URI `config` names. Throws LibvirtError (a CloudError) naming the URI (no secrets),
+// the transport, libvirt's message and what to check; ok_to_retry is not set (the director does
+// not retry these). Settings it cannot build a URI from: InvalidSettings (build_target).
 OpenConnection open_connection(const config::LibvirtConfig& config);
 
 // The hint for a connection failure with libvirt error `code` and message `message`.

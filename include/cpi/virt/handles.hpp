@@ -24,7 +24,7 @@ using Network = std::unique_ptr<virNetwork, Releaser<virNetwork, virNetworkFree>
 
 // One more owned reference to a pool already held (virStoragePoolRef: no call to the daemon).
 inline Pool another_reference(virStoragePool& pool) {
-  if (virStoragePoolRef(&pool) < 0) throw_last_error("referencing a storage pool");
+  check(virStoragePoolRef(&pool), "referencing a storage pool");
   return Pool{&pool};
 }
 
@@ -42,8 +42,9 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
   ~Stream();
   virStream* get() const noexcept { return m_stream; }
-  // virStreamFinish; throws LibvirtError on failure (the destructor then only frees).
-  void finish(const char* what);
+  // virStreamFinish; throws LibvirtError "<what>: ..." on failure (the destructor then only
+  // frees).
+  void finish(const std::string& what);
   // The stream was already aborted by libvirt (a failed Send*All): only free it.
   void mark_aborted() noexcept { m_done = true; }
 

@@ -25,8 +25,8 @@ std::string default_uri(const std::string& hypervisor);
 std::string uri_driver(const std::string& hypervisor);
 
 // Builds the URI from `config`; writes inline TLS material (cacert.pem, clientcert.pem,
-// clientkey.pem) and inline SSH keys/known_hosts into a private 0700 dir. Throws CpiError
-// naming the missing field for an incomplete transport.
+// clientkey.pem) and inline SSH keys/known_hosts into a private 0700 dir. Throws
+// InvalidSettings (virt/error.hpp) naming the missing field for an incomplete transport.
 ConnectTarget build_target(const config::LibvirtConfig& config);
 
 }  // namespace cpi::virt

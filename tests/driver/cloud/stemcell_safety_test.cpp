@@ -13,6 +13,7 @@
 #include "cpi/cloud/ids.hpp"
 #include "cpi/errors.hpp"
 #include "support/test_driver.hpp"
+#include "support/hypervisor_wrapper.hpp"
 
 namespace cpi::testing {
 namespace {

@@ -15,6 +15,7 @@
 #include "cpi/virt/handles.hpp"
 #include "cpi/xml/domain_xml.hpp"
 #include "driver/tools/tools_fixture.hpp"
+#include "support/hypervisor_wrapper.hpp"
 
 namespace cpi::testing {
 namespace {
