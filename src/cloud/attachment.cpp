@@ -59,25 +59,18 @@ bool xml_holds(const std::string& text, const LibvirtCloud::DiskRef& disk) {
 
 LibvirtCloud::DiskRef LibvirtCloud::disk_ref(const DiskCid& disk, Located& located) {
   DiskRef ref{disk.value, located.pool_name, object_name(disk.value), ""};
-  ref.path = translate("reading disk '" + disk.value + "'",
-                       [&] { return m_hv.volume_path(*located.volume); });
+  ref.path = m_hv.volume_path(*located.volume);
   return ref;
 }
 
 bool LibvirtCloud::domain_holds(virDomain& domain, const DiskRef& disk) {
-  return translate("reading the definitions of domain '" +
-                       std::string{virDomainGetName(&domain)} + "'",
-                   [&] {
-                     if (xml_holds(m_hv.domain_xml(domain, true), disk)) return true;
-                     return m_hv.domain_active(domain) &&
-                            xml_holds(m_hv.domain_xml(domain, false), disk);
-                   });
+  if (xml_holds(m_hv.domain_xml(domain, true), disk)) return true;
+  return m_hv.domain_active(domain) && xml_holds(m_hv.domain_xml(domain, false), disk);
 }
 
 bool LibvirtCloud::vm_holds(const std::string& vm, const DiskRef& disk) {
   if (vm.empty()) return false;
-  auto domain = translate("looking up vm '" + vm + "'",
-                          [&] { return m_hv.find_domain(object_name(vm)); });
+  auto domain = m_hv.find_domain(object_name(vm));
   return domain && domain_holds(**domain, disk);
 }
 
@@ -87,16 +80,15 @@ bool LibvirtCloud::vm_holds(const std::string& vm, const DiskRef& disk) {
 // every other method looks domains up by name.
 std::vector<std::string> LibvirtCloud::domains_holding(const DiskRef& disk) {
   std::vector<std::string> out;
-  const auto names = translate("listing domains", [&] { return m_hv.list_domain_names(); });
+  const auto names = m_hv.list_domain_names();
   for (const auto& name : names) {
-    auto domain = translate("looking up domain '" + name + "'",
-                            [&] { return m_hv.find_domain(name); });
+    auto domain = m_hv.find_domain(name);
     if (!domain) continue;  // gone since the listing
     try {
       if (domain_holds(**domain, disk)) out.push_back(name);
     } catch (const CloudError&) {
       // Gone since the listing, or unreadable: an unreadable one counts as holding the disk.
-      if (translate("looking up domain '" + name + "'", [&] { return m_hv.find_domain(name); })) {
+      if (m_hv.find_domain(name)) {
         throw;
       }
     }
@@ -141,12 +133,7 @@ bool LibvirtCloud::wait_released(virDomain& domain, const DiskRef& disk) {
       std::chrono::steady_clock::now() + std::chrono::seconds(m_config.libvirt.detach_timeout);
   auto pause = std::chrono::milliseconds(20);
   for (;;) {
-    const bool held = translate("reading running vm '" + std::string{virDomainGetName(&domain)} +
-                                    "'",
-                                [&] {
-                                  return m_hv.domain_active(domain) &&
-                                         xml_holds(m_hv.domain_xml(domain, false), disk);
-                                });
+    const bool held = m_hv.domain_active(domain) && xml_holds(m_hv.domain_xml(domain, false), disk);
     if (!held) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(pause);

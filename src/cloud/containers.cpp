@@ -114,17 +114,13 @@ StemcellCid LibvirtCloud::create_rootfs_stemcell(const std::string& image_path) 
   fs::remove_all(tree);  // the image holds it now: give the scratch space back early
   stemcell::FileSource source{image};
   util::Rollback rollback;
-  translate("importing root filesystem stemcell '" + image_path + "' into volume '" + name + "'",
-            [&] {
-              auto volume = m_hv.create_volume(target, xml::volume_xml({name, capacity, "raw", ""}));
-              rollback.add("delete volume '" + name + "'",
-                           [this, &target, name] { delete_if_exists(target, name); });
-              rollback.add("delete '" + meta_volume(name) + "'",
-                           [this, &target, name] { delete_if_exists(target, meta_volume(name)); });
-              spdlog::info("uploading the {} MiB root filesystem image into {}", capacity / k_mib,
-                           name);
-              m_hv.upload_volume(*volume, source, source.size(), true);
-            });
+  auto volume = m_hv.create_volume(target, xml::volume_xml({name, capacity, "raw", ""}));
+  rollback.add("delete volume '" + name + "'",
+               [this, &target, name] { delete_if_exists(target, name); });
+  rollback.add("delete '" + meta_volume(name) + "'",
+               [this, &target, name] { delete_if_exists(target, meta_volume(name)); });
+  spdlog::info("uploading the {} MiB root filesystem image into {}", capacity / k_mib, name);
+  m_hv.upload_volume(*volume, source, source.size(), true);
   write_meta(target, name, {{"rootfs", true}, {"init", rootfs.init}});
   rollback.commit();
   return cid;
@@ -172,8 +168,7 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
     needs.push_back({"the ephemeral filesystem of vm '" + cid.value + "'", "raw",
                      ephemeral_mib * k_mib, ephemeral_mib * k_mib});
   }
-  translate("checking the room in storage pool '" + pool_name + "'",
-            [&] { require_room(target, pool_name, needs); });
+  require_room(target, pool_name, needs);
   const bool local = host_is_local();
   auto source_of = [this, local](virStorageVol& volume) {
     return stemcell::lxc_source_path(m_hv.volume_path(volume), local);
@@ -185,12 +180,12 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
                [this, &target, root_name] { delete_if_exists(target, root_name); });
   xml::DiskDevice root{pool_name, root_name, "raw", "", "", "", false};
   root.mount = "/";
-  root.path = translate("copying the root filesystem into '" + root_name + "'", [&] {
+  {
     auto volume = m_hv.create_volume(
         target, xml::volume_xml({root_name, stemcell_facts.capacity_bytes, "raw", ""}));
     m_hv.copy_volume_bytes(stemcell, *volume);
-    return source_of(*volume);
-  });
+    root.path = source_of(*volume);
+  }
   spec.disks.push_back(root);
 
   // Settings, read-only, where the stemcell's settings link points.
@@ -208,11 +203,8 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
   });
   xml::DiskDevice config{pool_name, config_name, "raw", "", "", "", true};
   config.mount = stemcell::k_config_dir;
-  config.path = translate("writing the settings volume '" + config_name + "'", [&] {
-    auto volume = write_container_settings(target, config_name, agent::user_data(input),
-                                           agent::meta_data(input));
-    return source_of(*volume);
-  });
+  config.path = source_of(*write_container_settings(target, config_name, agent::user_data(input),
+                                                    agent::meta_data(input)));
   spec.disks.push_back(config);
 
   // Ephemeral: an empty filesystem at /var/vcap/data.
@@ -222,10 +214,8 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
                  [this, &target, eph_name] { delete_if_exists(target, eph_name); });
     xml::DiskDevice eph{pool_name, eph_name, "raw", "", "", "", false};
     eph.mount = stemcell::k_ephemeral_dir;
-    eph.path = translate("creating the ephemeral filesystem '" + eph_name + "'", [&] {
-      auto volume = upload_ext4(target, eph_name, ephemeral_mib * k_mib, "bosh-ephemeral", "");
-      return source_of(*volume);
-    });
+    eph.path =
+        source_of(*upload_ext4(target, eph_name, ephemeral_mib * k_mib, "bosh-ephemeral", ""));
     spec.disks.push_back(eph);
   }
 }
@@ -248,25 +238,21 @@ void LibvirtCloud::set_container_disk_setting(const VmCid& vm, const std::string
     if (persistent.contains(disk) && persistent[disk] == hint) return;
     persistent[disk] = hint;
   }
-  translate("rewriting the settings volume '" + name + "'", [&] {
-    write_container_settings(target, name, stored["user_data"], stored.value("meta_data",
-                                                                              nlohmann::json::object()));
-  });
+  write_container_settings(target, name, stored["user_data"],
+                           stored.value("meta_data", nlohmann::json::object()));
 }
 
 void LibvirtCloud::redefine_container(virDomain& domain, const VmCid& vm,
                                       const std::string& old_xml, const std::string& new_xml,
                                       const std::string& disk, const nlohmann::json& hint,
                                       int api_version) {
-  const bool was_active =
-      translate("reading vm '" + vm.value + "'", [&] { return m_hv.domain_active(domain); });
-  translate("stopping container '" + vm.value + "' to change its filesystems",
-            [&] { stop_domain(domain, vm.value, k_grace_seconds); });
+  const bool was_active = m_hv.domain_active(domain);
+  stop_domain(domain, vm.value, k_grace_seconds);
   try {
-    translate("redefining container '" + vm.value + "'", [&] { m_hv.define_domain(new_xml); });
+    m_hv.define_domain(new_xml);
     if (api_version < 2) set_container_disk_setting(vm, disk, hint);
     if (was_active) {
-      translate("starting container '" + vm.value + "'", [&] { m_hv.start_domain(domain); });
+      m_hv.start_domain(domain);
     }
   } catch (...) {
     try {
@@ -290,8 +276,7 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
                                                    const DiskRef& ref, nlohmann::json& meta,
                                                    int api_version) {
   const nlohmann::json hint = disk_mount(disk.value);
-  const std::string old_xml = translate("reading vm '" + vm.value + "'",
-                                        [&] { return m_hv.domain_xml(domain, true); });
+  const std::string old_xml = m_hv.domain_xml(domain, true);
   const auto facts = xml::read_domain_xml(old_xml);
   if (find_mount(facts, disk.value) != nullptr) {
     if (meta.value("attached_to", "") != vm.value) {
@@ -307,9 +292,7 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
   }
   xml::DiskDevice device{located.pool_name, ref.volume, "raw", "", "", disk.value, false};
   device.mount = hint.get<std::string>();
-  device.path = translate("reading the path of disk '" + disk.value + "'", [&] {
-    return stemcell::lxc_source_path(m_hv.volume_path(*located.volume), host_is_local());
-  });
+  device.path = stemcell::lxc_source_path(m_hv.volume_path(*located.volume), host_is_local());
   const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
   const std::string new_xml = xml::with_device(old_xml, flavour->disk_device(device));
   meta["attaching"] = vm.value;
@@ -338,8 +321,7 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
 void LibvirtCloud::detach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
                                          std::optional<Located>& located, const DiskRef& ref,
                                          int api_version) {
-  const std::string old_xml = translate("reading vm '" + vm.value + "'",
-                                        [&] { return m_hv.domain_xml(domain, true); });
+  const std::string old_xml = m_hv.domain_xml(domain, true);
   const auto facts = xml::read_domain_xml(old_xml);  // owns what `mounted` points into
   const auto* mounted = find_mount(facts, disk.value);
   auto settle = [&] {

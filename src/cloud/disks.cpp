@@ -75,26 +75,21 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
     rollback.add("delete the pool record of '" + name + "'",
                  [this, name] { remove_pool_record(name); });
   }
-  translate("creating disk '" + cid.value + "' (" + std::to_string(size_mib) + " MiB) in pool '" +
-                pool_name + "'",
-            [&] {
-              virt::PoolInfo room{true, facts.capacity.value_or(0), facts.available.value_or(0)};
-              if (!facts.capacity || !facts.available) room = m_hv.pool_info(*target);
-              try {
-                require_room(room, pool_name,
-                             {{"disk '" + cid.value + "'", format, capacity, capacity}});
-              } catch (const NoDiskSpace&) {
-                require_active(*target, pool_name);  // an inactive pool reports no room
-                throw;
-              }
-              in_pool(*target, pool_name, [&] {
-                if (container()) {  // an ext4 filesystem the container mounts
-                  upload_ext4(*target, name, capacity, "", "0600");
-                  return;
-                }
-                m_hv.create_volume(*target, xml::volume_xml({name, capacity, format, "0600"}));
-              });
-            });
+  virt::PoolInfo room{true, facts.capacity.value_or(0), facts.available.value_or(0)};
+  if (!facts.capacity || !facts.available) room = m_hv.pool_info(*target);
+  try {
+    require_room(room, pool_name, {{"disk '" + cid.value + "'", format, capacity, capacity}});
+  } catch (const NoDiskSpace&) {
+    require_active(*target, pool_name);  // an inactive pool reports no room
+    throw;
+  }
+  in_pool(*target, pool_name, [&] {
+    if (container()) {  // an ext4 filesystem the container mounts
+      upload_ext4(*target, name, capacity, "", "0600");
+      return;
+    }
+    m_hv.create_volume(*target, xml::volume_xml({name, capacity, format, "0600"}));
+  });
   if (container()) {
     try {
       write_meta(*target, name, {{"filesystem", "ext4"}});
@@ -132,7 +127,7 @@ void LibvirtCloud::delete_disk(const DiskCid& cid) {
   }
   auto meta = read_meta(*located->pool, name);
   remove_partial_snapshot(*located, name, meta);
-  translate("deleting disk '" + cid.value + "'", [&] { m_hv.delete_volume(*located->volume); });
+  m_hv.delete_volume(*located->volume);
   delete_if_exists(*located->pool, meta_volume(name));
   if (located->pool_name != m_config.libvirt.storage_pool) remove_pool_record(name);
   lock.remove();  // the disk is gone; removed while held (util/file_lock.hpp)
@@ -154,8 +149,7 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
   auto located = locate(name);
   if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
   const auto wanted = mib_to_bytes(new_size_mib, "resize_disk: new_size");
-  const auto current = translate("reading disk '" + cid.value + "'",
-                                 [&] { return m_hv.volume_info(*located->volume).capacity; });
+  const auto current = m_hv.volume_info(*located->volume).capacity;
   if (wanted == current) {
     spdlog::info("disk {} already has {} MiB", cid.value, new_size_mib);
     return;
@@ -170,12 +164,12 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
                        std::to_string(current / k_mib) + " MiB; shrinking to " +
                        std::to_string(new_size_mib) + " MiB is not supported");
   }
-  translate("checking the room for disk '" + cid.value + "'", [&] {
+  {
     const auto format = xml::read_volume_xml(m_hv.volume_xml(*located->volume)).format;
     require_room(*located->pool, located->pool_name,
                  {{"growing disk '" + cid.value + "'", format.empty() ? "raw" : format, wanted,
                    wanted - current}});
-  });
+  }
   // Attached to a running VM: grow it online so the guest sees the new size.
   auto meta = read_meta(*located->pool, name);
   remove_partial_snapshot(*located, name, meta);  // a killed snapshot's copy job
@@ -184,16 +178,14 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
       const auto facts = xml::read_domain_xml(m_hv.domain_xml(**domain, false));
       for (const auto& disk : facts.disks) {
         if (disk.serial == cid.value) {
-          translate("resizing attached disk '" + cid.value + "'",
-                    [&] { m_hv.block_resize(**domain, disk.target, wanted); });
+          m_hv.block_resize(**domain, disk.target, wanted);
           spdlog::info("resized disk {} online to {} MiB", cid.value, new_size_mib);
           return;
         }
       }
     }
   }
-  translate("resizing disk '" + cid.value + "'",
-            [&] { m_hv.resize_volume(*located->volume, wanted); });
+  m_hv.resize_volume(*located->volume, wanted);
   spdlog::info("resized disk {} to {} MiB", cid.value, new_size_mib);
 }
 
@@ -241,22 +233,16 @@ SnapshotCid LibvirtCloud::take_snapshot(const DiskCid& cid, const nlohmann::json
   const auto holders = reconcile_record(*located, ref, meta);
   const SnapshotCid snap = new_snapshot_cid();
   const std::string snap_name = object_name(snap.value);
-  const auto facts = xml::read_volume_xml(
-      translate("reading disk '" + cid.value + "'", [&] { return m_hv.volume_xml(*located->volume); }));
+  const auto facts = xml::read_volume_xml(m_hv.volume_xml(*located->volume));
   // The VM whose running qemu (or container) has the disk open: its live definition holds it.
   std::optional<virt::Domain> running;
   std::string owner;
   std::string target;
   for (const auto& vm : holders) {
-    auto domain = translate("looking up vm '" + vm + "'",
-                            [&] { return m_hv.find_domain(object_name(vm)); });
+    auto domain = m_hv.find_domain(object_name(vm));
     if (!domain) continue;
-    const auto live = translate("reading running vm '" + vm + "'", [&]() -> std::optional<std::string> {
-      if (!m_hv.domain_active(**domain)) return std::nullopt;
-      return m_hv.domain_xml(**domain, false);
-    });
-    if (!live) continue;
-    for (const auto& d : xml::read_domain_xml(*live).disks) {
+    if (!m_hv.domain_active(**domain)) continue;
+    for (const auto& d : xml::read_domain_xml(m_hv.domain_xml(**domain, false)).disks) {
       if (d.serial == cid.value) {
         running = std::move(*domain);
         owner = vm;
@@ -284,24 +270,22 @@ SnapshotCid LibvirtCloud::take_snapshot(const DiskCid& cid, const nlohmann::json
     if (located->pool_name != m_config.libvirt.storage_pool) {
       write_pool_record(snap_name, located->pool_name);
     }
-    translate("snapshotting disk '" + cid.value + "'", [&] {
-      if (live_copy) {
-        copy_running(**running, owner, target, *located, facts, snap_name);
-      } else if (running) {
-        m_hv.suspend_domain(**running);
-        try {
-          util::stop_point("snapshot:paused");
-          copy_for_snapshot(*located, facts, snap_name, true);
-          util::stop_point("snapshot:copied");
-        } catch (...) {
-          m_hv.resume_domain(**running);
-          throw;
-        }
+    if (live_copy) {
+      copy_running(**running, owner, target, *located, facts, snap_name);
+    } else if (running) {
+      m_hv.suspend_domain(**running);
+      try {
+        util::stop_point("snapshot:paused");
+        copy_for_snapshot(*located, facts, snap_name, true);
+        util::stop_point("snapshot:copied");
+      } catch (...) {
         m_hv.resume_domain(**running);
-      } else {
-        copy_for_snapshot(*located, facts, snap_name, false);
+        throw;
       }
-    });
+      m_hv.resume_domain(**running);
+    } else {
+      copy_for_snapshot(*located, facts, snap_name, false);
+    }
     write_meta(*located->pool, snap_name,
                {{"disk", cid.value}, {"metadata", metadata}, {"complete", true}});
     if (running) {
@@ -409,18 +393,14 @@ void LibvirtCloud::remove_partial_snapshot(Located& located, const std::string& 
   if (!parsed || parsed->kind != NameKind::snapshot) snap_name.clear();  // never another kind
   std::string snap_path;
   if (!snap_name.empty()) {
-    translate("reading snapshot '" + snap_name + "'", [&] {
-      if (auto volume = m_hv.find_volume(*located.pool, snap_name)) {
-        snap_path = m_hv.volume_path(**volume);
-      }
-    });
+    if (auto volume = m_hv.find_volume(*located.pool, snap_name)) {
+      snap_path = m_hv.volume_path(**volume);
+    }
   }
   if (is_vm_cid(vm)) {
-    translate("finishing the snapshot of disk '" + name + "' on vm '" + vm + "'", [&] {
-      auto domain = m_hv.find_domain(object_name(vm));
-      if (!domain) return;
+    if (auto domain = m_hv.find_domain(object_name(vm))) {
       finish_vm_snapshot_side(**domain, vm, snap_path, !paused.empty(), name);
-    });
+    }
   }
   if (!snap_name.empty()) {
     delete_if_exists(*located.pool, snap_name);
@@ -526,7 +506,7 @@ void LibvirtCloud::delete_snapshot(const SnapshotCid& cid) {
     spdlog::info("snapshot {} is already gone", cid.value);
     return;
   }
-  translate("deleting snapshot '" + cid.value + "'", [&] { m_hv.delete_volume(*located->volume); });
+  m_hv.delete_volume(*located->volume);
   delete_if_exists(*located->pool, meta_volume(name));
   if (located->pool_name != m_config.libvirt.storage_pool) remove_pool_record(name);
 }

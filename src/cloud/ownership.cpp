@@ -52,26 +52,22 @@ namespace {
 
 std::optional<virt::Domain> LibvirtCloud::find_our_domain(const VmCid& cid, nlohmann::json* facts) {
   const std::string name = m_names.domain(cid);
-  return translate("looking up vm '" + cid.value + "'", [&]() -> std::optional<virt::Domain> {
-    auto domain = m_hv.find_domain(name);
-    if (!domain) return std::nullopt;
-    const auto metadata = m_hv.domain_metadata(**domain, xml::k_metadata_ns);
-    if (!metadata) refuse_foreign(name);
-    if (facts != nullptr) *facts = metadata_facts(*metadata);
-    return domain;
-  });
+  auto domain = m_hv.find_domain(name);
+  if (!domain) return std::nullopt;
+  const auto metadata = m_hv.domain_metadata(**domain, xml::k_metadata_ns);
+  if (!metadata) refuse_foreign(name);
+  if (facts != nullptr) *facts = metadata_facts(*metadata);
+  return domain;
 }
 
 std::optional<virt::Domain> LibvirtCloud::find_our_domain(const VmCid& cid,
                                                           xml::DomainFacts& definition) {
   const std::string name = m_names.domain(cid);
-  return translate("looking up vm '" + cid.value + "'", [&]() -> std::optional<virt::Domain> {
-    auto domain = m_hv.find_domain(name);
-    if (!domain) return std::nullopt;
-    definition = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
-    if (!definition.ours) refuse_foreign(name);
-    return domain;
-  });
+  auto domain = m_hv.find_domain(name);
+  if (!domain) return std::nullopt;
+  definition = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
+  if (!definition.ours) refuse_foreign(name);
+  return domain;
 }
 
 nlohmann::json LibvirtCloud::facts_json(const std::string& text) {
@@ -88,23 +84,19 @@ nlohmann::json LibvirtCloud::metadata_facts(const std::string& metadata_xml) {
 std::optional<std::string> LibvirtCloud::recorded_pool(const std::string& volume_name) {
   const std::string record = m_names.pool_record(volume_name);
   const auto cid = m_names.parse(volume_name)->cid;
-  return translate("reading '" + record + "'", [&]() -> std::optional<std::string> {
-    virStoragePool& ours = pool_handle();
-    auto volume = in_pool(ours, m_config.libvirt.storage_pool,
-                          [&] { return m_hv.find_volume(ours, record); });
-    if (!volume) return std::nullopt;
-    auto found = read_pool_record_json(m_hv.download_volume(**volume, k_record_bytes), cid);
-    if (!found) spdlog::warn("'{}' is not a pool record of {}; ignoring it", record, cid);
-    return found;
-  });
+  virStoragePool& ours = pool_handle();
+  auto volume =
+      in_pool(ours, m_config.libvirt.storage_pool, [&] { return m_hv.find_volume(ours, record); });
+  if (!volume) return std::nullopt;
+  auto found = read_pool_record_json(m_hv.download_volume(**volume, k_record_bytes), cid);
+  if (!found) spdlog::warn("'{}' is not a pool record of {}; ignoring it", record, cid);
+  return found;
 }
 
 void LibvirtCloud::write_pool_record(const std::string& volume_name, const std::string& pool_name) {
   const std::string record = m_names.pool_record(volume_name);
   const auto cid = m_names.parse(volume_name)->cid;
-  translate("writing '" + record + "'", [&] {
-    upload_bytes(pool(), record, pool_record_json(cid, pool_name), "0600");
-  });
+  upload_bytes(pool(), record, pool_record_json(cid, pool_name), "0600");
 }
 
 void LibvirtCloud::remove_pool_record(const std::string& volume_name) {

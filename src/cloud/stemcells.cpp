@@ -38,21 +38,17 @@ StemcellCid LibvirtCloud::import_stemcell(const std::string& image_path,
   virStoragePool& target = pool();
 
   util::Rollback rollback;
-  translate("importing stemcell '" + image_path + "' into volume '" + name + "'", [&] {
-    m_hv.create_volume(target, xml::volume_xml({marker, 512, "raw", "0600"}));
-    rollback.add("delete volume '" + marker + "'", [this, &target, marker] {
-      delete_if_exists(target, marker);
-    });
-    const auto capacity = format == "qcow2" ? image.virtual_size() : image.size();
-    auto volume = m_hv.create_volume(target, xml::volume_xml({name, capacity, format, ""}));
-    rollback.add("delete volume '" + name + "'", [this, &target, name] {
-      delete_if_exists(target, name);
-    });
-    spdlog::info("uploading {} image ({} bytes, virtual size {}) into {}", format, image.size(),
-                 image.virtual_size(), name);
-    m_hv.upload_volume(*volume, image, image.size(), format == "raw");
-    delete_if_exists(target, marker);  // the stemcell is complete from here on
-  });
+  m_hv.create_volume(target, xml::volume_xml({marker, 512, "raw", "0600"}));
+  rollback.add("delete volume '" + marker + "'",
+               [this, &target, marker] { delete_if_exists(target, marker); });
+  const auto capacity = format == "qcow2" ? image.virtual_size() : image.size();
+  auto volume = m_hv.create_volume(target, xml::volume_xml({name, capacity, format, ""}));
+  rollback.add("delete volume '" + name + "'",
+               [this, &target, name] { delete_if_exists(target, name); });
+  spdlog::info("uploading {} image ({} bytes, virtual size {}) into {}", format, image.size(),
+               image.virtual_size(), name);
+  m_hv.upload_volume(*volume, image, image.size(), format == "raw");
+  delete_if_exists(target, marker);  // the stemcell is complete from here on
   rollback.commit();
   return cid;
 }
@@ -60,25 +56,23 @@ StemcellCid LibvirtCloud::import_stemcell(const std::string& image_path,
 virt::Volume LibvirtCloud::require_stemcell(virStoragePool& target, const StemcellCid& cid) {
   const std::string name = object_name(cid.value);
   const std::string again = "upload the stemcell again (bosh upload-stemcell --fix) and retry";
-  return translate("looking up stemcell '" + cid.value + "'", [&] {
-    auto volume = m_hv.find_volume(target, name);
-    if (!volume) {
-      throw CloudError("stemcell '" + cid.value + "' is not in storage pool '" +
-                       m_config.libvirt.storage_pool + "' on " + m_hv.uri() +
-                       ": it was deleted (or never uploaded to this host); " + again);
-    }
-    if (m_hv.find_volume(target, incomplete_marker(name))) {
-      throw CloudError("stemcell '" + cid.value + "' is incomplete: its create_stemcell did "
-                       "not finish (the upload was interrupted), so its volume cannot be used; " +
-                       again + " (cpi cleanup --orphans removes the incomplete one)");
-    }
-    if (m_hv.find_volume(target, meta_volume(name)) &&
-        read_meta(target, name).value("deleted", false)) {
-      throw CloudError("stemcell '" + cid.value + "' was deleted (delete_stemcell keeps its "
-                       "volume only until the VMs built on it are gone); " + again);
-    }
-    return std::move(*volume);
-  });
+  auto volume = m_hv.find_volume(target, name);
+  if (!volume) {
+    throw CloudError("stemcell '" + cid.value + "' is not in storage pool '" +
+                     m_config.libvirt.storage_pool + "' on " + m_hv.uri() +
+                     ": it was deleted (or never uploaded to this host); " + again);
+  }
+  if (m_hv.find_volume(target, incomplete_marker(name))) {
+    throw CloudError("stemcell '" + cid.value + "' is incomplete: its create_stemcell did "
+                     "not finish (the upload was interrupted), so its volume cannot be used; " +
+                     again + " (cpi cleanup --orphans removes the incomplete one)");
+  }
+  if (m_hv.find_volume(target, meta_volume(name)) &&
+      read_meta(target, name).value("deleted", false)) {
+    throw CloudError("stemcell '" + cid.value + "' was deleted (delete_stemcell keeps its "
+                     "volume only until the VMs built on it are gone); " + again);
+  }
+  return std::move(*volume);
 }
 
 // VMs' root disks are qcow2 overlays on the stemcell volume: deleting it under them would break
@@ -92,27 +86,25 @@ void LibvirtCloud::delete_stemcell(const StemcellCid& cid) {
   }
   const std::string name = object_name(cid.value);
   virStoragePool& target = pool();
-  translate("deleting stemcell '" + cid.value + "'", [&] {
-    auto volume = m_hv.find_volume(target, name);
-    if (!volume) {
-      spdlog::info("stemcell {} is already gone", cid.value);
-      delete_if_exists(target, meta_volume(name));
-      delete_if_exists(target, incomplete_marker(name));
-      return;
-    }
-    const auto users = stemcell_users(target, m_hv.volume_path(**volume));
-    if (users > 0) {
-      write_meta(target, name, {{"deleted", true}});
-      spdlog::info("stemcell {} is still the base of {} VM root disk(s): kept until they are "
-                   "deleted",
-                   cid.value, users);
-      return;
-    }
-    m_hv.delete_volume(**volume);
+  auto volume = m_hv.find_volume(target, name);
+  if (!volume) {
+    spdlog::info("stemcell {} is already gone", cid.value);
     delete_if_exists(target, meta_volume(name));
     delete_if_exists(target, incomplete_marker(name));
-    spdlog::info("deleted stemcell {}", cid.value);
-  });
+    return;
+  }
+  const auto users = stemcell_users(target, m_hv.volume_path(**volume));
+  if (users > 0) {
+    write_meta(target, name, {{"deleted", true}});
+    spdlog::info("stemcell {} is still the base of {} VM root disk(s): kept until they are "
+                 "deleted",
+                 cid.value, users);
+    return;
+  }
+  m_hv.delete_volume(**volume);
+  delete_if_exists(target, meta_volume(name));
+  delete_if_exists(target, incomplete_marker(name));
+  spdlog::info("deleted stemcell {}", cid.value);
 }
 
 std::size_t LibvirtCloud::stemcell_users(virStoragePool& target, const std::string& path) {
@@ -130,16 +122,14 @@ std::size_t LibvirtCloud::stemcell_users(virStoragePool& target, const std::stri
 void LibvirtCloud::collect_stemcell(const StemcellCid& cid) {
   const std::string name = object_name(cid.value);
   virStoragePool& target = pool();
-  translate("removing deleted stemcell '" + cid.value + "'", [&] {
-    if (!m_hv.find_volume(target, meta_volume(name))) return;  // not marked deleted
-    if (!read_meta(target, name).value("deleted", false)) return;
-    auto volume = m_hv.find_volume(target, name);
-    if (volume && stemcell_users(target, m_hv.volume_path(**volume)) == 0) {
-      m_hv.delete_volume(**volume);
-      spdlog::info("deleted stemcell {} (its last VM is gone)", cid.value);
-    }
-    if (!volume || !m_hv.find_volume(target, name)) delete_if_exists(target, meta_volume(name));
-  });
+  if (!m_hv.find_volume(target, meta_volume(name))) return;  // not marked deleted
+  if (!read_meta(target, name).value("deleted", false)) return;
+  auto volume = m_hv.find_volume(target, name);
+  if (volume && stemcell_users(target, m_hv.volume_path(**volume)) == 0) {
+    m_hv.delete_volume(**volume);
+    spdlog::info("deleted stemcell {} (its last VM is gone)", cid.value);
+  }
+  if (!volume || !m_hv.find_volume(target, name)) delete_if_exists(target, meta_volume(name));
 }
 
 }  // namespace cpi::cloud

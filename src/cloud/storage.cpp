@@ -16,27 +16,30 @@ virStoragePool& LibvirtCloud::pool_handle() {
   }
   const auto& name = m_config.libvirt.storage_pool;
   const auto& dir = m_config.libvirt.store_dir;
-  auto found = translate("opening storage pool '" + name + "'", [&] { return m_hv.find_pool(name); });
+  auto found = m_hv.find_pool(name);
   if (!found) {
     spdlog::info("storage pool '{}' does not exist: creating it as a dir pool at '{}'", name, dir);
-    found = translate("creating storage pool '" + name + "' at '" + dir +
-                          "' (check libvirt.store_dir and that libvirtd may write there)",
-                      [&] {
-                        auto pool = m_hv.define_pool(xml::dir_pool_xml(name, dir));
-                        try {
-                          m_hv.build_pool(*pool);
-                          m_hv.start_pool(*pool);
-                          m_hv.set_pool_autostart(*pool);
-                        } catch (...) {
-                          try {
-                            m_hv.undefine_pool(*pool);
-                          } catch (const std::exception& e) {
-                            spdlog::warn("removing half-made pool '{}': {}", name, e.what());
-                          }
-                          throw;
-                        }
-                        return pool;
-                      });
+    // The likely fix is in the config: the message says where to look, with libvirt's error.
+    const std::string what = "creating storage pool '" + name + "' at '" + dir +
+                             "' (check libvirt.store_dir and that libvirtd may write there)";
+    try {
+      auto made = m_hv.define_pool(xml::dir_pool_xml(name, dir));
+      try {
+        m_hv.build_pool(*made);
+        m_hv.start_pool(*made);
+        m_hv.set_pool_autostart(*made);
+      } catch (...) {
+        try {
+          m_hv.undefine_pool(*made);
+        } catch (const std::exception& e) {
+          spdlog::warn("removing half-made pool '{}': {}", name, e.what());
+        }
+        throw;
+      }
+      found = std::move(made);
+    } catch (const virt::LibvirtError& e) {
+      throw virt::LibvirtError(e.code(), what + ": " + e.what());
+    }
   }
   m_pool = std::move(*found);
   return **m_pool;
@@ -52,15 +55,14 @@ virStoragePool& LibvirtCloud::pool() {
 }
 
 void LibvirtCloud::require_active(virStoragePool& target, const std::string& name) {
-  if (!translate("reading storage pool '" + name + "'", [&] { return m_hv.pool_info(target); })
-           .active) {
+  if (!m_hv.pool_info(target).active) {
     throw CloudError("storage pool '" + name +
                      "' is inactive: start it (virsh pool-start " + name + ") or set autostart");
   }
 }
 
 virt::Pool LibvirtCloud::require_active_pool(const std::string& name) {
-  auto found = translate("opening storage pool '" + name + "'", [&] { return m_hv.find_pool(name); });
+  auto found = m_hv.find_pool(name);
   if (!found) {
     throw CloudError("storage pool '" + name + "' does not exist on " + m_hv.uri());
   }
@@ -75,26 +77,25 @@ std::optional<LibvirtCloud::Located> LibvirtCloud::locate(const std::string& vol
     throw CpiError("internal: locate(" + quote_text(volume_name) + ") is no disk or snapshot");
   }
   const auto& configured = m_config.libvirt.storage_pool;
-  return translate("looking up volume '" + volume_name + "'", [&]() -> std::optional<Located> {
-    virStoragePool& ours = pool_handle();
-    if (auto volume = in_pool(ours, configured, [&] { return m_hv.find_volume(ours, volume_name); })) {
-      return Located{configured, virt::another_reference(ours), std::move(*volume)};
-    }
-    // Disks created with cloud_properties.storage_pool (or next to a VM) live elsewhere: only
-    // the pool this CPI recorded for the volume is looked at, by name.
-    const auto recorded = recorded_pool(volume_name);
-    if (!recorded || *recorded == configured) return std::nullopt;
-    auto other = m_hv.find_pool(*recorded);
-    if (!other) {
-      throw CloudError("'" + volume_name + "' is recorded in storage pool '" + *recorded +
-                       "', which does not exist on " + m_hv.uri() + " (define it again)");
-    }
-    if (auto volume = in_pool(**other, *recorded,
-                              [&] { return m_hv.find_volume(**other, volume_name); })) {
-      return Located{*recorded, std::move(*other), std::move(*volume)};
-    }
-    return std::nullopt;
-  });
+  virStoragePool& ours = pool_handle();
+  if (auto volume =
+          in_pool(ours, configured, [&] { return m_hv.find_volume(ours, volume_name); })) {
+    return Located{configured, virt::another_reference(ours), std::move(*volume)};
+  }
+  // Disks created with cloud_properties.storage_pool (or next to a VM) live elsewhere: only
+  // the pool this CPI recorded for the volume is looked at, by name.
+  const auto recorded = recorded_pool(volume_name);
+  if (!recorded || *recorded == configured) return std::nullopt;
+  auto other = m_hv.find_pool(*recorded);
+  if (!other) {
+    throw CloudError("'" + volume_name + "' is recorded in storage pool '" + *recorded +
+                     "', which does not exist on " + m_hv.uri() + " (define it again)");
+  }
+  if (auto volume =
+          in_pool(**other, *recorded, [&] { return m_hv.find_volume(**other, volume_name); })) {
+    return Located{*recorded, std::move(*other), std::move(*volume)};
+  }
+  return std::nullopt;
 }
 
 std::string LibvirtCloud::not_on_this_host(const std::string& what) {
@@ -157,17 +158,14 @@ bool LibvirtCloud::pool_has_overlays(virStoragePool& target) {
 }
 
 xml::PoolFacts LibvirtCloud::pool_facts(virStoragePool& target) {
-  return xml::read_pool_xml(
-      translate("reading storage pool XML", [&] { return m_hv.pool_xml(target); }));
+  return xml::read_pool_xml(m_hv.pool_xml(target));
 }
 
 void LibvirtCloud::delete_if_exists(virStoragePool& target, const std::string& volume_name) {
-  translate("deleting volume '" + volume_name + "'", [&] {
-    if (auto volume = m_hv.find_volume(target, volume_name)) {
-      m_hv.delete_volume(**volume);
-      spdlog::info("deleted volume {}", volume_name);
-    }
-  });
+  if (auto volume = m_hv.find_volume(target, volume_name)) {
+    m_hv.delete_volume(**volume);
+    spdlog::info("deleted volume {}", volume_name);
+  }
 }
 
 virt::Volume LibvirtCloud::upload_bytes(virStoragePool& target, const std::string& name,
@@ -197,39 +195,35 @@ virt::Volume LibvirtCloud::upload_new_volume(virStoragePool& target, const std::
 
 nlohmann::json LibvirtCloud::read_meta(virStoragePool& target, const std::string& name) {
   const auto meta_name = meta_volume(name);
-  return translate("reading '" + meta_name + "'", [&]() -> nlohmann::json {
-    auto volume = m_hv.find_volume(target, meta_name);
-    if (!volume) return nlohmann::json::object();
-    const auto decoded = decode_meta(m_hv.download_volume(**volume, k_meta_volume_bytes));
-    if (decoded.slot < 0) {
-      spdlog::warn("'{}' holds no valid record; treating it as empty", meta_name);
-    }
-    return decoded.record;
-  });
+  auto volume = m_hv.find_volume(target, meta_name);
+  if (!volume) return nlohmann::json::object();
+  const auto decoded = decode_meta(m_hv.download_volume(**volume, k_meta_volume_bytes));
+  if (decoded.slot < 0) {
+    spdlog::warn("'{}' holds no valid record; treating it as empty", meta_name);
+  }
+  return decoded.record;
 }
 
 // Crash-safe (meta_record.hpp): the new record goes into the slot that does not hold the newest.
 void LibvirtCloud::write_meta(virStoragePool& target, const std::string& name,
                               const nlohmann::json& meta) {
   const auto meta_name = meta_volume(name);
-  translate("writing '" + meta_name + "'", [&] {
-    auto volume = m_hv.find_volume(target, meta_name);
-    std::string old_bytes;
-    if (volume) {
-      old_bytes = m_hv.download_volume(**volume, k_meta_volume_bytes);
-    } else {
-      volume = m_hv.create_volume(target,
-                                  xml::volume_xml({meta_name, k_meta_volume_bytes, "raw", "0600"}));
-    }
-    std::string bytes;
-    try {
-      bytes = encode_meta(meta, decode_meta(old_bytes), old_bytes);
-    } catch (const std::length_error& e) {
-      throw CloudError("metadata of '" + name + "' is too large: " + e.what());
-    }
-    virt::StringSource source{bytes};
-    m_hv.upload_volume(**volume, source, bytes.size(), false);
-  });
+  auto volume = m_hv.find_volume(target, meta_name);
+  std::string old_bytes;
+  if (volume) {
+    old_bytes = m_hv.download_volume(**volume, k_meta_volume_bytes);
+  } else {
+    volume = m_hv.create_volume(target,
+                                xml::volume_xml({meta_name, k_meta_volume_bytes, "raw", "0600"}));
+  }
+  std::string bytes;
+  try {
+    bytes = encode_meta(meta, decode_meta(old_bytes), old_bytes);
+  } catch (const std::length_error& e) {
+    throw CloudError("metadata of '" + name + "' is too large: " + e.what());
+  }
+  virt::StringSource source{bytes};
+  m_hv.upload_volume(**volume, source, bytes.size(), false);
 }
 
 }  // namespace cpi::cloud

@@ -86,8 +86,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
   remove_partial_snapshot(*located, disk_name, meta);
   require_free_for(vm, disk, *located, ref, meta);
   if (container()) return attach_container_disk(*domain, vm, disk, *located, ref, meta, api_version);
-  const auto facts = xml::read_domain_xml(translate(
-      "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
+  const auto facts = xml::read_domain_xml(m_hv.domain_xml(*domain, true));
   if (const auto* existing = find_serial(facts, disk.value)) {
     if (meta.value("attached_to", "") != vm.value) {
       meta["attached_to"] = vm.value;
@@ -96,16 +95,13 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
     spdlog::info("disk {} is already attached to {} as {}", disk.value, vm.value, existing->target);
     return disk_hint(disk.value, existing->bus, existing->target);
   }
-  const auto volume = xml::read_volume_xml(
-      translate("reading disk '" + disk.value + "'", [&] { return m_hv.volume_xml(*located->volume); }));
+  const auto volume = xml::read_volume_xml(m_hv.volume_xml(*located->volume));
   std::vector<std::string> used = facts.targets;
-  translate("reading vm '" + vm.value + "'", [&] {
-    if (m_hv.domain_active(*domain)) {
-      for (const auto& t : xml::read_domain_xml(m_hv.domain_xml(*domain, false)).targets) {
-        used.push_back(t);
-      }
+  if (m_hv.domain_active(*domain)) {
+    for (const auto& t : xml::read_domain_xml(m_hv.domain_xml(*domain, false)).targets) {
+      used.push_back(t);
     }
-  });
+  }
   const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
   const std::string bus = flavour->disk_bus(disk_bus());
   xml::DiskDevice device{located->pool_name, disk_name, volume.format.empty() ? "raw" : volume.format,
@@ -115,8 +111,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
   util::stop_point("attach:after-intent");
   const auto hint = disk_hint(disk.value, bus, device.target);
   try {
-    translate("attaching disk '" + disk.value + "' to vm '" + vm.value + "'",
-              [&] { m_hv.attach_device(*domain, flavour->disk_device(device), true); });
+    m_hv.attach_device(*domain, flavour->disk_device(device), true);
     util::stop_point("attach:after-hotplug");
     meta.erase("attaching");
     meta["attached_to"] = vm.value;
@@ -178,11 +173,9 @@ void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_ver
     detach_container_disk(*domain, vm, disk, located, ref, api_version);
     return;
   }
-  const auto persistent = xml::read_domain_xml(translate(
-      "reading vm '" + vm.value + "'", [&] { return m_hv.domain_xml(*domain, true); }));
-  const auto live = xml::read_domain_xml(translate("reading vm '" + vm.value + "'", [&] {
-    return m_hv.domain_active(*domain) ? m_hv.domain_xml(*domain, false) : std::string{"<domain/>"};
-  }));
+  const auto persistent = xml::read_domain_xml(m_hv.domain_xml(*domain, true));
+  const auto live = xml::read_domain_xml(
+      m_hv.domain_active(*domain) ? m_hv.domain_xml(*domain, false) : std::string{"<domain/>"});
   const auto* in_persistent = find_serial(persistent, disk.value);
   const auto* in_live = find_serial(live, disk.value);
   if (in_persistent == nullptr && in_live == nullptr) {
@@ -201,17 +194,15 @@ void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_ver
   }
   util::stop_point("detach:after-intent");
   const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
-  translate("detaching disk '" + disk.value + "' from vm '" + vm.value + "'", [&] {
-    if (in_persistent != nullptr) {
-      m_hv.detach_device(*domain, flavour->disk_device(*in_persistent), in_live != nullptr);
-      return;
-    }
+  if (in_persistent != nullptr) {
+    m_hv.detach_device(*domain, flavour->disk_device(*in_persistent), in_live != nullptr);
+  } else {
     try {  // asked before: the guest may still be working on it
       m_hv.detach_live_device(*domain, flavour->disk_device(*in_live));
     } catch (const virt::LibvirtError& e) {
       spdlog::info("asking vm {} again to release disk {}: {}", vm.value, disk.value, e.what());
     }
-  });
+  }
   util::stop_point("detach:after-unplug");
   if (in_live != nullptr && !wait_released(*domain, ref)) {
     throw DeviceBusy("detaching disk '" + disk.value + "' from vm '" + vm.value +
@@ -253,38 +244,36 @@ void LibvirtCloud::rewrite_config_drive(virDomain& domain, const VmCid& vm,
                                         const std::string& disk, const nlohmann::json& hint) {
   virStoragePool& target = pool();
   const std::string name = config_volume(vm);
-  translate("rewriting config drive '" + name + "'", [&] {
-    auto volume = m_hv.find_volume(target, name);
-    if (!volume) throw CloudError("config drive volume '" + name + "' is missing");
-    const std::string old_iso = m_hv.download_volume(**volume, k_max_iso);
-    const auto files = agent::read_iso_files(old_iso);
-    auto settings = agent::read_user_data(old_iso);
-    auto meta = nlohmann::json::parse(files.at("ec2/latest/meta-data.json"), nullptr, false);
-    auto& persistent = settings["disks"]["persistent"];
-    if (!persistent.is_object()) persistent = nlohmann::json::object();
-    if (hint.is_null() ? !persistent.contains(disk)
-                       : persistent.contains(disk) && persistent[disk] == hint) {
-      return;  // the settings already say so
+  auto volume = m_hv.find_volume(target, name);
+  if (!volume) throw CloudError("config drive volume '" + name + "' is missing");
+  const std::string old_iso = m_hv.download_volume(**volume, k_max_iso);
+  const auto files = agent::read_iso_files(old_iso);
+  auto settings = agent::read_user_data(old_iso);
+  auto meta = nlohmann::json::parse(files.at("ec2/latest/meta-data.json"), nullptr, false);
+  auto& persistent = settings["disks"]["persistent"];
+  if (!persistent.is_object()) persistent = nlohmann::json::object();
+  if (hint.is_null() ? !persistent.contains(disk)
+                     : persistent.contains(disk) && persistent[disk] == hint) {
+    return;  // the settings already say so
+  }
+  if (hint.is_null()) {
+    persistent.erase(disk);
+  } else {
+    persistent[disk] = hint;
+  }
+  std::string iso = agent::config_drive_iso(meta, settings);
+  const auto capacity = m_hv.volume_info(**volume).capacity;
+  if (iso.size() > capacity) m_hv.resize_volume(**volume, iso.size());
+  if (iso.size() < capacity) iso.resize(capacity, '\0');
+  virt::StringSource source{iso};
+  m_hv.upload_volume(**volume, source, iso.size(), false);
+  // Media change: eject and insert, so the guest re-reads the drive.
+  const auto facts = xml::read_domain_xml(m_hv.domain_xml(domain, true));
+  for (const auto& d : facts.disks) {
+    if (d.cdrom && d.volume == name) {
+      m_hv.update_device(domain, xml::disk_device_xml(d), true);
     }
-    if (hint.is_null()) {
-      persistent.erase(disk);
-    } else {
-      persistent[disk] = hint;
-    }
-    std::string iso = agent::config_drive_iso(meta, settings);
-    const auto capacity = m_hv.volume_info(**volume).capacity;
-    if (iso.size() > capacity) m_hv.resize_volume(**volume, iso.size());
-    if (iso.size() < capacity) iso.resize(capacity, '\0');
-    virt::StringSource source{iso};
-    m_hv.upload_volume(**volume, source, iso.size(), false);
-    // Media change: eject and insert, so the guest re-reads the drive.
-    const auto facts = xml::read_domain_xml(m_hv.domain_xml(domain, true));
-    for (const auto& d : facts.disks) {
-      if (d.cdrom && d.volume == name) {
-        m_hv.update_device(domain, xml::disk_device_xml(d), true);
-      }
-    }
-  });
+  }
 }
 
 }  // namespace cpi::cloud

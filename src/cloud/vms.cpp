@@ -137,8 +137,7 @@ std::string LibvirtCloud::virt_type() {
   if (wanted != "auto") {
     m_virt_type = wanted;
   } else {
-    const auto caps = translate("reading domain capabilities",
-                                [&] { return m_hv.domain_capabilities("kvm"); });
+    const auto caps = m_hv.domain_capabilities("kvm");
     m_virt_type = caps ? "kvm" : "qemu";
     spdlog::debug("domain_type auto: using {}", *m_virt_type);
   }
@@ -168,9 +167,7 @@ virt::Domain LibvirtCloud::require_domain(const VmCid& cid, xml::DomainFacts& de
     throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
   }
   if (finish_snapshot_on(cid, facts_json(definition.facts))) {
-    definition = translate("reading vm '" + cid.value + "'", [&] {
-      return xml::read_domain_xml(m_hv.domain_xml(**domain, true));
-    });
+    definition = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
   }
   return std::move(*domain);
 }
@@ -189,16 +186,13 @@ bool LibvirtCloud::finish_snapshot_on(const VmCid& cid, const nlohmann::json& fa
 }
 
 nlohmann::json LibvirtCloud::vm_facts(virDomain& domain) {
-  auto text = translate("reading vm metadata",
-                        [&] { return m_hv.domain_metadata(domain, xml::k_metadata_ns); });
+  auto text = m_hv.domain_metadata(domain, xml::k_metadata_ns);
   if (!text) return nlohmann::json::object();
   return metadata_facts(*text);
 }
 
 void LibvirtCloud::write_vm_facts(virDomain& domain, const nlohmann::json& facts) {
-  translate("writing vm metadata", [&] {
-    m_hv.set_domain_metadata(domain, facts_xml(facts), xml::k_metadata_key, xml::k_metadata_ns);
-  });
+  m_hv.set_domain_metadata(domain, facts_xml(facts), xml::k_metadata_key, xml::k_metadata_ns);
 }
 
 // The director sends each call to the host of the instance's AZ (its cpi in the cpi-config), and
@@ -243,8 +237,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     const std::string pool_name = m_config.libvirt.storage_pool;
     require_disks_here(request.disk_cids);
     auto stemcell = std::optional<virt::Volume>{require_stemcell(target, request.stemcell)};
-    const auto stemcell_facts = xml::read_volume_xml(
-        translate("reading stemcell", [&] { return m_hv.volume_xml(**stemcell); }));
+    const auto stemcell_facts = xml::read_volume_xml(m_hv.volume_xml(**stemcell));
 
     // NICs: one per BOSH network, with a MAC chosen here.
     nlohmann::json networks = nlohmann::json::object();
@@ -261,21 +254,19 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
       auto np = parse_network_props(name, network.value("cloud_properties", nlohmann::json()));
       if (np.source.empty()) np.source = m_config.libvirt.network;
       if (np.type == "network") {
-        translate("checking libvirt network '" + np.source + "'", [&] {
-          auto net = m_hv.find_network(np.source);
-          if (!net) {
-            throw NetworkNotFound("libvirt network '" + np.source + "' (for BOSH network '" + name +
-                                  "') does not exist on " + m_hv.uri());
+        auto net = m_hv.find_network(np.source);
+        if (!net) {
+          throw NetworkNotFound("libvirt network '" + np.source + "' (for BOSH network '" + name +
+                                "') does not exist on " + m_hv.uri());
+        }
+        if (!m_hv.network_active(**net)) {
+          if (!m_config.libvirt.auto_enable_networks) {
+            throw CloudError("libvirt network '" + np.source + "' (for BOSH network '" + name +
+                             "') is inactive: start it (virsh net-start " + np.source +
+                             ") or set libvirt.auto_enable_networks");
           }
-          if (!m_hv.network_active(**net)) {
-            if (!m_config.libvirt.auto_enable_networks) {
-              throw CloudError("libvirt network '" + np.source + "' (for BOSH network '" + name +
-                               "') is inactive: start it (virsh net-start " + np.source +
-                               ") or set libvirt.auto_enable_networks");
-            }
-            m_hv.start_network(**net);
-          }
-        });
+          m_hv.start_network(**net);
+        }
       }
       const std::string mac = random_mac();
       copy["mac"] = mac;
@@ -317,17 +308,14 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
         needs.push_back({"the ephemeral disk of vm '" + cid.value + "'", volume_format, bytes,
                          volume_format == "raw" ? bytes : 0});
       }
-      translate("checking the room in storage pool '" + pool_name + "'",
-                [&] { require_room(target, pool_name, needs); });
-      translate("creating root disk '" + root_name + "'", [&] {
-        if (overlays) {
-          m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
-                                                              stemcell_facts.path, stemcell_format}));
-        } else {
-          m_hv.clone_volume(target, xml::volume_xml({root_name, root_capacity, root_format, ""}),
-                            **stemcell);
-        }
-      });
+      require_room(target, pool_name, needs);
+      if (overlays) {
+        m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
+                                                            stemcell_facts.path, stemcell_format}));
+      } else {
+        m_hv.clone_volume(target, xml::volume_xml({root_name, root_capacity, root_format, ""}),
+                          **stemcell);
+      }
       rollback.add("delete volume '" + root_name + "'",
                    [this, &target, root_name] { delete_if_exists(target, root_name); });
       disks.push_back({pool_name, root_name, root_format, xml::next_target(bus, {}), bus, "", false});
@@ -339,10 +327,8 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
       if (props.ephemeral_disk_mib > 0) {
         const std::string eph_name = ephemeral_volume(cid);
         ephemeral_serial = new_ephemeral_serial();
-        translate("creating ephemeral disk '" + eph_name + "'", [&] {
-          m_hv.create_volume(target, xml::volume_xml({eph_name, props.ephemeral_disk_mib * k_mib,
-                                                      volume_format, ""}));
-        });
+        m_hv.create_volume(target, xml::volume_xml({eph_name, props.ephemeral_disk_mib * k_mib,
+                                                    volume_format, ""}));
         rollback.add("delete volume '" + eph_name + "'",
                      [this, &target, eph_name] { delete_if_exists(target, eph_name); });
         disks.push_back({pool_name, eph_name, volume_format, xml::next_target(bus, {disks[0].target}),
@@ -362,8 +348,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
       const std::string iso =
           agent::config_drive_iso(agent::meta_data(settings), agent::user_data(settings));
       const std::string config_name = config_volume(cid);
-      translate("writing config drive '" + config_name + "'",
-                [&] { upload_bytes(target, config_name, iso, "0600"); });
+      upload_bytes(target, config_name, iso, "0600");
       rollback.add("delete volume '" + config_name + "'",
                    [this, &target, config_name] { delete_if_exists(target, config_name); });
       const std::string cd_bus = flavour->cdrom_bus(cdrom_bus());
@@ -388,16 +373,14 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     }
     spec.cpu = {props.cpu_mode, props.cpu_model, ""};
     if (props.nested_virtualization) {
-      spec.cpu.nested_feature = xml::nested_virt_feature(
-          translate("reading host capabilities", [&] { return m_hv.capabilities(); }));
+      spec.cpu.nested_feature = xml::nested_virt_feature(m_hv.capabilities());
     }
     spec.hugepages = props.hugepages;
     for (const auto& disk : spec.disks) {  // host paths, for the flavours that write <source file>
       if (!flavour->needs_volume_paths()) break;
-      translate("reading the path of volume '" + disk.volume + "'", [&] {
-        auto volume = m_hv.find_volume(target, disk.volume);
-        if (volume) spec.volume_paths[disk.volume] = m_hv.volume_path(**volume);
-      });
+      if (auto volume = m_hv.find_volume(target, disk.volume)) {
+        spec.volume_paths[disk.volume] = m_hv.volume_path(**volume);
+      }
     }
     // "incomplete_since" (seconds since the epoch) is defined with the domain and cleared as
     // the last step: a domain that still has it was left by a create_vm that was killed or
@@ -415,19 +398,15 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
                                {"metadata", nlohmann::json::object()}});
     const std::string domain_text = flavour->build(spec);
     spdlog::debug("domain XML for {}:\n{}", domain_name, domain_text);
-    auto domain = translate("defining domain '" + domain_name + "'",
-                            [&] { return m_hv.define_domain(domain_text); });
+    auto domain = m_hv.define_domain(domain_text);
     rollback.add("undefine domain '" + domain_name + "'", [this, domain_name] {
-      translate("removing domain", [&] {
-        if (auto d = m_hv.find_domain(domain_name)) {
-          if (m_hv.domain_active(**d)) m_hv.destroy_domain(**d);
-          m_hv.undefine_domain(**d);
-        }
-      });
+      if (auto d = m_hv.find_domain(domain_name)) {
+        if (m_hv.domain_active(**d)) m_hv.destroy_domain(**d);
+        m_hv.undefine_domain(**d);
+      }
     });
-    translate("starting domain '" + domain_name + "'", [&] { m_hv.start_domain(*domain); });
-    translate("setting autostart on '" + domain_name + "'",
-              [&] { m_hv.set_domain_autostart(*domain); });
+    m_hv.start_domain(*domain);
+    m_hv.set_domain_autostart(*domain);
     auto facts = vm_facts(*domain);  // the last step: the VM is complete
     facts.erase(xml::k_incomplete_since);
     write_vm_facts(*domain, facts);
@@ -435,7 +414,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     return {cid, networks};
   } catch (const VmCreationFailed&) {
     throw;
-  } catch (const LibvirtFailure& e) {
+  } catch (const virt::LibvirtError& e) {
     rollback.run();
     throw VmCreationFailed("creating vm '" + cid.value + "': " + e.what(),
                            transient_code(e.code()));
@@ -475,9 +454,8 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     // disks there is nothing to protect and it is powered off at once.
     const bool has_persistent = std::any_of(facts.disks.begin(), facts.disks.end(),
                                             [](const auto& d) { return is_disk_cid(d.serial); });
-    translate("stopping vm '" + cid.value + "'",
-              [&] { stop_domain(**domain, cid.value, has_persistent ? 5 : 0); });
-    translate("undefining vm '" + cid.value + "'", [&] { m_hv.undefine_domain(**domain); });
+    stop_domain(**domain, cid.value, has_persistent ? 5 : 0);
+    m_hv.undefine_domain(**domain);
     // Its console log, unless the operator keeps them; a remote host's log stays on that host.
     if (!m_config.libvirt.keep_console_logs && host_is_local()) {
       remove_console_log(xml::make_flavour(m_config.libvirt.hypervisor)->console_log(name),
@@ -539,10 +517,8 @@ void LibvirtCloud::reboot_vm(const VmCid& cid) {
   // libvirt's own ACPI reboot returns at once and counts on the guest powering off: one that
   // halts, or ignores the button, would never come back and the call would not know.
   const int grace = container() ? 5 : static_cast<int>(m_config.libvirt.reboot_timeout);
-  translate("rebooting vm '" + cid.value + "'", [&] {
-    stop_domain(*domain, cid.value, grace);
-    m_hv.start_domain(*domain);
-  });
+  stop_domain(*domain, cid.value, grace);
+  m_hv.start_domain(*domain);
 }
 
 void LibvirtCloud::set_vm_metadata(const VmCid& cid, const nlohmann::json& metadata) {
@@ -552,8 +528,7 @@ void LibvirtCloud::set_vm_metadata(const VmCid& cid, const nlohmann::json& metad
   write_vm_facts(*domain, facts);
   const std::string title = title_of(metadata);
   if (!title.empty()) {
-    translate("setting the title of vm '" + cid.value + "'",
-              [&] { m_hv.set_domain_title(*domain, title); });
+    m_hv.set_domain_title(*domain, title);
   }
 }
 

@@ -289,9 +289,27 @@ class LibvirtCloud final : public Cloud {
 // Opens the connection `config` names and returns a cloud that owns it.
 std::unique_ptr<Cloud> open_libvirt_cloud(const config::Config& config);
 
-// Runs `action`; a virt::LibvirtError becomes CloudError "<what>: <libvirt message>".
+// libvirt's errors reach BOSH as they are thrown (virt::LibvirtError is the CloudError naming the
+// operation, the object and libvirt's message). The cloud catches one only where its code changes
+// the outcome: in_pool, retriable_when_daemon_lost, create_vm's VMCreationFailed.
+
+// Whether a libvirt error code says the connection or the daemon was lost or hiccuped (an RPC
+// failure, no connection, a system error on the socket, a timeout, a busy resource): a retry of
+// the same call may get past it.
+bool transient_code(int code) noexcept;
+
+// Runs `action`; a LibvirtError with a transient_code becomes TransientCloudError (ok_to_retry
+// true) with the same message. For the methods besides create_vm that can lose their daemon
+// half-way (create_stemcell, snapshot_disk); create_vm answers VMCreationFailed itself.
 template <typename F>
-auto translate(const std::string& what, F&& action) -> decltype(action());
+auto retriable_when_daemon_lost(F&& action) -> decltype(action()) {
+  try {
+    return action();
+  } catch (const virt::LibvirtError& e) {
+    if (!transient_code(e.code())) throw;
+    throw TransientCloudError(e.what());
+  }
+}
 
 template <typename F>
 auto LibvirtCloud::in_pool(virStoragePool& target, const std::string& name, F&& action)
@@ -305,5 +323,3 @@ auto LibvirtCloud::in_pool(virStoragePool& target, const std::string& name, F&& 
 }
 
 }  // namespace cpi::cloud
-
-#include "cpi/cloud/translate.inl"

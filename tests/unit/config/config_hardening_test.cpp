@@ -15,6 +15,7 @@
 #include "support/cpi_error.hpp"
 #include "cpi/util/log.hpp"
 #include "cpi/util/private_dir.hpp"
+#include "cpi/virt/error.hpp"
 #include "cpi/virt/uri.hpp"
 
 namespace cpi::config {
@@ -46,7 +47,7 @@ TEST(ConfigNulTest, NulInAContextOverrideOrAnyStringIsRefused) {
 TEST(ConfigNulTest, BuildTargetRefusesANulThatBypassedTheReader) {
   LibvirtConfig c;
   c.uri = k_nul_uri;
-  const auto message = cpi_error_of([&] { virt::build_target(c); });
+  const auto message = cpi::testing::error_of<virt::InvalidSettings>([&] { virt::build_target(c); });
   EXPECT_TRUE(has(message, "NUL")) << message;
 }
 

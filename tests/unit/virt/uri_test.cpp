@@ -15,6 +15,7 @@
 #include "cpi/errors.hpp"
 #include "cpi/util/private_dir.hpp"
 #include "cpi/virt/connect.hpp"
+#include "cpi/virt/error.hpp"
 
 namespace cpi::virt {
 namespace {
@@ -235,7 +236,7 @@ TEST(UriTest, TlsWithOnlySomePemsIsAnError) {
     auto c = tls_config();
     config::Material* fields[] = {&c.tls.ca_cert, &c.tls.client_cert, &c.tls.client_key};
     fields[missing]->value.clear();
-    EXPECT_THROW(build_target(c), CpiError);
+    EXPECT_THROW(build_target(c), InvalidSettings);
   }
 }
 
