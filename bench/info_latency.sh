@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cpi=${CPI_BIN:-$root/build/cpi}
-config=$root/config/cpi-test.json
+config=$root/examples/cpi-test.json
 runs=${RUNS:-200}
 request='{"method":"info","arguments":[],"context":{"director_uuid":"bench"}}'
 

@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cpi=${CPI_BIN:-$root/build/cpi}
-config=$root/config/cpi-test.json
+config=$root/examples/cpi-test.json
 
 python3 - "$cpi" "$config" "${COUNTS:-1000 10000 20000 100000}" "${ROW_ONLY:-0}" <<'PY'
 import json, subprocess, sys, time

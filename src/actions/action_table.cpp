@@ -2,6 +2,32 @@
 
 namespace cpi::actions {
 
+// The handlers, by the file under src/actions/ that holds them.
+// info.cpp
+nlohmann::json info(Call& call);
+nlohmann::json calculate_vm_cloud_properties(Call& call);
+nlohmann::json current_vm_id(Call& call);
+// stemcells.cpp
+nlohmann::json create_stemcell(Call& call);
+nlohmann::json delete_stemcell(Call& call);
+// vms.cpp
+nlohmann::json create_vm(Call& call);
+nlohmann::json delete_vm(Call& call);
+nlohmann::json has_vm(Call& call);
+nlohmann::json reboot_vm(Call& call);
+nlohmann::json set_vm_metadata(Call& call);
+// disks.cpp
+nlohmann::json create_disk(Call& call);
+nlohmann::json delete_disk(Call& call);
+nlohmann::json has_disk(Call& call);
+nlohmann::json attach_disk(Call& call);
+nlohmann::json detach_disk(Call& call);
+nlohmann::json get_disks(Call& call);
+nlohmann::json resize_disk(Call& call);
+nlohmann::json set_disk_metadata(Call& call);
+nlohmann::json snapshot_disk(Call& call);
+nlohmann::json delete_snapshot(Call& call);
+
 const ActionTable& action_table() {
   static const ActionTable table{
       {"attach_disk", {&attach_disk, {"vm_cid", "disk_cid"}}},

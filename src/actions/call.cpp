@@ -10,9 +10,9 @@ namespace cpi::actions {
 
 using config::json_type_name;
 
-Call::Call(const rpc::Request& request, config::Config config, CloudFactory factory)
-    : m_request(request), m_config(std::move(config)), m_factory(std::move(factory)) {
-  m_config.libvirt = config::with_context(m_config.libvirt, request.context, m_config.base_dir);
+Call::Call(const CallInput& input, config::Config config, cloud::CloudFactory factory)
+    : m_input(input), m_config(std::move(config)), m_factory(std::move(factory)) {
+  m_config.libvirt = config::with_context(m_config.libvirt, input.context, m_config.base_dir);
 }
 
 cloud::Cloud& Call::cloud() {
@@ -31,14 +31,14 @@ void Call::bad_arg(std::size_t index, const char* name, const std::string& probl
 }
 
 const nlohmann::json* Call::arg(std::size_t index, const char* name, bool required) const {
-  if (index >= m_request.arguments.size()) {
+  if (index >= m_input.arguments.size()) {
     if (required) {
       bad_arg(index, name,
-              "missing (got " + std::to_string(m_request.arguments.size()) + " arguments)");
+              "missing (got " + std::to_string(m_input.arguments.size()) + " arguments)");
     }
     return nullptr;
   }
-  for (const auto& number : m_request.out_of_range_arguments) {
+  for (const auto& number : m_input.out_of_range_arguments) {
     if (number.path[1] == std::to_string(index)) {
       const std::string where =
           number.path.size() > 2 ? " at " + config::json_path_text(number.path) : "";
@@ -46,7 +46,7 @@ const nlohmann::json* Call::arg(std::size_t index, const char* name, bool requir
                      "): number '" + number.text + "'" + where + " is out of range");
     }
   }
-  const auto& value = m_request.arguments[index];
+  const auto& value = m_input.arguments[index];
   return value.is_null() ? nullptr : &value;
 }
 

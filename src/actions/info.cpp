@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cpi/actions/action_table.hpp"
+#include "cpi/actions/call.hpp"
 #include "cpi/config/fields.hpp"
 #include "cpi/errors.hpp"
 

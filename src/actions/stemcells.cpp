@@ -1,6 +1,6 @@
 #include <spdlog/spdlog.h>
 
-#include "cpi/actions/action_table.hpp"
+#include "cpi/actions/call.hpp"
 
 namespace cpi::actions {
 

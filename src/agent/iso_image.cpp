@@ -29,7 +29,7 @@ using ArchiveWriter = std::unique_ptr<archive, WriteDeleter>;
 using ArchiveReader = std::unique_ptr<archive, ReadDeleter>;
 using ArchiveEntry = std::unique_ptr<archive_entry, EntryDeleter>;
 
-// nova configdrive.py's layout; the agent reads the ec2 pair (cpi-protocol.md §3.1).
+// nova configdrive.py's layout; the agent reads the ec2 pair (docs/architecture.md, "Protocol").
 constexpr std::array<const char*, 4> k_directories = {"ec2", "ec2/latest", "openstack",
                                                       "openstack/latest"};
 constexpr const char* k_ec2_meta_data = "ec2/latest/meta-data.json";
@@ -37,7 +37,7 @@ constexpr const char* k_ec2_user_data = "ec2/latest/user-data";
 constexpr const char* k_openstack_meta_data = "openstack/latest/meta_data.json";
 constexpr const char* k_openstack_user_data = "openstack/latest/user_data";
 
-// Volume id `config-2` (the Joliet copy keeps it lowercase, design.md), Joliet and Rock Ridge
+// Volume id `config-2` (the Joliet copy keeps it lowercase), Joliet and Rock Ridge
 // for lowercase long names, and the trailing 300 KiB pad that old CD readers expect.
 constexpr const char* k_iso_options =
     "iso9660:volume-id=config-2,iso9660:joliet,iso9660:rockridge,iso9660:pad";

@@ -79,7 +79,7 @@ json agent_networks(const json& networks) {
   return result;
 }
 
-// A disk hint the agent accepts (cpi-protocol.md §3.5): a string, or an object whose values are
+// A disk hint the agent accepts (docs/architecture.md, "Protocol"): a string, or an object whose values are
 // all strings (other values panic the agent), or null where `nullable`.
 void check_hint(const json& hint, const std::string& what, bool nullable) {
   if (hint.is_string() || (nullable && hint.is_null())) {

@@ -69,7 +69,7 @@ void* load_driver_symbol(const char* name) {
                    "libvirt's client library is installed");
 }
 
-actions::CloudFactory driver_module_factory() {
+CloudFactory driver_module_factory() {
   return [](const config::Config& config) -> std::unique_ptr<Cloud> {
     return std::unique_ptr<Cloud>(load()(config));
   };

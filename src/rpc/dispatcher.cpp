@@ -59,7 +59,9 @@ nlohmann::json run(const Request& request, const DispatchOptions& options) {
                      " arguments (" + names + "), got " +
                      std::to_string(request.arguments.size()));
   }
-  actions::Call call{request, load(options), options.cloud_factory};
+  const actions::CallInput input{request.method, request.api_version, request.arguments,
+                                request.context, request.out_of_range_arguments};
+  actions::Call call{input, load(options), options.cloud_factory};
   return action.handler(call);
 }
 

@@ -103,7 +103,7 @@ DoctorReport run_doctor(const std::optional<fs::path>& config_path, std::int64_t
     }
   } catch (const std::exception& e) {
     report.fail("config", e.what(),
-                "fix the file (design.md \"Configuration\" lists every key); nothing else was "
+                "fix the file (README.md \"Configuration\" lists every key); nothing else was "
                 "checked");
     return report;
   }

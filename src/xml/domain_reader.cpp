@@ -4,7 +4,7 @@
 #include <pugixml.hpp>
 
 #include "cpi/errors.hpp"
-#include "cpi/stemcell/fs_image.hpp"
+#include "cpi/agent/container_paths.hpp"
 #include "cpi/xml/xml_util.hpp"
 
 namespace cpi::xml {
@@ -69,7 +69,7 @@ DomainFacts read_domain_xml(const std::string& text) {
   }
   // A container's filesystems: persistent disks are mounted below k_disks_dir/<disk cid>, which
   // stands in for the serial a VM's disk carries.
-  const std::string disks_dir = std::string{stemcell::k_disks_dir} + "/";
+  const std::string disks_dir = std::string{agent::k_disks_dir} + "/";
   for (auto fs : devices.children("filesystem")) {
     DiskDevice d;
     d.cdrom = static_cast<bool>(fs.child("readonly"));

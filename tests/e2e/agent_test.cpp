@@ -7,7 +7,7 @@
 //
 // NETWORK RULE: the VM's NIC is the CPI's own, on the tier's isolated libvirt network (no <ip>, no
 // dnsmasq, no forward). The only other port of that bridge is a veth from a network namespace this
-// test makes (support/e2e_agent.hpp); the subnet's gateway address exists only in that namespace,
+// test makes (e2e/support/e2e_agent.hpp); the subnet's gateway address exists only in that namespace,
 // and the test reaches the agent's mbus only from inside it. The host never has an address on the
 // bridge or the veth, IPv6 is off on both (and on the guest's tap), and the guest image sends
 // nothing on its own (no DHCP, NTP or metadata client), so no packet leaves the test.
@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "e2e/e2e_fixture.hpp"
-#include "support/e2e_agent.hpp"
+#include "e2e/support/e2e_agent.hpp"
 
 namespace cpi::testing::e2e {
 namespace {

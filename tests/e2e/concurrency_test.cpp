@@ -1,5 +1,5 @@
-// Many `cpi` processes at once against one real libvirtd (design.md "Targets":
-// concurrency): 20 create_vm from one stemcell, then create_disk + attach_disk
+// Many `cpi` processes at once against one real libvirtd (the concurrency
+// target): 20 create_vm from one stemcell, then create_disk + attach_disk
 // on each, then delete_vm and delete_disk, all in parallel; and two attach_disk
 // calls racing on the same VM. Every call must succeed, no two VMs may share a
 // MAC or a volume, and nothing may be left. The guests are small and are not

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "e2e/e2e_fixture.hpp"
-#include "support/e2e_agent.hpp"
+#include "e2e/support/e2e_agent.hpp"
 
 namespace cpi::testing::e2e {
 namespace {

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "cpi/virt/handles.hpp"
-#include "support/e2e_console.hpp"
-#include "support/e2e_env.hpp"
+#include "e2e/support/e2e_console.hpp"
+#include "e2e/support/e2e_env.hpp"
 #include "support/run_cpi.hpp"
 
 namespace cpi::testing::e2e {

@@ -1,4 +1,4 @@
-// The e2e tier's global environment (tests/support/e2e_env.hpp): daemons, pool, isolated
+// The e2e tier's global environment (tests/e2e/support/e2e_env.hpp): daemons, pool, isolated
 // network, domain type and test stemcell, and their removal.
 
 #include <gtest/gtest.h>
@@ -19,8 +19,8 @@
 
 #include "cpi/virt/error.hpp"
 #include "cpi/virt/handles.hpp"
-#include "support/e2e_env.hpp"
-#include "support/e2e_shell.hpp"
+#include "e2e/support/e2e_env.hpp"
+#include "e2e/support/e2e_shell.hpp"
 #include "support/run_cpi.hpp"
 
 extern char** environ;

@@ -1,6 +1,6 @@
 // After a restart of the domain, of libvirtd, or of the whole host (simulated), the VM is back
 // with its persistent disk attached: attach changes the persistent definition, and the CPI sets
-// autostart on its domains (design.md "The guest side"). Against a private libvirtd
+// autostart on its domains (README.md "Hypervisors, pool types and many hosts"). Against a private libvirtd
 // (e2e/private_host.hpp), which the test may restart: it runs wherever the e2e tier runs.
 
 #include <gtest/gtest.h>

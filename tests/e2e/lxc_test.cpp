@@ -23,7 +23,7 @@
 
 #include "cpi/stemcell/fs_image.hpp"
 #include "e2e/e2e_fixture.hpp"
-#include "support/e2e_shell.hpp"
+#include "e2e/support/e2e_shell.hpp"
 
 namespace cpi::testing::e2e {
 namespace {

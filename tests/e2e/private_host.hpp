@@ -1,6 +1,6 @@
 #pragma once
 // PrivateHostTest: an E2eTest whose CPI talks to a libvirtd of the test's own
-// (support/private_libvirtd.hpp) with its own dir pool and isolated network, so a test may kill
+// (e2e/support/private_libvirtd.hpp) with its own dir pool and isolated network, so a test may kill
 // or restart that daemon. The tests run wherever the e2e tier runs (a system libvirtd, if any,
 // is never touched); one line per test names the daemon it used (socket, PIDs).
 
@@ -10,7 +10,7 @@
 #include <string>
 
 #include "e2e/e2e_fixture.hpp"
-#include "support/private_libvirtd.hpp"
+#include "e2e/support/private_libvirtd.hpp"
 
 namespace cpi::testing::e2e {
 

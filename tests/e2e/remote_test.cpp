@@ -12,8 +12,8 @@
 #include <string>
 
 #include "e2e/private_host.hpp"
-#include "support/e2e_ssh.hpp"
-#include "support/e2e_tls.hpp"
+#include "e2e/support/e2e_ssh.hpp"
+#include "e2e/support/e2e_tls.hpp"
 
 namespace cpi::testing::e2e {
 namespace {

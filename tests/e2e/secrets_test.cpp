@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "e2e/private_host.hpp"
-#include "support/e2e_ssh.hpp"
-#include "support/e2e_tls.hpp"
+#include "e2e/support/e2e_ssh.hpp"
+#include "e2e/support/e2e_tls.hpp"
 
 namespace cpi::testing::e2e {
 namespace {

@@ -3,7 +3,7 @@
 # bosh-deployment's bosh.yml (fixture) by the real `bosh int`; the libvirt_cpi
 # job templates rendered as BOSH renders them; docs/deploying.md's bosh int
 # steps walked with the real CLI. With CPI_BIN set to a built cpi binary, every
-# rendered cpi.json and every config/cpi-*.json is also fed to it:
+# rendered cpi.json and every examples/cpi-*.json is also fed to it:
 #   CPI_BIN=build/cpi tests/release/run.sh
 # Needs ruby (Debian: apt-get install -y ruby) and the bosh CLI v7.1.2 at
 # $BOSH_TOOLS/bosh or <repo>/../shared/tools/bosh (without it the checks that

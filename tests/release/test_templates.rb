@@ -200,7 +200,7 @@ module ReleaseTest
 
     # The example configs fit the schema even without the binary.
     def check_examples
-      Dir[File.join(@repo, 'config', 'cpi-*.json')].sort.each do |file|
+      Dir[File.join(@repo, 'examples', 'cpi-*.json')].sort.each do |file|
         @runner.check("config/#{File.basename(file)} fits the CPI config schema") do
           config = JSON.parse(File.read(file))
           assert_no_problems(CpiSchema.problems(config), File.basename(file))
@@ -209,10 +209,10 @@ module ReleaseTest
           end
         end
       end
-      @runner.check('config/cpi-test.json is the test-driver config') do
+      @runner.check('examples/cpi-test.json is the test-driver config') do
         expected = { 'libvirt' => { 'uri' => 'test:///default', 'storage_pool' => 'default-pool', 'network' => 'default' },
                      'agent' => { 'mbus' => 'https://mbus:mbus-password@0.0.0.0:6868' } }
-        assert_equal(expected, JSON.parse(File.read(File.join(@repo, 'config', 'cpi-test.json'))), 'cpi-test.json')
+        assert_equal(expected, JSON.parse(File.read(File.join(@repo, 'examples', 'cpi-test.json'))), 'cpi-test.json')
       end
     end
 
@@ -241,7 +241,7 @@ module ReleaseTest
 
     def check_cpi_binary
       configs = @rendered.map { |name, dir| ["rendered #{name}", File.join(dir, 'config', 'cpi.json')] } +
-                Dir[File.join(@repo, 'config', 'cpi-*.json')].sort.map { |f| ["config/#{File.basename(f)}", f] }
+                Dir[File.join(@repo, 'examples', 'cpi-*.json')].sort.map { |f| ["examples/#{File.basename(f)}", f] }
       bin = cpi_bin
       if bin.nil?
         @runner.check('CPI binary accepts the configs') { skip!('CPI_BIN is not set: the binary checks are skipped (CPI_BIN=build/cpi tests/release/run.sh)') }

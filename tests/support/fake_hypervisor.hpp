@@ -1,6 +1,6 @@
 #pragma once
 // FakeHypervisor: a HypervisorWrapper over libvirt's test:///default driver that emulates what
-// that driver lacks (style.md §3.8) and injects failures.
+// that driver lacks (docs/architecture.md, "Tests") and injects failures.
 //
 // Emulated (the test driver answers VIR_ERR_NO_SUPPORT):
 //   upload_volume    reads `length` bytes from the source into memory, keyed by volume path

@@ -1,5 +1,5 @@
 #pragma once
-// Runs the built `cpi` binary the way BOSH does (cpi-protocol.md §1.1): one process per call,
+// Runs the built `cpi` binary the way BOSH does (docs/architecture.md, "Protocol"): one process per call,
 // the request JSON on stdin with no trailing newline, then stdin closed; stdout is read whole and
 // parsed as one JSON object; stderr is the log. Like the director, the child gets only PATH,
 // HOME and TMPDIR (plus CPI_LOG_LEVEL when the test process has it).

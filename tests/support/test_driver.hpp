@@ -1,5 +1,5 @@
 #pragma once
-// TestDriver: the driver-tier GoogleTest fixture (style.md §3.8). LibvirtCloud runs on a
+// TestDriver: the driver-tier GoogleTest fixture (docs/architecture.md, "Tests"). LibvirtCloud runs on a
 // FakeHypervisor wrapping a LibvirtHypervisor on libvirt's in-process test:///default driver
 // (pool `default-pool`, network `default`). The state of test:///default lives as long as one
 // connection to it is open, so every test starts from the driver's defaults. TearDown frees the
@@ -16,10 +16,12 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cpi/agent/iso_image.hpp"
@@ -85,6 +87,62 @@ class TestDriver : public ::testing::Test {
 
   cloud::LibvirtCloud& cloud() { return *m_cloud; }
   FakeHypervisor& fake() { return *m_fake; }
+
+  // --- the failing-step loop: every mutating libvirt call of a CPI method, failed in turn
+  // How a step fails: only that call (the code's own clean-up runs), or that call and every one
+  // after it, as after kill -9 (nothing of the call's clean-up runs).
+  enum class Failure { the_call, kill };
+  using Arm = std::function<void()>;
+
+  // The mutating calls `call` makes (counted by the fake); the test fails when there are none.
+  template <typename F>
+  int count_mutating_calls(F&& call) {
+    fake().disarm();
+    fake().reset_calls();
+    call();
+    const int steps = fake().mutating_calls();
+    EXPECT_GT(steps, 0) << "the call made no mutating libvirt call: no step to fail";
+    return steps;
+  }
+
+  // For each step n of `steps`: fails the n-th mutating call, runs `attempt` (which makes the
+  // call again and checks what it left; the fake stays armed until it returns), then disarms.
+  // `attempt` takes the step n or not, and an Arm or not: one that takes an Arm prepares first
+  // (new VMs and disks are mutating calls too) and calls arm() right before the call under test.
+  // It calls fake().disarm() before any mutating call after the failed one. The test
+  // fails when `steps` is 0 or a step was never reached, so the loop cannot pass without
+  // failing every step.
+  template <typename Attempt>
+  void for_each_failing_step(int steps, Attempt&& attempt, Failure failure = Failure::the_call) {
+    ASSERT_GT(steps, 0) << "no step to fail";
+    for (int n = 1; n <= steps; ++n) {
+      SCOPED_TRACE(std::string{failure == Failure::kill ? "killed" : "failed"} +
+                   " at mutating step " + std::to_string(n) + " of " + std::to_string(steps));
+      bool armed = false;
+      const Arm arm = [&] {
+        armed = true;
+        if (failure == Failure::kill) {
+          fake().kill_at(n);
+        } else {
+          fake().fail_at(n);
+        }
+      };
+      if constexpr (std::is_invocable_v<Attempt&, int, const Arm&>) {
+        attempt(n, arm);
+      } else if constexpr (std::is_invocable_v<Attempt&, const Arm&>) {
+        attempt(arm);
+      } else if constexpr (std::is_invocable_v<Attempt&, int>) {
+        arm();
+        attempt(n);
+      } else {
+        arm();
+        attempt();
+      }
+      EXPECT_TRUE(armed) << "the attempt never armed the failure";
+      EXPECT_TRUE(fake().injected()) << "step " << n << " was never reached";
+      fake().disarm();
+    }
+  }
   virConnect& conn() { return *m_conn; }
   const config::Config& config() const { return m_config; }
 

@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,28 +12,34 @@
 
 #include "cpi/cloud/cloud.hpp"
 #include "cpi/config/config.hpp"
-#include "cpi/rpc/request.hpp"
+#include "cpi/config/json_parse.hpp"
 
 namespace cpi::actions {
 
-// Opens the cloud for a call; may throw (connection failures).
-using CloudFactory =
-    std::function<std::unique_ptr<cloud::Cloud>(const config::Config& effective_config)>;
+// What the decoded request (rpc::Request) hands a call; it must outlive the Call.
+struct CallInput {
+  const std::string& method;
+  int api_version;
+  const nlohmann::json& arguments;  // an array
+  const nlohmann::json& context;    // an object
+  // Numbers inside `arguments` that do not fit a double: null there; the accessors refuse them.
+  const std::vector<config::OutOfRangeNumber>& out_of_range_arguments;
+};
 
 class Call {
  public:
-  Call(const rpc::Request& request, config::Config config, CloudFactory factory);
+  Call(const CallInput& input, config::Config config, cloud::CloudFactory factory);
 
-  const std::string& method() const { return m_request.method; }
-  int api_version() const { return m_request.api_version; }
-  const nlohmann::json& context() const { return m_request.context; }
+  const std::string& method() const { return m_input.method; }
+  int api_version() const { return m_input.api_version; }
+  const nlohmann::json& context() const { return m_input.context; }
   // The config with the context's libvirt overrides applied.
   const config::Config& config() const { return m_config; }
   // Opens the libvirt connection on first use.
   cloud::Cloud& cloud();
 
   // Argument accessors. Each throws CloudError "<method>: argument <i> (<name>): expected ..."
-  // for a missing argument or a wrong type (cpi-protocol.md §5), and CpiError
+  // for a missing argument or a wrong type (docs/architecture.md, "Protocol"), and CpiError
   // "<method>: argument <i> (<name>): number ... is out of range" when the argument is or holds
   // a number that does not fit a double (1e400), or int_arg's number does not fit an int64.
   std::string string_arg(std::size_t index, const char* name) const;
@@ -45,16 +50,16 @@ class Call {
   nlohmann::json object_arg(std::size_t index, const char* name) const;
   // null or absent -> []
   std::vector<std::string> string_list_arg(std::size_t index, const char* name) const;
-  std::size_t arg_count() const { return m_request.arguments.size(); }
+  std::size_t arg_count() const { return m_input.arguments.size(); }
 
   [[noreturn]] void bad_arg(std::size_t index, const char* name, const std::string& problem) const;
 
  private:
   const nlohmann::json* arg(std::size_t index, const char* name, bool required) const;
 
-  const rpc::Request& m_request;
+  CallInput m_input;
   config::Config m_config;
-  CloudFactory m_factory;
+  cloud::CloudFactory m_factory;
   std::unique_ptr<cloud::Cloud> m_cloud;
 };
 

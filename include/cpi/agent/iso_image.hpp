@@ -1,6 +1,6 @@
 #pragma once
-// The config drive: an ISO9660 image with Rock Ridge and Joliet, volume id `config-2` (design.md:
-// the Joliet volume id keeps the lowercase label blkid reports), written by libarchive in memory.
+// The config drive: an ISO9660 image with Rock Ridge and Joliet, volume id `config-2` (the
+// Joliet volume id keeps the lowercase label blkid reports), written by libarchive in memory.
 
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The BOSH agent's settings as the config drive carries them (cpi-protocol.md §3.3-3.5):
+// The BOSH agent's settings as the config drive carries them (docs/architecture.md, "Protocol"):
 // user-data = the full settings JSON, meta-data = instance id and the public key.
 
 #include <nlohmann/json.hpp>

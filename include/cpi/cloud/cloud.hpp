@@ -5,11 +5,14 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cpi/cloud/ids.hpp"
+#include "cpi/config/config.hpp"
 
 namespace cpi::cloud {
 
@@ -59,5 +62,10 @@ class Cloud {
   // Succeeds when the snapshot is already gone.
   virtual void delete_snapshot(const SnapshotCid& cid) = 0;
 };
+
+// Opens the cloud for a call (the executable: the driver module's, see driver_loader.hpp); may
+// throw cpi::Error (connection failures).
+using CloudFactory =
+    std::function<std::unique_ptr<Cloud>(const config::Config& effective_config)>;
 
 }  // namespace cpi::cloud

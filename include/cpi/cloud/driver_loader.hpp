@@ -3,7 +3,7 @@
 // only there), loaded on the first call that needs libvirt. This keeps `info`, which BOSH calls
 // before nearly every method, free of libvirt's start-up cost.
 
-#include "cpi/actions/call.hpp"
+#include "cpi/cloud/cloud.hpp"
 
 namespace cpi::cloud {
 
@@ -15,7 +15,7 @@ constexpr const char* k_open_cloud_symbol = "cpi_open_libvirt_cloud";
 // A factory that loads the module and opens the cloud. The module is searched, in order, at
 // $CPI_DRIVER_MODULE, next to the executable, and in ../lib/bosh-libvirt-cpi/ beside it.
 // Throws CloudError naming the paths tried when it cannot be loaded.
-actions::CloudFactory driver_module_factory();
+CloudFactory driver_module_factory();
 
 // The address of the module's exported symbol `name` (C linkage), loading the module from the
 // same places on first use. Throws CloudError naming the paths tried.

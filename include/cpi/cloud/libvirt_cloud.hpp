@@ -1,5 +1,5 @@
 #pragma once
-// The CPI on libvirt. State lives only in libvirt objects (design.md): stemcell volumes,
+// The CPI on libvirt. State lives only in libvirt objects (docs/architecture.md, "Names"): stemcell volumes,
 // domains with their root/ephemeral/config volumes, persistent disk volumes, and for each
 // disk and snapshot a small `<name>.meta` volume holding its BOSH metadata and attachment.
 
@@ -27,8 +27,10 @@ namespace cpi::cloud {
 
 class LibvirtCloud final : public Cloud {
  public:
-  // `hypervisor` must outlive this object.
-  LibvirtCloud(virt::Hypervisor& hypervisor, config::Config config);
+  // `hypervisor` must outlive this object, or `owner` must keep it (and its connection) alive:
+  // the cloud releases `owner` after its own libvirt handles.
+  LibvirtCloud(virt::Hypervisor& hypervisor, config::Config config,
+               std::shared_ptr<void> owner = nullptr);
 
   StemcellCid create_stemcell(const std::string& image_path,
                               const nlohmann::json& cloud_properties) override;
@@ -278,6 +280,7 @@ class LibvirtCloud final : public Cloud {
   // Whether the connection's URI names no host (the libvirt host is this machine).
   bool host_is_local();
 
+  std::shared_ptr<void> m_owner;  // first: released last
   virt::Hypervisor& m_hv;
   config::Config m_config;
   Names m_names;

@@ -1,6 +1,6 @@
 #pragma once
 // cloud_properties schemas. Unknown keys are an error naming the key and listing the accepted
-// ones (cpi-protocol.md, project decisions).
+// ones (docs/architecture.md, "Protocol"; README "Configuration").
 
 #include <nlohmann/json.hpp>
 

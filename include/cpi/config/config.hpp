@@ -1,5 +1,5 @@
 #pragma once
-// The CPI configuration (design.md "Configuration"): one JSON file, every key optional except
+// The CPI configuration (README.md "Configuration"): one JSON file, every key optional except
 // agent.mbus for create_vm. Relative paths resolve against the file's own directory. Request
 // `context` keys named like the `libvirt` keys override them for one call (BOSH cpi-config).
 

@@ -1,5 +1,5 @@
 #pragma once
-// The CPI request envelope (cpi-protocol.md §1.2).
+// The CPI request envelope (docs/architecture.md, "Protocol").
 
 #include <nlohmann/json.hpp>
 

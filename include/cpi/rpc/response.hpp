@@ -1,5 +1,5 @@
 #pragma once
-// The CPI response envelope (cpi-protocol.md §1.3): always result, error and log; log is a
+// The CPI response envelope (docs/architecture.md, "Protocol"): always result, error and log; log is a
 // string; error is null or {type, message, ok_to_retry}. Serialised as one line of valid UTF-8
 // (invalid bytes are replaced), so both BOSH clients can parse it.
 

@@ -10,18 +10,17 @@
 #include <filesystem>
 #include <string>
 
-#include "cpi/virt/hypervisor.hpp"
+#include "cpi/agent/container_paths.hpp"
+#include "cpi/util/byte_source.hpp"
 
 namespace cpi::stemcell {
 
-// Where things are inside a container; the warden stemcell's agent.json reads its settings
-// from k_agent_settings_path (a File settings source).
-inline constexpr const char* k_config_dir = "/var/vcap/bosh/libvirt-config";
-inline constexpr const char* k_settings_file = "settings.json";
-inline constexpr const char* k_agent_settings_path = "/var/vcap/bosh/warden-cpi-agent-env.json";
-inline constexpr const char* k_ephemeral_dir = "/var/vcap/data";
-inline constexpr const char* k_disks_dir = "/warden-cpi-dev";  // persistent disk <cid> below it
-inline constexpr const char* k_config_label = "config-2";
+using agent::k_agent_settings_path;  // the container's paths (agent/container_paths.hpp)
+using agent::k_config_dir;
+using agent::k_config_label;
+using agent::k_disks_dir;
+using agent::k_ephemeral_dir;
+using agent::k_settings_file;
 
 struct RootfsTree {
   std::uint64_t bytes = 0;    // regular file content
@@ -66,7 +65,7 @@ std::string mke2fs_path();
 
 // Reads a file; what upload_volume streams. Reports the file's holes (SEEK_DATA), so a sparse
 // upload of a mostly empty filesystem image never reads its empty gigabytes.
-class FileSource final : public virt::ByteSource {
+class FileSource final : public util::ByteSource {
  public:
   // Throws CloudError when the file cannot be opened.
   explicit FileSource(const std::filesystem::path& path);

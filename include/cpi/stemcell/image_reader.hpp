@@ -11,11 +11,11 @@
 #include <memory>
 #include <string>
 
-#include "cpi/virt/hypervisor.hpp"
+#include "cpi/util/byte_source.hpp"
 
 namespace cpi::stemcell {
 
-class ImageReader final : public virt::ByteSource {
+class ImageReader final : public util::ByteSource {
  public:
   // Opens `image_path` and positions at `root.img` (also accepted: `./root.img`). Reads the
   // first bytes to detect the format and checks them (stemcell/image_format.hpp). Throws

@@ -1,5 +1,5 @@
 #pragma once
-// Every libvirt object this CPI owns, told apart by name (design.md "State lives in libvirt"):
+// Every libvirt object this CPI owns, told apart by name (docs/architecture.md, "Names"):
 //   <prefix>vm-<uuid>                                 domain   (VM)
 //   <prefix>vm-<uuid>-root | -ephemeral | -config     volume   (a VM's own volume)
 //   <prefix>disk-<15 hex>       [+ .meta]             volume   (persistent disk)

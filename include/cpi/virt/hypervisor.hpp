@@ -19,38 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "cpi/util/byte_source.hpp"
 #include "cpi/virt/handles.hpp"
 
 namespace cpi::virt {
 
-// Data for a volume upload, read front to back.
-class ByteSource {
- public:
-  virtual ~ByteSource() = default;
-  // Fills up to `size` bytes; 0 at the end. Throws on failure.
-  virtual std::size_t read(char* buffer, std::size_t size) = 0;
-  // Bytes of zeros known to follow the current position without reading them (a sparse file's
-  // hole), which a sparse upload sends as a hole after skip(). 0 when unknown.
-  virtual std::uint64_t hole_ahead() { return 0; }
-  // Moves past `bytes` that hole_ahead() reported.
-  virtual void skip(std::uint64_t bytes) { (void)bytes; }
-};
-
-// A ByteSource over bytes in memory (config drives, .meta volumes); `bytes` must outlive it.
-class StringSource final : public ByteSource {
- public:
-  explicit StringSource(const std::string& bytes) : m_bytes(bytes) {}
-  std::size_t read(char* buffer, std::size_t size) override {
-    const std::size_t n = std::min(size, m_bytes.size() - m_pos);
-    m_bytes.copy(buffer, n, m_pos);
-    m_pos += n;
-    return n;
-  }
-
- private:
-  const std::string& m_bytes;
-  std::size_t m_pos = 0;
-};
+using util::ByteSource;  // what uploads read (util/byte_source.hpp)
+using util::StringSource;
 
 struct VolumeInfo {
   std::uint64_t capacity = 0;

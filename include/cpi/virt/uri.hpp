@@ -1,5 +1,5 @@
 #pragma once
-// The libvirt connection URI from the config (design.md "Configuration").
+// The libvirt connection URI from the config (README.md "Configuration").
 
 #include <optional>
 #include <string>

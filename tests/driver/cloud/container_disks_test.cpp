@@ -163,21 +163,14 @@ TEST_F(ContainerDisksTest, AttachAndDetachKeepTheRecordAndDetachOfANotAttachedDi
 
 // A "kill" at every step of a container's attach: the next calls see what the definitions say.
 TEST_F(ContainerDisksTest, AttachKilledAtEveryStepLosesNothing) {
-  int steps = 0;
-  {
-    const auto vm = container();
-    const auto disk = container_disk();
-    fake().reset_calls();
-    lxc().attach_disk(vm, disk, 2);
-    steps = fake().mutating_calls();
-    ASSERT_GT(steps, 0);
-  }
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("killed at mutating step " + std::to_string(n));
+  const auto probe_vm = container();
+  const auto probe_disk = container_disk();
+  const int steps = count_mutating_calls([&] { lxc().attach_disk(probe_vm, probe_disk, 2); });
+  for_each_failing_step(steps, [&](const Arm& arm) {
     const auto vm = container();
     const auto other = container();
     const auto disk = container_disk();
-    fake().kill_at(n);
+    arm();
     EXPECT_THROW(lxc().attach_disk(vm, disk, 2), CloudError);
     fake().disarm();
     if (mounts(vm, disk) > 0) {
@@ -190,7 +183,7 @@ TEST_F(ContainerDisksTest, AttachKilledAtEveryStepLosesNothing) {
     EXPECT_FALSE(meta_of(disk.value).contains("attaching"));
     EXPECT_NO_THROW(lxc().detach_disk(vm, disk, 2));
     EXPECT_NO_THROW(lxc().delete_disk(disk));
-  }
+  }, Failure::kill);
 }
 
 // Containers cannot copy a disk while they run: snapshot_disk pauses the container for the copy.
@@ -203,16 +196,14 @@ TEST_F(ContainerDisksTest, SnapshotKilledAtEveryStepNeverLeavesTheContainerPause
   ASSERT_EQ(virDomainCreate(domain(vm.value).get()), 0);
   const auto before = volume_names();
   const int suspends = fake().suspends();
-  fake().reset_calls();
-  const auto probe = lxc().snapshot_disk(disk, nullptr);
-  const int steps = fake().mutating_calls();
+  cloud::SnapshotCid probe;
+  const int steps = count_mutating_calls([&] { probe = lxc().snapshot_disk(disk, nullptr); });
   lxc().delete_snapshot(probe);
   ASSERT_GT(fake().suspends(), suspends) << "the container was not paused: nothing to test";
   ASSERT_EQ(volume_names(), before);
   for (const std::string by : {"vm", "cleanup"}) {
-    for (int n = 1; n <= steps; ++n) {
-      SCOPED_TRACE("killed at mutating step " + std::to_string(n) + ", finished by " + by);
-      fake().kill_at(n);
+    SCOPED_TRACE("finished by " + by);
+    for_each_failing_step(steps, [&] {
       EXPECT_THROW(lxc().snapshot_disk(disk, nullptr), CloudError);
       fake().disarm();
       if (by == "vm") {
@@ -234,7 +225,7 @@ TEST_F(ContainerDisksTest, SnapshotKilledAtEveryStepNeverLeavesTheContainerPause
       EXPECT_FALSE(meta_of(disk.value).contains("snapshotting"));
       EXPECT_EQ(volume_names(), before);
       EXPECT_EQ(state(vm), VIR_DOMAIN_RUNNING);
-    }
+    }, Failure::kill);
   }
 }
 

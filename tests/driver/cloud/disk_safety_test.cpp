@@ -41,16 +41,6 @@ class DiskSafetyTest : public DiskFixture {
     fake().store(volume_path(disk.value + ".meta"), text);
   }
 
-  // Mutating libvirt calls `call` makes; fails the test when 0 (a step loop would not test).
-  template <typename F>
-  int count_steps(F&& call) {
-    fake().reset_calls();
-    call();
-    const int steps = fake().mutating_calls();
-    EXPECT_GT(steps, 0);
-    return steps;
-  }
-
   int virt_state(const cloud::VmCid& vm) {
     int state = 0;
     int reason = 0;
@@ -135,15 +125,13 @@ TEST_F(DiskSafetyTest, TornRecordWriteStillReadsAsAttached) {
 TEST_F(DiskSafetyTest, AttachKilledAtEveryStepLosesNothing) {
   const auto probe_vm = new_vm();
   const auto probe_disk = new_disk();
-  const int steps = count_steps([&] { cloud().attach_disk(probe_vm, probe_disk, 1); });
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("killed at mutating step " + std::to_string(n));
+  const int steps = count_mutating_calls([&] { cloud().attach_disk(probe_vm, probe_disk, 1); });
+  for_each_failing_step(steps, [&](const Arm& arm) {
     const auto vm = new_vm();
     const auto other = new_vm();
     const auto disk = new_disk();
-    fake().kill_at(n);
+    arm();
     EXPECT_THROW(cloud().attach_disk(vm, disk, 1), CloudError);
-    EXPECT_TRUE(fake().injected());
     fake().disarm();
     const bool held = count_serial(vm, disk.value) + live_count(vm, disk.value) > 0;
     if (held) {
@@ -160,20 +148,19 @@ TEST_F(DiskSafetyTest, AttachKilledAtEveryStepLosesNothing) {
     EXPECT_FALSE(user_data(vm).at("disks").at("persistent").contains(disk.value));
     EXPECT_NO_THROW(cloud().delete_disk(disk));
     EXPECT_FALSE(volume_exists(disk.value));
-  }
+  }, Failure::kill);
 }
 
 TEST_F(DiskSafetyTest, DetachKilledAtEveryStepLosesNothing) {
   const auto probe_vm = new_vm();
   const auto probe_disk = new_disk();
   cloud().attach_disk(probe_vm, probe_disk, 1);
-  const int detach_steps = count_steps([&] { cloud().detach_disk(probe_vm, probe_disk, 1); });
-  for (int n = 1; n <= detach_steps; ++n) {
-    SCOPED_TRACE("killed at mutating step " + std::to_string(n));
+  const int detach_steps = count_mutating_calls([&] { cloud().detach_disk(probe_vm, probe_disk, 1); });
+  for_each_failing_step(detach_steps, [&](const Arm& arm) {
     const auto vm = new_vm();
     const auto disk = new_disk();
     cloud().attach_disk(vm, disk, 1);
-    fake().kill_at(n);
+    arm();
     EXPECT_THROW(cloud().detach_disk(vm, disk, 1), CloudError);
     fake().disarm();
     if (count_serial(vm, disk.value) + live_count(vm, disk.value) > 0) {
@@ -185,7 +172,7 @@ TEST_F(DiskSafetyTest, DetachKilledAtEveryStepLosesNothing) {
     EXPECT_FALSE(user_data(vm).at("disks").at("persistent").contains(disk.value));
     EXPECT_EQ(meta_of(disk.value).value("attached_to", ""), "");
     EXPECT_NO_THROW(cloud().delete_disk(disk));
-  }
+  }, Failure::kill);
 }
 
 // set_disk_metadata failing (or killed) at any step never changes what the record says about
@@ -194,15 +181,13 @@ TEST_F(DiskSafetyTest, SetMetadataKilledAtEveryStepKeepsTheAttachment) {
   const auto vm = new_vm();
   const auto disk = new_disk();
   cloud().attach_disk(vm, disk, 2);
-  const int steps = count_steps([&] { cloud().set_disk_metadata(disk, {{"a", "b"}}); });
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("killed at mutating step " + std::to_string(n));
-    fake().kill_at(n);
+  const int steps = count_mutating_calls([&] { cloud().set_disk_metadata(disk, {{"a", "b"}}); });
+  for_each_failing_step(steps, [&](int n) {
     EXPECT_THROW(cloud().set_disk_metadata(disk, {{"step", n}}), CloudError);
     fake().disarm();
     EXPECT_EQ(meta_of(disk.value).value("attached_to", ""), vm.value);
     EXPECT_THROW(cloud().delete_disk(disk), CloudError);
-  }
+  }, Failure::kill);
 }
 
 // An attach killed after the hot-plug left `attaching` and no `attached_to`: a second VM is
@@ -384,17 +369,15 @@ TEST_F(DiskSafetyTest, SetVmMetadataAfterAKilledSnapshotDoesNotWriteItsIntentBac
   const auto disk = new_disk();
   cloud().attach_disk(vm, disk, 2);
   std::optional<cloud::SnapshotCid> probe;
-  const int steps = count_steps([&] { probe = cloud().snapshot_disk(disk, {}); });
+  const int steps = count_mutating_calls([&] { probe = cloud().snapshot_disk(disk, {}); });
   cloud().delete_snapshot(*probe);
   int with_intent = 0;
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("killed at mutating step " + std::to_string(n));
-    fake().kill_at(n);
+  for_each_failing_step(steps, [&](int n) {
     EXPECT_THROW(cloud().snapshot_disk(disk, {}), CloudError);
     fake().disarm();
     if (!metadata_facts(vm).contains("snapshotting")) {
       cloud().delete_snapshot(cloud().snapshot_disk(disk, {}));  // the disk's side: its next call
-      continue;
+      return;
     }
     ++with_intent;
     cloud().set_vm_metadata(vm, {{"step", n}});
@@ -402,7 +385,7 @@ TEST_F(DiskSafetyTest, SetVmMetadataAfterAKilledSnapshotDoesNotWriteItsIntentBac
     EXPECT_EQ(metadata_facts(vm)["metadata"], nlohmann::json({{"step", n}}));
     EXPECT_TRUE(fake().copy_jobs().empty()) << "a copy job still writes into a snapshot";
     EXPECT_FALSE(meta_of(disk.value).contains("snapshotting"));
-  }
+  }, Failure::kill);
   EXPECT_GT(with_intent, 0) << "no step left the vm's intent: the test checks nothing";
 }
 
@@ -415,12 +398,11 @@ TEST_F(DiskSafetyTest, SnapshotKilledAtEveryStepIsFinishedByTheDiskTheVmOrCleanu
   cloud().attach_disk(vm, disk, 2);
   const auto before = volume_names();
   std::optional<cloud::SnapshotCid> probe;
-  const int steps = count_steps([&] { probe = cloud().snapshot_disk(disk, {}); });
+  const int steps = count_mutating_calls([&] { probe = cloud().snapshot_disk(disk, {}); });
   cloud().delete_snapshot(*probe);
   for (const std::string by : {"disk", "vm", "cleanup"}) {
-    for (int n = 1; n <= steps; ++n) {
-      SCOPED_TRACE("killed at mutating step " + std::to_string(n) + ", finished by " + by);
-      fake().kill_at(n);
+    SCOPED_TRACE("finished by " + by);
+    for_each_failing_step(steps, [&] {
       EXPECT_THROW(cloud().snapshot_disk(disk, {}), CloudError);
       fake().disarm();
       const bool vm_intent = metadata_facts(vm).contains("snapshotting");
@@ -450,7 +432,7 @@ TEST_F(DiskSafetyTest, SnapshotKilledAtEveryStepIsFinishedByTheDiskTheVmOrCleanu
       // And the way on: a snapshot works, detach and delete work.
       cloud().delete_snapshot(cloud().snapshot_disk(disk, {}));
       EXPECT_EQ(volume_names(), before);
-    }
+    }, Failure::kill);
   }
   EXPECT_NO_THROW(cloud().detach_disk(vm, disk, 2));
   EXPECT_NO_THROW(cloud().delete_disk(disk));

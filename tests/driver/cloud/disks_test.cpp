@@ -235,20 +235,17 @@ TEST_F(DisksTest, SnapshotFailureAtEveryStepLeavesNothing) {
   const auto disk = new_disk();
   cloud().set_disk_metadata(disk, {{"deployment", "dep"}});
   const auto before = volume_names();
-  fake().reset_calls();
-  const auto probe = cloud().snapshot_disk(disk, nlohmann::json::object());
-  const int steps = fake().mutating_calls();
+  cloud::SnapshotCid probe;
+  const int steps =
+      count_mutating_calls([&] { probe = cloud().snapshot_disk(disk, nlohmann::json::object()); });
   cloud().delete_snapshot(probe);
   ASSERT_EQ(volume_names(), before);
 
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("failing mutating step " + std::to_string(n));
-    fake().fail_at(n);
+  for_each_failing_step(steps, [&] {
     EXPECT_THROW(cloud().snapshot_disk(disk, nlohmann::json::object()), CloudError);
-    EXPECT_TRUE(fake().injected());
     fake().disarm();
     EXPECT_EQ(volume_names(), before);
-  }
+  });
 }
 
 TEST_F(DisksTest, SnapshotOfMissingDiskThrowsDiskNotFound) {

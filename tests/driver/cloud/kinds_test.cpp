@@ -429,24 +429,21 @@ TEST_P(KindsTest, FailuresInARecordedPoolLeaveNoRecord) {
        [&] { cpi().create_disk(16, {{"storage_pool", k_other_pool}}, std::nullopt); }},
       {"snapshot_disk", [&] { cpi().snapshot_disk(m_remote, {}); }}};
   for (const auto& [what, call] : calls) {
+    SCOPED_TRACE(what);
     call();  // the first call on a disk may also bring its records up to date: not counted
-    fake().reset_calls();
     const auto before_main = volume_names();
     const auto before_other = volume_names(k_other_pool);
-    call();
-    const int steps = fake().mutating_calls();
+    const int steps = count_mutating_calls(call);
     ASSERT_GE(steps, 2) << what;
-    for (int n = 1; n <= steps; ++n) {
-      SCOPED_TRACE(what + ": failing mutating step " + std::to_string(n));
+    for_each_failing_step(steps, [&](const Arm& arm) {
       const auto main = volume_names();
       const auto other = volume_names(k_other_pool);
-      fake().fail_at(n);
+      arm();
       EXPECT_THROW(call(), CloudError);
-      EXPECT_TRUE(fake().injected());
       fake().disarm();
       EXPECT_EQ(volume_names(), main);
       EXPECT_EQ(volume_names(k_other_pool), other);
-    }
+    });
     EXPECT_EQ(volume_names().size(), before_main.size() + 1) << what << ": one record more";
     EXPECT_EQ(volume_names(k_other_pool).size(), before_other.size() + (what == "create_disk" ? 1 : 2));
   }

@@ -145,21 +145,17 @@ TEST_F(StemcellsTest, DeletingTwiceSucceeds) {
 TEST_F(StemcellsTest, FailureAtEveryStepLeavesNoVolume) {
   const auto image = images().raw(2 * k_mib).string();
   const auto before = volume_names();
-  fake().reset_calls();
-  const auto probe = cloud().create_stemcell(image, nullptr);
-  const int steps = fake().mutating_calls();
+  cloud::StemcellCid probe;
+  const int steps = count_mutating_calls([&] { probe = cloud().create_stemcell(image, nullptr); });
   ASSERT_GE(steps, 2) << "expected at least volume create and upload";
   cloud().delete_stemcell(probe);
   ASSERT_EQ(volume_names(), before);
 
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("failing mutating step " + std::to_string(n));
-    fake().fail_at(n);
+  for_each_failing_step(steps, [&] {
     EXPECT_THROW(cloud().create_stemcell(image, nullptr), cpi::CloudError);
-    EXPECT_TRUE(fake().injected());
+    fake().disarm();
     EXPECT_EQ(volume_names(), before);
-  }
-  fake().disarm();
+  });
 }
 
 TEST_F(StemcellsTest, MissingStoragePoolIsCreatedAsActiveAutostartDirPool) {
@@ -186,22 +182,19 @@ TEST_F(StemcellsTest, MissingStoragePoolIsCreatedAsActiveAutostartDirPool) {
 TEST_F(StemcellsTest, FailureWhileCreatingPoolLeavesNoPool) {
   const auto image = images().raw(1 * k_mib).string();
   const auto pools = pool_names();
-  fake().reset_calls();
-  new_cloud(config_with_new_pool())->create_stemcell(image, nullptr);
-  const int steps = fake().mutating_calls();
-  fake().reset_calls();
-  new_cloud(config_with_new_pool())->create_stemcell(image, nullptr);
-  const int pool_steps = steps - fake().mutating_calls();
+  const int steps = count_mutating_calls(
+      [&] { new_cloud(config_with_new_pool())->create_stemcell(image, nullptr); });
+  const int pool_steps =
+      steps - count_mutating_calls(
+                  [&] { new_cloud(config_with_new_pool())->create_stemcell(image, nullptr); });
   ASSERT_GE(pool_steps, 3) << "define, build, start (and autostart) the pool";
   remove_pool("bosh-stemcells");
   ASSERT_EQ(pool_names(), pools);
 
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("failing mutating step " + std::to_string(n));
+  for_each_failing_step(steps, [&](int n, const Arm& arm) {
     auto fresh = new_cloud(config_with_new_pool());
-    fake().fail_at(n);
+    arm();
     EXPECT_THROW(fresh->create_stemcell(image, nullptr), cpi::CloudError);
-    EXPECT_TRUE(fake().injected());
     fake().disarm();
     if (n <= pool_steps) {
       EXPECT_EQ(pool_names(), pools);
@@ -209,7 +202,7 @@ TEST_F(StemcellsTest, FailureWhileCreatingPoolLeavesNoPool) {
       EXPECT_TRUE(volume_names("bosh-stemcells").empty());
       remove_pool("bosh-stemcells");
     }
-  }
+  });
 }
 
 }  // namespace

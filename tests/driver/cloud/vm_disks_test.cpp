@@ -92,22 +92,17 @@ TEST_F(VmDisksTest, AttachToMissingVmThrowsVmNotFound) {
 TEST_F(VmDisksTest, AttachFailureAtEveryStepLeavesDiskDetached) {
   const auto probe_vm = new_vm();
   const auto probe_disk = new_disk();
-  fake().reset_calls();
-  cloud().attach_disk(probe_vm, probe_disk, 2);
-  const int steps = fake().mutating_calls();
-  ASSERT_GE(steps, 1);
+  const int steps = count_mutating_calls([&] { cloud().attach_disk(probe_vm, probe_disk, 2); });
 
   const auto vm = new_vm();
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("failing mutating step " + std::to_string(n));
+  for_each_failing_step(steps, [&](const Arm& arm) {
     const auto disk = new_disk();
-    fake().fail_at(n);
+    arm();
     EXPECT_THROW(cloud().attach_disk(vm, disk, 2), CloudError);
-    EXPECT_TRUE(fake().injected());
     fake().disarm();
     EXPECT_EQ(count_serial(vm, disk.value), 0U);
     EXPECT_TRUE(cloud().get_disks(vm).empty());
-  }
+  });
 }
 
 TEST_F(VmDisksTest, DetachRemovesDiskFromDefinition) {
@@ -174,22 +169,17 @@ TEST_F(VmDisksTest, DetachWithApiV1RemovesHintFromConfigDrive) {
 TEST_F(VmDisksTest, AttachWithApiV1FailureAtEveryStepLeavesNoHint) {
   const auto probe_vm = new_vm();
   const auto probe_disk = new_disk();
-  fake().reset_calls();
-  cloud().attach_disk(probe_vm, probe_disk, 1);
-  const int steps = fake().mutating_calls();
-  ASSERT_GT(steps, 0);
+  const int steps = count_mutating_calls([&] { cloud().attach_disk(probe_vm, probe_disk, 1); });
 
   const auto vm = new_vm();
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("failing mutating step " + std::to_string(n));
+  for_each_failing_step(steps, [&](const Arm& arm) {
     const auto disk = new_disk();
-    fake().fail_at(n);
+    arm();
     EXPECT_THROW(cloud().attach_disk(vm, disk, 1), CloudError);
-    EXPECT_TRUE(fake().injected());
     fake().disarm();
     EXPECT_EQ(count_serial(vm, disk.value), 0U);
     EXPECT_FALSE(user_data(vm).at("disks").at("persistent").contains(disk.value));
-  }
+  });
 }
 
 // API v1: after a detach failed at any step, the director's retry ends with the disk gone from
@@ -198,19 +188,14 @@ TEST_F(VmDisksTest, DetachWithApiV1RetryAfterFailureAtEveryStepCleansUp) {
   const auto probe_vm = new_vm();
   const auto probe_disk = new_disk();
   cloud().attach_disk(probe_vm, probe_disk, 1);
-  fake().reset_calls();
-  cloud().detach_disk(probe_vm, probe_disk, 1);
-  const int steps = fake().mutating_calls();
-  ASSERT_GT(steps, 0);
+  const int steps = count_mutating_calls([&] { cloud().detach_disk(probe_vm, probe_disk, 1); });
 
   const auto vm = new_vm();
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("failing mutating step " + std::to_string(n));
+  for_each_failing_step(steps, [&](const Arm& arm) {
     const auto disk = new_disk();
     cloud().attach_disk(vm, disk, 1);
-    fake().fail_at(n);
+    arm();
     EXPECT_THROW(cloud().detach_disk(vm, disk, 1), CloudError);
-    EXPECT_TRUE(fake().injected());
     fake().disarm();
 
     try {  // DiskNotAttached when the failed call had already detached it
@@ -220,7 +205,7 @@ TEST_F(VmDisksTest, DetachWithApiV1RetryAfterFailureAtEveryStepCleansUp) {
 
     EXPECT_EQ(count_serial(vm, disk.value), 0U);
     EXPECT_FALSE(user_data(vm).at("disks").at("persistent").contains(disk.value));
-  }
+  });
 }
 
 TEST_F(VmDisksTest, AttachWithApiV2LeavesConfigDriveAlone) {

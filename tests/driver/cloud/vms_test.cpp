@@ -260,23 +260,20 @@ TEST_F(VmsTest, UnknownCloudPropertyIsNamed) {
 TEST_F(VmsTest, FailureAtEveryStepLeavesNothing) {
   const auto volumes = volume_names();
   const auto domains = domain_names();
-  fake().reset_calls();
-  const auto probe = create_vm(stemcell());
-  const int steps = fake().mutating_calls();
+  const auto image = stemcell();
+  cloud::VmCid probe;
+  const int steps = count_mutating_calls([&] { probe = create_vm(image); });
   ASSERT_GE(steps, 7) << "root, ephemeral, config volume + upload, define, start, autostart";
   cloud().delete_vm(probe);
   ASSERT_EQ(volume_names(), volumes);
   ASSERT_EQ(domain_names(), domains);
 
-  for (int n = 1; n <= steps; ++n) {
-    SCOPED_TRACE("failing mutating step " + std::to_string(n));
-    fake().fail_at(n);
-    EXPECT_THROW(cloud().create_vm(vm_request(stemcell())), VmCreationFailed);
-    EXPECT_TRUE(fake().injected());
+  for_each_failing_step(steps, [&] {
+    EXPECT_THROW(cloud().create_vm(vm_request(image)), VmCreationFailed);
+    fake().disarm();
     EXPECT_EQ(volume_names(), volumes);
     EXPECT_EQ(domain_names(), domains);
-  }
-  fake().disarm();
+  });
 }
 
 TEST_F(VmsTest, DeleteVmRemovesDomainAndItsVolumes) {

@@ -1,6 +1,6 @@
 # The CPI config schema (`cpi --config FILE`), as a checker that runs without
 # the binary: every key known, every value of the right type. It mirrors the
-# schema in docs/design.md; the binary stays the authority (run with CPI_BIN).
+# keys in README.md "Configuration"; the binary stays the authority (run with CPI_BIN).
 module ReleaseTest
   module CpiSchema
     STRING = { type: :string }.freeze

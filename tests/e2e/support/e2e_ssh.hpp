@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "support/e2e_host.hpp"
-#include "support/e2e_tls.hpp"
+#include "e2e/support/e2e_host.hpp"
+#include "e2e/support/e2e_tls.hpp"
 
 namespace cpi::testing::e2e {
 

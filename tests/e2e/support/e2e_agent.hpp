@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
-#include "support/e2e_console.hpp"
-#include "support/e2e_env.hpp"
-#include "support/e2e_host.hpp"
+#include "e2e/support/e2e_console.hpp"
+#include "e2e/support/e2e_env.hpp"
+#include "e2e/support/e2e_host.hpp"
 #include "support/run_cpi.hpp"
 
 namespace cpi::testing::e2e {

@@ -1,7 +1,7 @@
 #pragma once
 // TLS for the e2e tier: a throwaway PKI made with certtool (a CA, a server certificate for
 // 127.0.0.1, a client certificate) and loopback ports. The daemon that listens for TLS with it is
-// always a private libvirtd of the test's own (support/private_libvirtd.hpp, Options::listen and
+// always a private libvirtd of the test's own (e2e/support/private_libvirtd.hpp, Options::listen and
 // extra_conf), on 127.0.0.1 only (NETWORK RULE): no test restarts the host's libvirtd.
 
 #include <arpa/inet.h>
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "support/e2e_host.hpp"
+#include "e2e/support/e2e_host.hpp"
 #include "support/run_cpi.hpp"
 
 namespace cpi::testing::e2e {

@@ -128,7 +128,7 @@ inline bool unix_socket_answers(const std::string& path) {
 // that pid is ever signalled. A run that died leaves its daemon to the next run, which adopts
 // (and stops) it only when the pid in the file runs with that very pid file on its command line.
 // No daemon is ever found or signalled by its name: a system daemon, or another test's private
-// one (support/private_libvirtd.hpp), is never touched.
+// one (e2e/support/private_libvirtd.hpp), is never touched.
 class Daemon {
  public:
   explicit Daemon(std::string name)

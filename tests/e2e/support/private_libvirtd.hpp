@@ -46,7 +46,7 @@
 #include <vector>
 
 #include "cpi/virt/handles.hpp"
-#include "support/e2e_host.hpp"
+#include "e2e/support/e2e_host.hpp"
 
 namespace cpi::testing::e2e {
 

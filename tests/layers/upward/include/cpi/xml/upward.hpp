@@ -1,0 +1,3 @@
+#pragma once
+// A fixture for the layer check's own test: libvirt's headers are not for xml.
+#include <libvirt/libvirt.h>
