@@ -12,6 +12,7 @@
 
 #include "cpi/agent/settings.hpp"
 #include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/cloud/vm_kinds.hpp"
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/stemcell/fs_image.hpp"
@@ -52,35 +53,54 @@ void write_tree_file(const fs::path& root, const std::string& relative, const st
   if (!out.flush()) throw CloudError("writing '" + file.string() + "' failed");
 }
 
+// "255.255.255.0" -> "24"; "" when it is no contiguous IPv4 netmask.
+std::string netmask_prefix(const std::string& netmask) {
+  unsigned int parts[4] = {0, 0, 0, 0};
+  char tail = 0;
+  if (std::sscanf(netmask.c_str(), "%u.%u.%u.%u%c", &parts[0], &parts[1], &parts[2], &parts[3],
+                  &tail) != 4) {
+    return "";
+  }
+  std::uint32_t mask = 0;
+  for (unsigned int part : parts) {
+    if (part > 255) return "";
+    mask = (mask << 8) | part;
+  }
+  int bits = 0;
+  while (bits < 32 && (mask & (0x80000000U >> bits)) != 0) ++bits;
+  if (bits < 32 && (mask << bits) != 0) return "";
+  return std::to_string(bits);
+}
+
+// A container's NIC gets its address from libvirt (manual networks) and the agent is told not
+// to configure it: warden stemcells' agents never configure networks.
+void address_of(nlohmann::json& network, xml::NicDevice& nic) {
+  network["preconfigured"] = true;
+  const std::string type = network.value("type", "manual");
+  const auto ip = network.find("ip");
+  if (type != "manual" || ip == network.end() || !ip->is_string()) return;
+  nic.ip = ip->get<std::string>();
+  if (auto prefix = network.find("prefix"); prefix != network.end() && prefix->is_string()) {
+    nic.prefix = prefix->get<std::string>();
+  } else if (prefix != network.end() && prefix->is_number_unsigned()) {
+    nic.prefix = std::to_string(prefix->get<unsigned int>());
+  } else {
+    nic.prefix = netmask_prefix(network.value("netmask", ""));
+  }
+  if (nic.prefix.empty()) {
+    throw CloudError("create_vm: manual network with ip " + nic.ip +
+                     " needs a netmask (or prefix) for the container's address");
+  }
+  const auto defaults = network.find("default");
+  const bool is_default =
+      defaults != network.end() && defaults->is_array() &&
+      std::find(defaults->begin(), defaults->end(), nlohmann::json("gateway")) != defaults->end();
+  if (is_default && network.value("gateway", "") != "") nic.gateway = network.value("gateway", "");
+}
+
 }  // namespace
 
-bool LibvirtCloud::host_is_local() {
-  const std::string uri = m_hv.uri();  // "lxc:///", "lxc+unix:///": no host part
-  const auto scheme_end = uri.find("://");
-  return scheme_end != std::string::npos && uri.compare(scheme_end + 3, 1, "/") == 0;
-}
-
-bool LibvirtCloud::container() const {
-  return xml::make_flavour(m_config.libvirt.hypervisor)->container();
-}
-
-void LibvirtCloud::stop_domain(virDomain& domain, const std::string& what, int grace_seconds) {
-  if (!m_hv.domain_active(domain)) return;
-  if (grace_seconds > 0) {
-    try {
-      m_hv.shutdown_domain(domain);
-      for (int i = 0; i < grace_seconds * 4 && m_hv.domain_active(domain); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      }
-    } catch (const virt::LibvirtError& e) {
-      spdlog::info("graceful shutdown of {} not possible: {}", what, e.what());
-    }
-    if (!m_hv.domain_active(domain)) return;
-  }
-  m_hv.destroy_domain(domain);
-}
-
-virt::Volume LibvirtCloud::upload_ext4(virStoragePool& target, const std::string& name,
+virt::Volume LibvirtCloud::ContainerVms::upload_ext4(virStoragePool& target, const std::string& name,
                                        std::uint64_t bytes, const std::string& label,
                                        const std::string& mode,
                                        const std::function<void(const fs::path&)>& tree) {
@@ -94,16 +114,17 @@ virt::Volume LibvirtCloud::upload_ext4(virStoragePool& target, const std::string
   const fs::path image = scratch.path() / "image";
   stemcell::make_ext4(image, bytes, label, from);
   stemcell::FileSource source{image};
-  return upload_new_volume(target, xml::volume_xml({name, bytes, "raw", mode}), name, source,
+  return m_cloud.upload_new_volume(target, xml::volume_xml({name, bytes, "raw", mode}), name, source,
                            source.size(), true);
 }
 
 // The warden-tar stemcell's root filesystem, unpacked and made into one ext4 image, uploaded as a
 // sparse raw volume. Its .meta volume says it is a root filesystem and which init to run.
-StemcellCid LibvirtCloud::create_rootfs_stemcell(const std::string& image_path) {
+StemcellCid LibvirtCloud::ContainerVms::import_stemcell(const std::string& image_path,
+                                                         const StemcellProps& /*props*/) {
   const StemcellCid cid = new_stemcell_cid();
-  const std::string name = object_name(cid.value);
-  virStoragePool& target = pool();
+  const std::string name = m_cloud.object_name(cid.value);
+  virStoragePool& target = m_cloud.pool();
   util::PrivateDir scratch{"cpi-rootfs"};
   const fs::path tree = scratch.path() / "rootfs";
   fs::create_directory(tree);
@@ -114,19 +135,19 @@ StemcellCid LibvirtCloud::create_rootfs_stemcell(const std::string& image_path) 
   fs::remove_all(tree);  // the image holds it now: give the scratch space back early
   stemcell::FileSource source{image};
   util::Rollback rollback;
-  auto volume = m_hv.create_volume(target, xml::volume_xml({name, capacity, "raw", ""}));
+  auto volume = m_cloud.m_hv.create_volume(target, xml::volume_xml({name, capacity, "raw", ""}));
   rollback.add("delete volume '" + name + "'",
-               [this, &target, name] { delete_if_exists(target, name); });
-  rollback.add("delete '" + meta_volume(name) + "'",
-               [this, &target, name] { delete_if_exists(target, meta_volume(name)); });
+               [this, &target, name] { m_cloud.delete_if_exists(target, name); });
+  rollback.add("delete '" + m_cloud.meta_volume(name) + "'",
+               [this, &target, name] { m_cloud.delete_if_exists(target, m_cloud.meta_volume(name)); });
   spdlog::info("uploading the {} MiB root filesystem image into {}", capacity / k_mib, name);
-  m_hv.upload_volume(*volume, source, source.size(), true);
-  write_meta(target, name, {{"rootfs", true}, {"init", rootfs.init}});
+  m_cloud.m_hv.upload_volume(*volume, source, source.size(), true);
+  m_cloud.write_meta(target, name, {{"rootfs", true}, {"init", rootfs.init}});
   rollback.commit();
   return cid;
 }
 
-virt::Volume LibvirtCloud::write_container_settings(virStoragePool& target, const std::string& name,
+virt::Volume LibvirtCloud::ContainerVms::write_settings(virStoragePool& target, const std::string& name,
                                             const nlohmann::json& settings,
                                             const nlohmann::json& meta) {
   const std::string user_data = settings.dump();
@@ -137,19 +158,21 @@ virt::Volume LibvirtCloud::write_container_settings(virStoragePool& target, cons
     write_tree_file(root, "openstack/latest/meta_data.json", meta_data);
   };
   // The settings are also kept in `<name>.meta` (mode 0600): the CPI cannot read ext4 back.
-  write_meta(target, name, {{"user_data", settings}, {"meta_data", meta}});
-  if (auto old = m_hv.find_volume(target, name)) m_hv.delete_volume(**old);
+  m_cloud.write_meta(target, name, {{"user_data", settings}, {"meta_data", meta}});
+  if (auto old = m_cloud.m_hv.find_volume(target, name)) m_cloud.m_hv.delete_volume(**old);
   return upload_ext4(target, name, k_settings_bytes, stemcell::k_config_label, "0600", fill);
 }
 
-void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& cid,
-                                         std::uint64_t ephemeral_mib, virStorageVol& stemcell,
-                                         const nlohmann::json& networks, xml::DomainSpec& spec,
-                                         util::Rollback& rollback) {
-  virStoragePool& target = pool();
-  const std::string pool_name = m_config.libvirt.storage_pool;
-  const std::string stemcell_name = object_name(request.stemcell.value);
-  const auto stemcell_meta = read_meta(target, stemcell_name);
+void LibvirtCloud::ContainerVms::add_volumes(NewVm& vm, util::Rollback& rollback) {
+  const VmRequest& request = vm.request;
+  const VmCid& cid = vm.cid;
+  const std::uint64_t ephemeral_mib = vm.props.ephemeral_disk_mib;
+  virStoragePool& target = vm.pool;
+  const std::string& pool_name = vm.pool_name;
+  const auto& stemcell_facts = vm.stemcell_facts;
+  xml::DomainSpec& spec = vm.spec;
+  const std::string stemcell_name = m_cloud.object_name(request.stemcell.value);
+  const auto stemcell_meta = m_cloud.read_meta(target, stemcell_name);
   if (!stemcell_meta.value("rootfs", false)) {
     throw NotSupported("hypervisor 'lxc' does not support disk image stemcells: stemcell '" +
                        request.stemcell.value +
@@ -157,7 +180,6 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
                        "while libvirt.hypervisor was lxc");
   }
   spec.init = stemcell_meta.value("init", "/sbin/init");
-  const auto stemcell_facts = xml::read_volume_xml(m_hv.volume_xml(stemcell));
   // The pool-room rule of create_disk: every volume of a container is a raw ext4 image (a copy of
   // the stemcell's, the settings, the ephemeral filesystem), so together they need their size free.
   std::vector<RoomNeed> needs{
@@ -168,22 +190,22 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
     needs.push_back({"the ephemeral filesystem of vm '" + cid.value + "'", "raw",
                      ephemeral_mib * k_mib, ephemeral_mib * k_mib});
   }
-  require_room(target, pool_name, needs);
-  const bool local = host_is_local();
+  m_cloud.require_room(target, pool_name, needs);
+  const bool local = m_cloud.host_is_local();
   auto source_of = [this, local](virStorageVol& volume) {
-    return stemcell::lxc_source_path(m_hv.volume_path(volume), local);
+    return stemcell::lxc_source_path(m_cloud.m_hv.volume_path(volume), local);
   };
 
   // Root: a full copy of the stemcell's filesystem, sparse (holes stay holes).
-  const std::string root_name = root_volume(cid);
+  const std::string root_name = m_cloud.root_volume(cid);
   rollback.add("delete volume '" + root_name + "'",
-               [this, &target, root_name] { delete_if_exists(target, root_name); });
+               [this, &target, root_name] { m_cloud.delete_if_exists(target, root_name); });
   xml::DiskDevice root{pool_name, root_name, "raw", "", "", "", false};
   root.mount = "/";
   {
-    auto volume = m_hv.create_volume(
+    auto volume = m_cloud.m_hv.create_volume(
         target, xml::volume_xml({root_name, stemcell_facts.capacity_bytes, "raw", ""}));
-    m_hv.copy_volume_bytes(stemcell, *volume);
+    m_cloud.m_hv.copy_volume_bytes(vm.stemcell, *volume);
     root.path = source_of(*volume);
   }
   spec.disks.push_back(root);
@@ -192,26 +214,26 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
   agent::SettingsInput input;
   input.agent_id = request.agent_id;
   input.vm_name = cid.value;
-  input.agent = &m_config.agent;
-  input.networks = networks;
+  input.agent = &m_cloud.m_config.agent;
+  input.networks = vm.networks;
   input.env = request.env.is_object() ? request.env : nlohmann::json::object();
   input.system_disk = "";
-  const std::string config_name = config_volume(cid);
+  const std::string config_name = m_cloud.config_volume(cid);
   rollback.add("delete volume '" + config_name + "'", [this, &target, config_name] {
-    delete_if_exists(target, config_name);
-    delete_if_exists(target, meta_volume(config_name));
+    m_cloud.delete_if_exists(target, config_name);
+    m_cloud.delete_if_exists(target, m_cloud.meta_volume(config_name));
   });
   xml::DiskDevice config{pool_name, config_name, "raw", "", "", "", true};
   config.mount = stemcell::k_config_dir;
-  config.path = source_of(*write_container_settings(target, config_name, agent::user_data(input),
+  config.path = source_of(*write_settings(target, config_name, agent::user_data(input),
                                                     agent::meta_data(input)));
   spec.disks.push_back(config);
 
   // Ephemeral: an empty filesystem at /var/vcap/data.
   if (ephemeral_mib > 0) {
-    const std::string eph_name = ephemeral_volume(cid);
+    const std::string eph_name = m_cloud.ephemeral_volume(cid);
     rollback.add("delete volume '" + eph_name + "'",
-                 [this, &target, eph_name] { delete_if_exists(target, eph_name); });
+                 [this, &target, eph_name] { m_cloud.delete_if_exists(target, eph_name); });
     xml::DiskDevice eph{pool_name, eph_name, "raw", "", "", "", false};
     eph.mount = stemcell::k_ephemeral_dir;
     eph.path =
@@ -220,13 +242,13 @@ void LibvirtCloud::add_container_volumes(const VmRequest& request, const VmCid& 
   }
 }
 
-void LibvirtCloud::set_container_disk_setting(const VmCid& vm, const std::string& disk,
+void LibvirtCloud::ContainerVms::set_disk_setting(const VmCid& vm, const std::string& disk,
                                               const nlohmann::json& hint) {
-  virStoragePool& target = pool();
-  const std::string name = config_volume(vm);
-  auto stored = read_meta(target, name);
+  virStoragePool& target = m_cloud.pool();
+  const std::string name = m_cloud.config_volume(vm);
+  auto stored = m_cloud.read_meta(target, name);
   if (!stored.contains("user_data")) {
-    throw CloudError("the settings of vm '" + vm.value + "' are missing ('" + meta_volume(name) +
+    throw CloudError("the settings of vm '" + vm.value + "' are missing ('" + m_cloud.meta_volume(name) +
                      "')");
   }
   auto& persistent = stored["user_data"]["disks"]["persistent"];
@@ -238,30 +260,30 @@ void LibvirtCloud::set_container_disk_setting(const VmCid& vm, const std::string
     if (persistent.contains(disk) && persistent[disk] == hint) return;
     persistent[disk] = hint;
   }
-  write_container_settings(target, name, stored["user_data"],
+  write_settings(target, name, stored["user_data"],
                            stored.value("meta_data", nlohmann::json::object()));
 }
 
-void LibvirtCloud::redefine_container(virDomain& domain, const VmCid& vm,
+void LibvirtCloud::ContainerVms::redefine(virDomain& domain, const VmCid& vm,
                                       const std::string& old_xml, const std::string& new_xml,
                                       const std::string& disk, const nlohmann::json& hint,
                                       int api_version) {
-  const bool was_active = m_hv.domain_active(domain);
-  stop_domain(domain, vm.value, k_grace_seconds);
+  const bool was_active = m_cloud.m_hv.domain_active(domain);
+  m_cloud.stop_domain(domain, vm.value, k_grace_seconds);
   try {
-    m_hv.define_domain(new_xml);
-    if (api_version < 2) set_container_disk_setting(vm, disk, hint);
+    m_cloud.m_hv.define_domain(new_xml);
+    if (api_version < 2) set_disk_setting(vm, disk, hint);
     if (was_active) {
-      m_hv.start_domain(domain);
+      m_cloud.m_hv.start_domain(domain);
     }
   } catch (...) {
     try {
-      m_hv.define_domain(old_xml);
+      m_cloud.m_hv.define_domain(old_xml);
       if (api_version < 2) {  // back to what the settings said before
-        set_container_disk_setting(vm, disk, hint.is_null() ? nlohmann::json(disk_mount(disk))
+        set_disk_setting(vm, disk, hint.is_null() ? nlohmann::json(disk_mount(disk))
                                                             : nlohmann::json());
       }
-      if (was_active && !m_hv.domain_active(domain)) m_hv.start_domain(domain);
+      if (was_active && !m_cloud.m_hv.domain_active(domain)) m_cloud.m_hv.start_domain(domain);
     } catch (const std::exception& e) {
       spdlog::warn("restoring container {}: {}", vm.value, e.what());
     }
@@ -271,17 +293,17 @@ void LibvirtCloud::redefine_container(virDomain& domain, const VmCid& vm,
 
 // Under the VM's and the disk's locks, after attach_disk checked that no other domain holds the
 // disk. As for a VM: the intent `attaching` before the redefinition, `attached_to` after it.
-nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCid& vm,
+nlohmann::json LibvirtCloud::ContainerVms::attach(virDomain& domain, const VmCid& vm,
                                                    const DiskCid& disk, Located& located,
                                                    const DiskRef& ref, nlohmann::json& meta,
                                                    int api_version) {
   const nlohmann::json hint = disk_mount(disk.value);
-  const std::string old_xml = m_hv.domain_xml(domain, true);
+  const std::string old_xml = m_cloud.m_hv.domain_xml(domain, true);
   const auto facts = xml::read_domain_xml(old_xml);
   if (find_mount(facts, disk.value) != nullptr) {
     if (meta.value("attached_to", "") != vm.value) {
       meta["attached_to"] = vm.value;
-      write_meta(*located.pool, ref.volume, meta);
+      m_cloud.write_meta(*located.pool, ref.volume, meta);
     }
     spdlog::info("disk {} is already mounted in container {}", disk.value, vm.value);
     return hint;
@@ -292,21 +314,21 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
   }
   xml::DiskDevice device{located.pool_name, ref.volume, "raw", "", "", disk.value, false};
   device.mount = hint.get<std::string>();
-  device.path = stemcell::lxc_source_path(m_hv.volume_path(*located.volume), host_is_local());
-  const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
+  device.path = stemcell::lxc_source_path(m_cloud.m_hv.volume_path(*located.volume), m_cloud.host_is_local());
+  const auto flavour = xml::make_flavour(m_cloud.m_config.libvirt.hypervisor);
   const std::string new_xml = xml::with_device(old_xml, flavour->disk_device(device));
   meta["attaching"] = vm.value;
-  write_meta(*located.pool, ref.volume, meta);
+  m_cloud.write_meta(*located.pool, ref.volume, meta);
   try {
-    redefine_container(domain, vm, old_xml, new_xml, disk.value, hint, api_version);
+    redefine(domain, vm, old_xml, new_xml, disk.value, hint, api_version);
     meta.erase("attaching");
     meta["attached_to"] = vm.value;
-    write_meta(*located.pool, ref.volume, meta);
+    m_cloud.write_meta(*located.pool, ref.volume, meta);
   } catch (...) {
     try {  // the record follows the definitions (redefine_container restored the old one)
-      auto now = read_meta(*located.pool, ref.volume);
+      auto now = m_cloud.read_meta(*located.pool, ref.volume);
       now["attaching"] = vm.value;
-      reconcile_record(located, ref, now);
+      m_cloud.reconcile_record(located, ref, now);
     } catch (const std::exception& e) {
       spdlog::warn("recording the attachment of {}: {}", disk.value, e.what());
     }
@@ -318,20 +340,20 @@ nlohmann::json LibvirtCloud::attach_container_disk(virDomain& domain, const VmCi
 
 // Under the VM's and the disk's locks. Not attached (neither definition holds it): the record
 // follows the definitions, the v1 settings drop the disk, and DiskNotAttached, as for a VM.
-void LibvirtCloud::detach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+void LibvirtCloud::ContainerVms::detach(virDomain& domain, const VmCid& vm, const DiskCid& disk,
                                          std::optional<Located>& located, const DiskRef& ref,
                                          int api_version) {
-  const std::string old_xml = m_hv.domain_xml(domain, true);
+  const std::string old_xml = m_cloud.m_hv.domain_xml(domain, true);
   const auto facts = xml::read_domain_xml(old_xml);  // owns what `mounted` points into
   const auto* mounted = find_mount(facts, disk.value);
   auto settle = [&] {
     if (located) {
-      auto meta = read_meta(*located->pool, ref.volume);
-      reconcile_record(*located, ref, meta);
+      auto meta = m_cloud.read_meta(*located->pool, ref.volume);
+      m_cloud.reconcile_record(*located, ref, meta);
     }
-    if (api_version < 2) set_container_disk_setting(vm, disk.value, nullptr);
+    if (api_version < 2) set_disk_setting(vm, disk.value, nullptr);
   };
-  if (mounted == nullptr && !domain_holds(domain, ref)) {
+  if (mounted == nullptr && !m_cloud.domain_holds(domain, ref)) {
     try {
       settle();
     } catch (const std::exception& e) {
@@ -342,15 +364,15 @@ void LibvirtCloud::detach_container_disk(virDomain& domain, const VmCid& vm, con
                           "'");
   }
   if (located) {
-    auto meta = read_meta(*located->pool, ref.volume);
+    auto meta = m_cloud.read_meta(*located->pool, ref.volume);
     meta["detaching"] = vm.value;
-    write_meta(*located->pool, ref.volume, meta);
+    m_cloud.write_meta(*located->pool, ref.volume, meta);
   }
   const std::string source = mounted != nullptr ? mounted->path : "";
   try {
     // Only the running container still has it (its persistent definition no longer does): a
     // restart from the persistent definition lets it go.
-    redefine_container(domain, vm, old_xml,
+    redefine(domain, vm, old_xml,
                        mounted != nullptr
                            ? xml::without_filesystem(old_xml, disk_mount(disk.value))
                            : old_xml,
@@ -358,15 +380,15 @@ void LibvirtCloud::detach_container_disk(virDomain& domain, const VmCid& vm, con
   } catch (...) {
     try {
       if (located) {
-        auto meta = read_meta(*located->pool, ref.volume);
-        reconcile_record(*located, ref, meta);
+        auto meta = m_cloud.read_meta(*located->pool, ref.volume);
+        m_cloud.reconcile_record(*located, ref, meta);
       }
     } catch (const std::exception& e) {
       spdlog::warn("recording the attachment of {}: {}", disk.value, e.what());
     }
     throw;
   }
-  if (domain_holds(domain, ref)) {  // a <filesystem> the CPI did not add names the volume
+  if (m_cloud.domain_holds(domain, ref)) {  // a <filesystem> the CPI did not add names the volume
     settle();
     throw CloudError("container '" + vm.value + "' still holds disk '" + disk.value +
                      "' after its redefinition (a filesystem of its definition names the "
@@ -376,5 +398,32 @@ void LibvirtCloud::detach_container_disk(virDomain& domain, const VmCid& vm, con
   settle();
   spdlog::info("detached disk {} from container {}", disk.value, vm.value);
 }
+
+void LibvirtCloud::ContainerVms::address_nic(nlohmann::json& network, xml::NicDevice& nic) {
+  address_of(network, nic);
+}
+
+// Every volume of a container is an ext4 filesystem in a raw volume, whatever the pool.
+std::string LibvirtCloud::ContainerVms::disk_format(const DiskProps& /*props*/,
+                                                    const std::string& /*pool_type*/,
+                                                    const std::string& /*pool_name*/) {
+  return "raw";
+}
+
+// An empty ext4 filesystem the container mounts; its record says so (attach refuses a disk
+// made for machines).
+void LibvirtCloud::ContainerVms::make_disk(virStoragePool& target, const std::string& name,
+                                           std::uint64_t capacity, const std::string& /*format*/) {
+  upload_ext4(target, name, capacity, "", "0600");
+  try {
+    m_cloud.write_meta(target, name, {{"filesystem", "ext4"}});
+  } catch (...) {
+    m_cloud.delete_if_exists(target, name);
+    throw;
+  }
+}
+
+// SIGTERM to the container's init, which the agent's runit stops on.
+int LibvirtCloud::ContainerVms::reboot_grace() const { return k_grace_seconds; }
 
 }  // namespace cpi::cloud

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/cloud/vm_kinds.hpp"
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/util/file_lock.hpp"
@@ -56,14 +57,7 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   const auto facts = pool_facts(*target);
   // Pools of block volumes (logical LVs, iSCSI LUNs ...) hold raw disks: a qcow2 there would
   // be an unformatted block device.
-  std::string format = props.format;
-  if (!container() && !supports_backing_store(facts.type)) {
-    if (props.format_set && props.format == "qcow2") {
-      throw CloudError("create_disk: cloud_properties.format qcow2 needs a pool of files (dir, fs, "
-                       "netfs); storage pool '" + pool_name + "' holds block volumes: use raw");
-    }
-    format = "raw";
-  }
+  const std::string format = m_kind->disk_format(props, facts.type, pool_name);
   const DiskCid cid = new_disk_cid();
   const std::string name = object_name(cid.value);
   const auto capacity = mib_to_bytes(size_mib, "create_disk: size");
@@ -83,21 +77,7 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
     require_active(*target, pool_name);  // an inactive pool reports no room
     throw;
   }
-  in_pool(*target, pool_name, [&] {
-    if (container()) {  // an ext4 filesystem the container mounts
-      upload_ext4(*target, name, capacity, "", "0600");
-      return;
-    }
-    m_hv.create_volume(*target, xml::volume_xml({name, capacity, format, "0600"}));
-  });
-  if (container()) {
-    try {
-      write_meta(*target, name, {{"filesystem", "ext4"}});
-    } catch (...) {
-      delete_if_exists(*target, name);
-      throw;
-    }
-  }
+  in_pool(*target, pool_name, [&] { m_kind->make_disk(*target, name, capacity, format); });
   rollback.commit();
   return cid;
 }

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <thread>
+
+#include "cpi/cloud/vm_kinds.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/virt/connect.hpp"
 #include "cpi/virt/libvirt_hypervisor.hpp"
@@ -24,7 +28,15 @@ LibvirtCloud::LibvirtCloud(virt::Hypervisor& hypervisor, config::Config config,
     : m_owner(std::move(owner)),
       m_hv(hypervisor),
       m_config(std::move(config)),
-      m_names(m_config.libvirt.name_prefix) {}
+      m_names(m_config.libvirt.name_prefix) {
+  if (xml::make_flavour(m_config.libvirt.hypervisor)->container()) {
+    m_kind = std::make_unique<ContainerVms>(*this);
+  } else {
+    m_kind = std::make_unique<MachineVms>(*this);
+  }
+}
+
+LibvirtCloud::~LibvirtCloud() = default;
 
 std::string LibvirtCloud::object_name(const std::string& cid) const {
   const auto parsed = parse_unprefixed(cid);
@@ -56,6 +68,28 @@ std::unique_ptr<Cloud> open_libvirt_cloud(const config::Config& config) {
   } catch (const virt::InvalidSettings& e) {
     throw CpiError(e.what());
   }
+}
+
+bool LibvirtCloud::host_is_local() {
+  const std::string uri = m_hv.uri();  // "lxc:///", "lxc+unix:///": no host part
+  const auto scheme_end = uri.find("://");
+  return scheme_end != std::string::npos && uri.compare(scheme_end + 3, 1, "/") == 0;
+}
+
+void LibvirtCloud::stop_domain(virDomain& domain, const std::string& what, int grace_seconds) {
+  if (!m_hv.domain_active(domain)) return;
+  if (grace_seconds > 0) {
+    try {
+      m_hv.shutdown_domain(domain);
+      for (int i = 0; i < grace_seconds * 4 && m_hv.domain_active(domain); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+    } catch (const virt::LibvirtError& e) {
+      spdlog::info("graceful shutdown of {} not possible: {}", what, e.what());
+    }
+    if (!m_hv.domain_active(domain)) return;
+  }
+  m_hv.destroy_domain(domain);
 }
 
 }  // namespace cpi::cloud

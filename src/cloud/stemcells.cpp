@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/cloud/vm_kinds.hpp"
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/stemcell/image_reader.hpp"
@@ -14,43 +15,8 @@ namespace cpi::cloud {
 // there) that create_vm refuses and `cpi cleanup --orphans` removes.
 StemcellCid LibvirtCloud::create_stemcell(const std::string& image_path,
                                           const nlohmann::json& cloud_properties) {
-  return retriable_when_daemon_lost([&] { return import_stemcell(image_path, cloud_properties); });
-}
-
-// Streams root.img from the image tgz straight into a new volume: one pass, no temporary copy.
-// Raw images go up as a sparse stream, so zero runs and the archive's holes are not sent and the
-// volume stays sparse. Crash-safe: a marker volume (incomplete_marker) exists from before the
-// stemcell volume is made until its upload and checks are done, so a killed call leaves a
-// stemcell that require_stemcell refuses and `cpi cleanup --orphans` removes.
-StemcellCid LibvirtCloud::import_stemcell(const std::string& image_path,
-                                          const nlohmann::json& cloud_properties) {
   const auto props = parse_stemcell_props(cloud_properties);
-  if (container()) return create_rootfs_stemcell(image_path);
-  stemcell::ImageReader image{image_path};  // refuses images that name host files
-  const std::string format = props.disk_format.value_or(image.detected_format());
-  if (format != image.detected_format()) {
-    throw CloudError("create_stemcell: cloud_properties.disk_format is '" + format +
-                     "' but root.img in '" + image_path + "' is " + image.detected_format());
-  }
-  const StemcellCid cid = new_stemcell_cid();
-  const std::string name = object_name(cid.value);
-  const std::string marker = incomplete_marker(name);
-  virStoragePool& target = pool();
-
-  util::Rollback rollback;
-  m_hv.create_volume(target, xml::volume_xml({marker, 512, "raw", "0600"}));
-  rollback.add("delete volume '" + marker + "'",
-               [this, &target, marker] { delete_if_exists(target, marker); });
-  const auto capacity = format == "qcow2" ? image.virtual_size() : image.size();
-  auto volume = m_hv.create_volume(target, xml::volume_xml({name, capacity, format, ""}));
-  rollback.add("delete volume '" + name + "'",
-               [this, &target, name] { delete_if_exists(target, name); });
-  spdlog::info("uploading {} image ({} bytes, virtual size {}) into {}", format, image.size(),
-               image.virtual_size(), name);
-  m_hv.upload_volume(*volume, image, image.size(), format == "raw");
-  delete_if_exists(target, marker);  // the stemcell is complete from here on
-  rollback.commit();
-  return cid;
+  return retriable_when_daemon_lost([&] { return m_kind->import_stemcell(image_path, props); });
 }
 
 virt::Volume LibvirtCloud::require_stemcell(virStoragePool& target, const StemcellCid& cid) {

@@ -4,6 +4,7 @@
 
 #include "cpi/agent/iso_image.hpp"
 #include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/cloud/vm_kinds.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/util/file_lock.hpp"
 #include "cpi/util/test_hook.hpp"
@@ -85,45 +86,7 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
   auto meta = read_meta(*located->pool, disk_name);
   remove_partial_snapshot(*located, disk_name, meta);
   require_free_for(vm, disk, *located, ref, meta);
-  if (container()) return attach_container_disk(*domain, vm, disk, *located, ref, meta, api_version);
-  const auto facts = xml::read_domain_xml(m_hv.domain_xml(*domain, true));
-  if (const auto* existing = find_serial(facts, disk.value)) {
-    if (meta.value("attached_to", "") != vm.value) {
-      meta["attached_to"] = vm.value;
-      write_meta(*located->pool, disk_name, meta);
-    }
-    spdlog::info("disk {} is already attached to {} as {}", disk.value, vm.value, existing->target);
-    return disk_hint(disk.value, existing->bus, existing->target);
-  }
-  const auto volume = xml::read_volume_xml(m_hv.volume_xml(*located->volume));
-  std::vector<std::string> used = facts.targets;
-  if (m_hv.domain_active(*domain)) {
-    for (const auto& t : xml::read_domain_xml(m_hv.domain_xml(*domain, false)).targets) {
-      used.push_back(t);
-    }
-  }
-  const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
-  const std::string bus = flavour->disk_bus(disk_bus());
-  xml::DiskDevice device{located->pool_name, disk_name, volume.format.empty() ? "raw" : volume.format,
-                         xml::next_target(bus, used), bus, disk.value, false};
-  meta["attaching"] = vm.value;
-  write_meta(*located->pool, disk_name, meta);
-  util::stop_point("attach:after-intent");
-  const auto hint = disk_hint(disk.value, bus, device.target);
-  try {
-    m_hv.attach_device(*domain, flavour->disk_device(device), true);
-    util::stop_point("attach:after-hotplug");
-    meta.erase("attaching");
-    meta["attached_to"] = vm.value;
-    write_meta(*located->pool, disk_name, meta);
-    util::stop_point("attach:after-record");
-    if (api_version < 2) rewrite_config_drive(*domain, vm, disk.value, hint);
-  } catch (...) {
-    undo_attach(*domain, vm, disk, *located, ref, flavour->disk_device(device), api_version);
-    throw;
-  }
-  spdlog::info("attached disk {} to {} as {}", disk.value, vm.value, device.target);
-  return hint;
+  return m_kind->attach(*domain, vm, disk, *located, ref, meta, api_version);
 }
 
 void LibvirtCloud::undo_attach(virDomain& domain, const VmCid& vm, const DiskCid& disk,
@@ -169,50 +132,7 @@ void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_ver
     auto meta = read_meta(*located->pool, disk_name);
     remove_partial_snapshot(*located, disk_name, meta);  // a copy job of a killed snapshot
   }
-  if (container()) {
-    detach_container_disk(*domain, vm, disk, located, ref, api_version);
-    return;
-  }
-  const auto persistent = xml::read_domain_xml(m_hv.domain_xml(*domain, true));
-  const auto live = xml::read_domain_xml(
-      m_hv.domain_active(*domain) ? m_hv.domain_xml(*domain, false) : std::string{"<domain/>"});
-  const auto* in_persistent = find_serial(persistent, disk.value);
-  const auto* in_live = find_serial(live, disk.value);
-  if (in_persistent == nullptr && in_live == nullptr) {
-    try {
-      detach_settle(*domain, vm, disk, located, ref, api_version);
-    } catch (const std::exception& e) {
-      spdlog::warn("tidying up after disk {}, which is not attached to {}: {}", disk.value,
-                   vm.value, e.what());
-    }
-    throw DiskNotAttached("disk '" + disk.value + "' is not attached to vm '" + vm.value + "'");
-  }
-  if (located) {
-    auto meta = read_meta(*located->pool, disk_name);
-    meta["detaching"] = vm.value;
-    write_meta(*located->pool, disk_name, meta);
-  }
-  util::stop_point("detach:after-intent");
-  const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
-  if (in_persistent != nullptr) {
-    m_hv.detach_device(*domain, flavour->disk_device(*in_persistent), in_live != nullptr);
-  } else {
-    try {  // asked before: the guest may still be working on it
-      m_hv.detach_live_device(*domain, flavour->disk_device(*in_live));
-    } catch (const virt::LibvirtError& e) {
-      spdlog::info("asking vm {} again to release disk {}: {}", vm.value, disk.value, e.what());
-    }
-  }
-  util::stop_point("detach:after-unplug");
-  if (in_live != nullptr && !wait_released(*domain, ref)) {
-    throw DeviceBusy("detaching disk '" + disk.value + "' from vm '" + vm.value +
-                     "': the guest did not release the device within " +
-                     std::to_string(m_config.libvirt.detach_timeout) +
-                     " s (libvirt.detach_timeout); it is still attached to the running vm. "
-                     "Retry once the guest runs normally, or stop the vm");
-  }
-  detach_settle(*domain, vm, disk, located, ref, api_version);
-  spdlog::info("detached disk {} from {}", disk.value, vm.value);
+  m_kind->detach(*domain, vm, disk, located, ref, api_version);
 }
 
 // After a detach (or when there was nothing to detach): the record follows the definitions,
@@ -274,6 +194,100 @@ void LibvirtCloud::rewrite_config_drive(virDomain& domain, const VmCid& vm,
       m_hv.update_device(domain, xml::disk_device_xml(d), true);
     }
   }
+}
+
+// A machine's disk: hot-plugged, with its CID as serial; the intent `attaching` first,
+// `attached_to` once the device is on (a kill in between leaves an intent the next call
+// reconciles).
+nlohmann::json LibvirtCloud::MachineVms::attach(virDomain& domain, const VmCid& vm,
+                                                const DiskCid& disk, Located& located,
+                                                const DiskRef& ref, nlohmann::json& meta,
+                                                int api_version) {
+  const std::string disk_name = ref.volume;
+  const auto facts = xml::read_domain_xml(m_cloud.m_hv.domain_xml(domain, true));
+  if (const auto* existing = find_serial(facts, disk.value)) {
+    if (meta.value("attached_to", "") != vm.value) {
+      meta["attached_to"] = vm.value;
+      m_cloud.write_meta(*located.pool, disk_name, meta);
+    }
+    spdlog::info("disk {} is already attached to {} as {}", disk.value, vm.value, existing->target);
+    return m_cloud.disk_hint(disk.value, existing->bus, existing->target);
+  }
+  const auto volume = xml::read_volume_xml(m_cloud.m_hv.volume_xml(*located.volume));
+  std::vector<std::string> used = facts.targets;
+  if (m_cloud.m_hv.domain_active(domain)) {
+    for (const auto& t : xml::read_domain_xml(m_cloud.m_hv.domain_xml(domain, false)).targets) {
+      used.push_back(t);
+    }
+  }
+  const auto flavour = xml::make_flavour(m_cloud.m_config.libvirt.hypervisor);
+  const std::string bus = flavour->disk_bus(m_cloud.disk_bus());
+  xml::DiskDevice device{located.pool_name, disk_name, volume.format.empty() ? "raw" : volume.format,
+                         xml::next_target(bus, used), bus, disk.value, false};
+  meta["attaching"] = vm.value;
+  m_cloud.write_meta(*located.pool, disk_name, meta);
+  util::stop_point("attach:after-intent");
+  const auto hint = m_cloud.disk_hint(disk.value, bus, device.target);
+  try {
+    m_cloud.m_hv.attach_device(domain, flavour->disk_device(device), true);
+    util::stop_point("attach:after-hotplug");
+    meta.erase("attaching");
+    meta["attached_to"] = vm.value;
+    m_cloud.write_meta(*located.pool, disk_name, meta);
+    util::stop_point("attach:after-record");
+    if (api_version < 2) m_cloud.rewrite_config_drive(domain, vm, disk.value, hint);
+  } catch (...) {
+    m_cloud.undo_attach(domain, vm, disk, located, ref, flavour->disk_device(device), api_version);
+    throw;
+  }
+  spdlog::info("attached disk {} to {} as {}", disk.value, vm.value, device.target);
+  return hint;
+}
+
+void LibvirtCloud::MachineVms::detach(virDomain& domain, const VmCid& vm, const DiskCid& disk,
+                                      std::optional<Located>& located, const DiskRef& ref,
+                                      int api_version) {
+  const std::string disk_name = ref.volume;
+  const auto persistent = xml::read_domain_xml(m_cloud.m_hv.domain_xml(domain, true));
+  const auto live = xml::read_domain_xml(
+      m_cloud.m_hv.domain_active(domain) ? m_cloud.m_hv.domain_xml(domain, false) : std::string{"<domain/>"});
+  const auto* in_persistent = find_serial(persistent, disk.value);
+  const auto* in_live = find_serial(live, disk.value);
+  if (in_persistent == nullptr && in_live == nullptr) {
+    try {
+      m_cloud.detach_settle(domain, vm, disk, located, ref, api_version);
+    } catch (const std::exception& e) {
+      spdlog::warn("tidying up after disk {}, which is not attached to {}: {}", disk.value,
+                   vm.value, e.what());
+    }
+    throw DiskNotAttached("disk '" + disk.value + "' is not attached to vm '" + vm.value + "'");
+  }
+  if (located) {
+    auto meta = m_cloud.read_meta(*located->pool, disk_name);
+    meta["detaching"] = vm.value;
+    m_cloud.write_meta(*located->pool, disk_name, meta);
+  }
+  util::stop_point("detach:after-intent");
+  const auto flavour = xml::make_flavour(m_cloud.m_config.libvirt.hypervisor);
+  if (in_persistent != nullptr) {
+    m_cloud.m_hv.detach_device(domain, flavour->disk_device(*in_persistent), in_live != nullptr);
+  } else {
+    try {  // asked before: the guest may still be working on it
+      m_cloud.m_hv.detach_live_device(domain, flavour->disk_device(*in_live));
+    } catch (const virt::LibvirtError& e) {
+      spdlog::info("asking vm {} again to release disk {}: {}", vm.value, disk.value, e.what());
+    }
+  }
+  util::stop_point("detach:after-unplug");
+  if (in_live != nullptr && !m_cloud.wait_released(domain, ref)) {
+    throw DeviceBusy("detaching disk '" + disk.value + "' from vm '" + vm.value +
+                     "': the guest did not release the device within " +
+                     std::to_string(m_cloud.m_config.libvirt.detach_timeout) +
+                     " s (libvirt.detach_timeout); it is still attached to the running vm. "
+                     "Retry once the guest runs normally, or stop the vm");
+  }
+  m_cloud.detach_settle(domain, vm, disk, located, ref, api_version);
+  spdlog::info("detached disk {} from {}", disk.value, vm.value);
 }
 
 }  // namespace cpi::cloud

@@ -12,6 +12,7 @@
 #include "cpi/agent/iso_image.hpp"
 #include "cpi/agent/settings.hpp"
 #include "cpi/cloud/libvirt_cloud.hpp"
+#include "cpi/cloud/vm_kinds.hpp"
 #include "cpi/cloud/vm_props.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/stemcell/fs_image.hpp"
@@ -75,51 +76,6 @@ std::string title_of(const nlohmann::json& metadata) {
   const std::string index = get("index");
   if (deployment.empty() && group.empty()) return get("name");
   return deployment + "/" + group + (index.empty() ? "" : "/" + index);
-}
-
-// "255.255.255.0" -> "24"; "" when it is no contiguous IPv4 netmask.
-std::string netmask_prefix(const std::string& netmask) {
-  unsigned int parts[4] = {0, 0, 0, 0};
-  char tail = 0;
-  if (std::sscanf(netmask.c_str(), "%u.%u.%u.%u%c", &parts[0], &parts[1], &parts[2], &parts[3],
-                  &tail) != 4) {
-    return "";
-  }
-  std::uint32_t mask = 0;
-  for (unsigned int part : parts) {
-    if (part > 255) return "";
-    mask = (mask << 8) | part;
-  }
-  int bits = 0;
-  while (bits < 32 && (mask & (0x80000000U >> bits)) != 0) ++bits;
-  if (bits < 32 && (mask << bits) != 0) return "";
-  return std::to_string(bits);
-}
-
-// A container's NIC gets its address from libvirt (manual networks) and the agent is told not
-// to configure it: warden stemcells' agents never configure networks.
-void container_address(nlohmann::json& network, xml::NicDevice& nic) {
-  network["preconfigured"] = true;
-  const std::string type = network.value("type", "manual");
-  const auto ip = network.find("ip");
-  if (type != "manual" || ip == network.end() || !ip->is_string()) return;
-  nic.ip = ip->get<std::string>();
-  if (auto prefix = network.find("prefix"); prefix != network.end() && prefix->is_string()) {
-    nic.prefix = prefix->get<std::string>();
-  } else if (prefix != network.end() && prefix->is_number_unsigned()) {
-    nic.prefix = std::to_string(prefix->get<unsigned int>());
-  } else {
-    nic.prefix = netmask_prefix(network.value("netmask", ""));
-  }
-  if (nic.prefix.empty()) {
-    throw CloudError("create_vm: manual network with ip " + nic.ip +
-                     " needs a netmask (or prefix) for the container's address");
-  }
-  const auto defaults = network.find("default");
-  const bool is_default =
-      defaults != network.end() && defaults->is_array() &&
-      std::find(defaults->begin(), defaults->end(), nlohmann::json("gateway")) != defaults->end();
-  if (is_default && network.value("gateway", "") != "") nic.gateway = network.value("gateway", "");
 }
 
 }  // namespace
@@ -217,11 +173,11 @@ void LibvirtCloud::require_disks_here(const std::vector<DiskCid>& disks) {
   }
 }
 
+// The steps, under one Rollback: every one of them is undone when a later one fails.
 CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
   const auto props = parse_vm_props(request.cloud_properties);
   const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
-  const std::string& mbus = m_config.agent.require_mbus("create_vm");
-  (void)mbus;
+  m_config.agent.require_mbus("create_vm");
   if (!request.networks.is_object()) {
     throw CloudError("create_vm: networks must be an object");
   }
@@ -230,189 +186,37 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
                      " is no stemcell CID of this CPI (upload it again with bosh upload-stemcell)");
   }
   const VmCid cid = new_vm_cid();
-  const std::string domain_name = object_name(cid.value);
   util::Rollback rollback;
   try {
     virStoragePool& target = pool();
-    const std::string pool_name = m_config.libvirt.storage_pool;
     require_disks_here(request.disk_cids);
-    auto stemcell = std::optional<virt::Volume>{require_stemcell(target, request.stemcell)};
-    const auto stemcell_facts = xml::read_volume_xml(m_hv.volume_xml(**stemcell));
-
-    // NICs: one per BOSH network, with a MAC chosen here.
-    nlohmann::json networks = nlohmann::json::object();
-    std::vector<xml::NicDevice> nics;
-    for (const auto& [name, network] : request.networks.items()) {
-      if (!network.is_object()) {
-        throw CloudError("create_vm: networks." + name + " must be an object");
-      }
-      nlohmann::json copy = network;
-      if (copy.value("type", "") == "vip") {
-        networks[name] = copy;
-        continue;
-      }
-      auto np = parse_network_props(name, network.value("cloud_properties", nlohmann::json()));
-      if (np.source.empty()) np.source = m_config.libvirt.network;
-      if (np.type == "network") {
-        auto net = m_hv.find_network(np.source);
-        if (!net) {
-          throw NetworkNotFound("libvirt network '" + np.source + "' (for BOSH network '" + name +
-                                "') does not exist on " + m_hv.uri());
-        }
-        if (!m_hv.network_active(**net)) {
-          if (!m_config.libvirt.auto_enable_networks) {
-            throw CloudError("libvirt network '" + np.source + "' (for BOSH network '" + name +
-                             "') is inactive: start it (virsh net-start " + np.source +
-                             ") or set libvirt.auto_enable_networks");
-          }
-          m_hv.start_network(**net);
-        }
-      }
-      const std::string mac = random_mac();
-      copy["mac"] = mac;
-      xml::NicDevice nic{mac, np.type, np.source, np.mode, flavour->nic_model()};
-      if (flavour->container()) container_address(copy, nic);
-      networks[name] = copy;
-      nics.push_back(nic);
-    }
-
+    auto stemcell = require_stemcell(target, request.stemcell);
+    const auto stemcell_facts = xml::read_volume_xml(m_hv.volume_xml(*stemcell));
     xml::DomainSpec spec;
-    std::string bus;
-    std::string ephemeral_serial;
-    if (flavour->container()) {
-      add_container_volumes(request, cid, props.ephemeral_disk_mib, **stemcell, networks, spec,
-                            rollback);
-    } else {
-
-      bus = flavour->disk_bus(disk_bus());
-      std::vector<xml::DiskDevice> disks;
-
-      // Root: a qcow2 overlay on the stemcell (O(1) in the image size) where the pool type has
-      // backing stores (dir, fs, netfs), else a full copy in the stemcell's format (logical: LVs).
-      const bool overlays = pool_has_overlays(target);
-      const std::string stemcell_format =
-          stemcell_facts.format.empty() ? "raw" : stemcell_facts.format;
-      const std::string root_format = overlays ? "qcow2" : stemcell_format;
-      const std::string volume_format = overlays ? "qcow2" : "raw";
-      flavour->require_format(root_format, "root disk of stemcell '" + request.stemcell.value + "'");
-      const std::string root_name = root_volume(cid);
-      std::uint64_t root_capacity = stemcell_facts.capacity_bytes;
-      if (props.root_disk_mib) root_capacity = std::max(root_capacity, *props.root_disk_mib * k_mib);
-      // The pool-room rule of create_disk: an overlay root and a qcow2 ephemeral disk are thin;
-      // a full copy of the stemcell (pools of block volumes) and a raw ephemeral disk need their
-      // size free. The config drive (a few hundred KiB) is not counted.
-      std::vector<RoomNeed> needs{{"the root disk of vm '" + cid.value + "'", volume_format,
-                                   root_capacity, overlays ? 0 : root_capacity}};
-      if (props.ephemeral_disk_mib > 0) {
-        const auto bytes = props.ephemeral_disk_mib * k_mib;
-        needs.push_back({"the ephemeral disk of vm '" + cid.value + "'", volume_format, bytes,
-                         volume_format == "raw" ? bytes : 0});
-      }
-      require_room(target, pool_name, needs);
-      if (overlays) {
-        m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
-                                                            stemcell_facts.path, stemcell_format}));
-      } else {
-        m_hv.clone_volume(target, xml::volume_xml({root_name, root_capacity, root_format, ""}),
-                          **stemcell);
-      }
-      rollback.add("delete volume '" + root_name + "'",
-                   [this, &target, root_name] { delete_if_exists(target, root_name); });
-      disks.push_back({pool_name, root_name, root_format, xml::next_target(bus, {}), bus, "", false});
-      disks.back().backing_chain.emplace();  // a clone is self-contained; an overlay has one layer
-      if (overlays) disks.back().backing_chain->push_back({stemcell_facts.path, stemcell_format});
-
-      // Ephemeral disk, with its own serial.
-      nlohmann::json ephemeral_hint = nullptr;
-      if (props.ephemeral_disk_mib > 0) {
-        const std::string eph_name = ephemeral_volume(cid);
-        ephemeral_serial = new_ephemeral_serial();
-        m_hv.create_volume(target, xml::volume_xml({eph_name, props.ephemeral_disk_mib * k_mib,
-                                                    volume_format, ""}));
-        rollback.add("delete volume '" + eph_name + "'",
-                     [this, &target, eph_name] { delete_if_exists(target, eph_name); });
-        disks.push_back({pool_name, eph_name, volume_format, xml::next_target(bus, {disks[0].target}),
-                         bus, ephemeral_serial, false});
-        ephemeral_hint = disk_hint(ephemeral_serial, bus, disks.back().target);
-      }
-
-      // Config drive: the agent settings on an ISO, private to root (it holds mbus credentials).
-      agent::SettingsInput settings;
-      settings.agent_id = request.agent_id;
-      settings.vm_name = cid.value;
-      settings.agent = &m_config.agent;
-      settings.networks = networks;
-      settings.ephemeral = ephemeral_hint;
-      settings.env = request.env.is_object() ? request.env : nlohmann::json::object();
-      settings.system_disk = "/dev/" + disks[0].target;
-      const std::string iso =
-          agent::config_drive_iso(agent::meta_data(settings), agent::user_data(settings));
-      const std::string config_name = config_volume(cid);
-      upload_bytes(target, config_name, iso, "0600");
-      rollback.add("delete volume '" + config_name + "'",
-                   [this, &target, config_name] { delete_if_exists(target, config_name); });
-      const std::string cd_bus = flavour->cdrom_bus(cdrom_bus());
-      std::vector<std::string> used;
-      for (const auto& d : disks) used.push_back(d.target);
-      disks.push_back({pool_name, config_name, "raw", xml::next_target(cd_bus, used), cd_bus, "",
-                       true});
-      spec.disks = disks;
-    }
-
-    // Domain.
-    spec.name = domain_name;
-    spec.virt_type = flavour->domain_type([this] { return virt_type(); });
-    spec.machine = m_config.libvirt.machine;
-    spec.vcpus = props.cpu;
-    spec.memory_mib = props.ram_mib;
-    spec.host_passthrough = spec.virt_type == "kvm";
-    spec.nics = nics;
-    spec.console_log = flavour->console_log(domain_name);
-    for (const auto& device : props.host_devices) {
-      spec.host_devices.push_back({device.pci, device.vendor, device.product});
-    }
-    spec.cpu = {props.cpu_mode, props.cpu_model, ""};
-    if (props.nested_virtualization) {
-      spec.cpu.nested_feature = xml::nested_virt_feature(m_hv.capabilities());
-    }
-    spec.hugepages = props.hugepages;
-    for (const auto& disk : spec.disks) {  // host paths, for the flavours that write <source file>
-      if (!flavour->needs_volume_paths()) break;
-      if (auto volume = m_hv.find_volume(target, disk.volume)) {
-        spec.volume_paths[disk.volume] = m_hv.volume_path(**volume);
-      }
-    }
-    // "incomplete_since" (seconds since the epoch) is defined with the domain and cleared as
-    // the last step: a domain that still has it was left by a create_vm that was killed or
-    // whose daemon died, and `cpi cleanup --orphans` removes it once it is old enough. Its
-    // absence means complete, so the VMs of older versions are complete.
-    const auto started = static_cast<std::int64_t>(std::time(nullptr));
-    spec.metadata = facts_xml({{"agent_id", request.agent_id},
-                               {"created_at", now_utc()},
-                               {xml::k_incomplete_since, started},
-                               {"stemcell", request.stemcell.value},
-                               {"ephemeral_serial", ephemeral_serial},
-                               {"bus", bus},
-                               {"api_version", request.api_version},
-                               {"container", flavour->container()},
-                               {"metadata", nlohmann::json::object()}});
-    const std::string domain_text = flavour->build(spec);
-    spdlog::debug("domain XML for {}:\n{}", domain_name, domain_text);
-    auto domain = m_hv.define_domain(domain_text);
-    rollback.add("undefine domain '" + domain_name + "'", [this, domain_name] {
-      if (auto d = m_hv.find_domain(domain_name)) {
-        if (m_hv.domain_active(**d)) m_hv.destroy_domain(**d);
-        m_hv.undefine_domain(**d);
-      }
-    });
-    m_hv.start_domain(*domain);
-    m_hv.set_domain_autostart(*domain);
+    const auto networks = plan_networks(request.networks, *flavour, spec.nics);
+    NewVm vm{request, cid,     props,    target, m_config.libvirt.storage_pool, *stemcell,
+             stemcell_facts, networks, *flavour, spec, "", ""};
+    m_kind->add_volumes(vm, rollback);
+    describe_domain(vm);
+    auto domain = define_and_start(vm, rollback);
     auto facts = vm_facts(*domain);  // the last step: the VM is complete
     facts.erase(xml::k_incomplete_since);
     write_vm_facts(*domain, facts);
     rollback.commit();
     return {cid, networks};
+  } catch (...) {
+    creation_failed(cid, rollback);
+  }
+}
+
+// Rethrows what create_vm caught, after undoing what it made, as the director expects it:
+// VMCreationFailed (retriable when the daemon or the connection was lost) for what went wrong on
+// the host; CpiError and NoDiskSpace as they are (the request or the pool needs an operator).
+void LibvirtCloud::creation_failed(const VmCid& cid, util::Rollback& rollback) {
+  try {
+    throw;
   } catch (const VmCreationFailed&) {
+    rollback.run();
     throw;
   } catch (const virt::LibvirtError& e) {
     rollback.run();
@@ -431,6 +235,106 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     rollback.run();
     throw VmCreationFailed(std::string{"creating vm '"} + cid.value + "': " + e.what(), false);
   }
+}
+
+// One NIC per BOSH network (a vip has none), with a MAC chosen here; the networks as the agent's
+// settings get them. A libvirt network must exist, and be active or allowed to be started.
+nlohmann::json LibvirtCloud::plan_networks(const nlohmann::json& requested,
+                                           const xml::Flavour& flavour,
+                                           std::vector<xml::NicDevice>& nics) {
+  nlohmann::json networks = nlohmann::json::object();
+  for (const auto& [name, network] : requested.items()) {
+    if (!network.is_object()) {
+      throw CloudError("create_vm: networks." + name + " must be an object");
+    }
+    nlohmann::json copy = network;
+    if (copy.value("type", "") == "vip") {
+      networks[name] = copy;
+      continue;
+    }
+    auto np = parse_network_props(name, network.value("cloud_properties", nlohmann::json()));
+    if (np.source.empty()) np.source = m_config.libvirt.network;
+    if (np.type == "network") require_network(np.source, name);
+    const std::string mac = random_mac();
+    copy["mac"] = mac;
+    xml::NicDevice nic{mac, np.type, np.source, np.mode, flavour.nic_model()};
+    m_kind->address_nic(copy, nic);
+    networks[name] = copy;
+    nics.push_back(nic);
+  }
+  return networks;
+}
+
+void LibvirtCloud::require_network(const std::string& network, const std::string& bosh_network) {
+  auto net = m_hv.find_network(network);
+  if (!net) {
+    throw NetworkNotFound("libvirt network '" + network + "' (for BOSH network '" + bosh_network +
+                          "') does not exist on " + m_hv.uri());
+  }
+  if (m_hv.network_active(**net)) return;
+  if (!m_config.libvirt.auto_enable_networks) {
+    throw CloudError("libvirt network '" + network + "' (for BOSH network '" + bosh_network +
+                     "') is inactive: start it (virsh net-start " + network +
+                     ") or set libvirt.auto_enable_networks");
+  }
+  m_hv.start_network(**net);
+}
+
+// The rest of the domain: name, CPU, memory, devices, console and our metadata.
+void LibvirtCloud::describe_domain(NewVm& vm) {
+  const VmProps& props = vm.props;
+  xml::DomainSpec& spec = vm.spec;
+  spec.name = object_name(vm.cid.value);
+  spec.virt_type = vm.flavour.domain_type([this] { return virt_type(); });
+  spec.machine = m_config.libvirt.machine;
+  spec.vcpus = props.cpu;
+  spec.memory_mib = props.ram_mib;
+  spec.host_passthrough = spec.virt_type == "kvm";
+  spec.console_log = vm.flavour.console_log(spec.name);
+  for (const auto& device : props.host_devices) {
+    spec.host_devices.push_back({device.pci, device.vendor, device.product});
+  }
+  spec.cpu = {props.cpu_mode, props.cpu_model, ""};
+  if (props.nested_virtualization) {
+    spec.cpu.nested_feature = xml::nested_virt_feature(m_hv.capabilities());
+  }
+  spec.hugepages = props.hugepages;
+  for (const auto& disk : spec.disks) {  // host paths, for the flavours that write <source file>
+    if (!vm.flavour.needs_volume_paths()) break;
+    if (auto volume = m_hv.find_volume(vm.pool, disk.volume)) {
+      spec.volume_paths[disk.volume] = m_hv.volume_path(**volume);
+    }
+  }
+  // "incomplete_since" (seconds since the epoch) is defined with the domain and cleared as
+  // the last step: a domain that still has it was left by a create_vm that was killed or
+  // whose daemon died, and `cpi cleanup --orphans` removes it once it is old enough. Its
+  // absence means complete, so the VMs of older versions are complete.
+  const auto started = static_cast<std::int64_t>(std::time(nullptr));
+  spec.metadata = facts_xml({{"agent_id", vm.request.agent_id},
+                             {"created_at", now_utc()},
+                             {xml::k_incomplete_since, started},
+                             {"stemcell", vm.request.stemcell.value},
+                             {"ephemeral_serial", vm.ephemeral_serial},
+                             {"bus", vm.bus},
+                             {"api_version", vm.request.api_version},
+                             {"container", m_kind->container()},
+                             {"metadata", nlohmann::json::object()}});
+}
+
+virt::Domain LibvirtCloud::define_and_start(const NewVm& vm, util::Rollback& rollback) {
+  const std::string& name = vm.spec.name;
+  const std::string text = vm.flavour.build(vm.spec);
+  spdlog::debug("domain XML for {}:\n{}", name, text);
+  auto domain = m_hv.define_domain(text);
+  rollback.add("undefine domain '" + name + "'", [this, name] {
+    if (auto d = m_hv.find_domain(name)) {
+      if (m_hv.domain_active(**d)) m_hv.destroy_domain(**d);
+      m_hv.undefine_domain(**d);
+    }
+  });
+  m_hv.start_domain(*domain);
+  m_hv.set_domain_autostart(*domain);
+  return domain;
 }
 
 void LibvirtCloud::delete_vm(const VmCid& cid) {
@@ -516,7 +420,7 @@ void LibvirtCloud::reboot_vm(const VmCid& cid) {
   // init), up to reboot_timeout for the guest to power off, off by force past it, then on.
   // libvirt's own ACPI reboot returns at once and counts on the guest powering off: one that
   // halts, or ignores the button, would never come back and the call would not know.
-  const int grace = container() ? 5 : static_cast<int>(m_config.libvirt.reboot_timeout);
+  const int grace = m_kind->reboot_grace();
   stop_domain(*domain, cid.value, grace);
   m_hv.start_domain(*domain);
 }

@@ -18,6 +18,7 @@
 #include "cpi/config/config.hpp"
 #include "cpi/util/rollback.hpp"
 #include "cpi/xml/domain_xml.hpp"
+#include "cpi/xml/flavour.hpp"
 #include "cpi/virt/error.hpp"
 #include "cpi/virt/hypervisor.hpp"
 #include "cpi/xml/domain_reader.hpp"
@@ -31,6 +32,9 @@ class LibvirtCloud final : public Cloud {
   // the cloud releases `owner` after its own libvirt handles.
   LibvirtCloud(virt::Hypervisor& hypervisor, config::Config config,
                std::shared_ptr<void> owner = nullptr);
+  ~LibvirtCloud() override;
+  LibvirtCloud(const LibvirtCloud&) = delete;
+  LibvirtCloud& operator=(const LibvirtCloud&) = delete;
 
   StemcellCid create_stemcell(const std::string& image_path,
                               const nlohmann::json& cloud_properties) override;
@@ -88,6 +92,12 @@ class LibvirtCloud final : public Cloud {
   };
 
  private:
+  // vm_kinds.hpp: what differs between machines and containers, chosen once (m_kind).
+  struct NewVm;
+  class VmKind;
+  class MachineVms;
+  class ContainerVms;
+
   struct Located {
     std::string pool_name;
     virt::Pool pool;
@@ -180,8 +190,6 @@ class LibvirtCloud final : public Cloud {
                                const std::string& disk_volume);
 
   // stemcells.cpp
-  // create_stemcell's steps (create_stemcell maps a lost daemon to a retriable error).
-  StemcellCid import_stemcell(const std::string& image_path, const nlohmann::json& cloud_properties);
   // The volume of stemcell `cid` for a new VM. Throws CloudError naming the CID and what to do
   // when it is not in `target` (deleted, or never uploaded here), when its import did not finish
   // and when delete_stemcell kept it only for the VMs built on it.
@@ -206,6 +214,13 @@ class LibvirtCloud final : public Cloud {
   // require_domain's recovery: true when `facts` (the VM's, as read) named a snapshot under way
   // and it was finished (or tried).
   bool finish_snapshot_on(const VmCid& cid, const nlohmann::json& facts);
+  // create_vm's steps (vm_kinds.hpp NewVm: what they share).
+  [[noreturn]] void creation_failed(const VmCid& cid, util::Rollback& rollback);
+  nlohmann::json plan_networks(const nlohmann::json& requested, const xml::Flavour& flavour,
+                               std::vector<xml::NicDevice>& nics);
+  void require_network(const std::string& network, const std::string& bosh_network);
+  void describe_domain(NewVm& vm);
+  virt::Domain define_and_start(const NewVm& vm, util::Rollback& rollback);
   std::string virt_type();
   nlohmann::json vm_facts(virDomain& domain);
   void write_vm_facts(virDomain& domain, const nlohmann::json& facts);
@@ -247,36 +262,8 @@ class LibvirtCloud final : public Cloud {
                             const nlohmann::json& hint);
   std::string cdrom_bus() const;
 
-  // containers.cpp: the container flavour (lxc), where volumes are ext4 filesystems.
-  StemcellCid create_rootfs_stemcell(const std::string& image_path);
-  // The root, ephemeral and settings volumes of a new container, into `spec` (disks, init).
-  void add_container_volumes(const VmRequest& request, const VmCid& cid, std::uint64_t ephemeral_mib,
-                             virStorageVol& stemcell, const nlohmann::json& networks,
-                             xml::DomainSpec& spec, util::Rollback& rollback);
-  // Builds an ext4 image (from `tree` when not empty) and uploads it as a new raw volume.
-  virt::Volume upload_ext4(virStoragePool& pool, const std::string& name, std::uint64_t bytes,
-                           const std::string& label, const std::string& mode,
-                           const std::function<void(const std::filesystem::path&)>& tree = {});
-  // Writes the settings volume of a container (`settings` and `meta` as files), creating it.
-  virt::Volume write_container_settings(virStoragePool& pool, const std::string& name,
-                                        const nlohmann::json& settings, const nlohmann::json& meta);
-  // attach_disk and detach_disk for containers, under the VM's and the disk's locks.
-  nlohmann::json attach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
-                                       Located& located, const DiskRef& ref,
-                                       nlohmann::json& meta, int api_version);
-  void detach_container_disk(virDomain& domain, const VmCid& vm, const DiskCid& disk,
-                             std::optional<Located>& located, const DiskRef& ref,
-                             int api_version);
-  // Redefines a container with `new_xml`, with the settings' persistent disk `disk` set to
-  // `hint` (null: removed) when `api_version` < 2, restarting it when it runs; undone on error.
-  void redefine_container(virDomain& domain, const VmCid& vm, const std::string& old_xml,
-                          const std::string& new_xml, const std::string& disk,
-                          const nlohmann::json& hint, int api_version);
-  void set_container_disk_setting(const VmCid& vm, const std::string& disk,
-                                  const nlohmann::json& hint);
   // Stops a domain: a graceful shutdown bounded at `grace` seconds, then a power-off.
   void stop_domain(virDomain& domain, const std::string& what, int grace_seconds);
-  bool container() const;
   // Whether the connection's URI names no host (the libvirt host is this machine).
   bool host_is_local();
 
@@ -287,6 +274,7 @@ class LibvirtCloud final : public Cloud {
   std::optional<virt::Pool> m_pool;
   bool m_pool_active = false;  // pool() read its state
   std::optional<std::string> m_virt_type;
+  std::unique_ptr<VmKind> m_kind;
 };
 
 // Opens the connection `config` names and returns a cloud that owns it.
