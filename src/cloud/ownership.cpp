@@ -75,6 +75,15 @@ nlohmann::json LibvirtCloud::facts_json(const std::string& text) {
   return parsed.is_object() ? parsed : nlohmann::json::object();
 }
 
+std::string LibvirtCloud::facts_xml(const nlohmann::json& facts) {
+  pugi::xml_document doc;
+  auto root = xml::child(doc, "vm");
+  root.append_attribute("xmlns") = xml::k_metadata_ns;
+  xml::child(root, "facts").text() =
+      facts.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str();
+  return xml::serialize(doc);
+}
+
 nlohmann::json LibvirtCloud::metadata_facts(const std::string& metadata_xml) {
   pugi::xml_document doc;
   xml::parse(doc, metadata_xml, "vm metadata");
@@ -101,6 +110,64 @@ void LibvirtCloud::write_pool_record(const std::string& volume_name, const std::
 
 void LibvirtCloud::remove_pool_record(const std::string& volume_name) {
   delete_if_exists(pool(), m_names.pool_record(volume_name));
+}
+
+virt::Domain LibvirtCloud::require_domain(const VmCid& cid, nlohmann::json* facts) {
+  if (!check_cid("vm lookup", NameKind::vm, cid.value)) {
+    throw VmNotFound(quote_text(cid.value) + " is no vm CID of this CPI");
+  }
+  nlohmann::json read;  // the facts the ownership check reads, kept when the caller wants none
+  nlohmann::json& seen = facts != nullptr ? *facts : read;
+  auto domain = find_our_domain(cid, &seen);
+  if (!domain) {
+    throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
+  }
+  if (finish_snapshot_on(cid, seen) && facts != nullptr) *facts = vm_facts(**domain);
+  return std::move(*domain);
+}
+
+virt::Domain LibvirtCloud::require_domain(const VmCid& cid, xml::DomainFacts& definition) {
+  if (!check_cid("vm lookup", NameKind::vm, cid.value)) {
+    throw VmNotFound(quote_text(cid.value) + " is no vm CID of this CPI");
+  }
+  auto domain = find_our_domain(cid, definition);
+  if (!domain) {
+    throw VmNotFound("vm '" + cid.value + "' not found on " + m_hv.uri());
+  }
+  if (finish_snapshot_on(cid, facts_json(definition.facts))) {
+    definition = xml::read_domain_xml(m_hv.domain_xml(**domain, true));
+  }
+  return std::move(*domain);
+}
+
+// A snapshot_disk killed on this VM (its facts, as read, name one): its copy job ended, the VM
+// resumed if it was paused for it. A failure here leaves it for the next call. True when it was
+// tried, so the caller reads again what it read before.
+bool LibvirtCloud::finish_snapshot_on(const VmCid& cid, const nlohmann::json& facts) {
+  if (!facts.contains("snapshotting")) return false;
+  try {
+    finish_interrupted_snapshot(std::nullopt, cid);
+  } catch (const std::exception& e) {
+    spdlog::warn("finishing an interrupted snapshot on vm {}: {}", cid.value, e.what());
+  }
+  return true;
+}
+
+nlohmann::json LibvirtCloud::vm_facts(virDomain& domain) {
+  auto text = m_hv.domain_metadata(domain, xml::k_metadata_ns);
+  if (!text) return nlohmann::json::object();
+  return metadata_facts(*text);
+}
+
+void LibvirtCloud::write_vm_facts(virDomain& domain, const nlohmann::json& facts) {
+  m_hv.set_domain_metadata(domain, facts_xml(facts), xml::k_metadata_key, xml::k_metadata_ns);
+}
+
+// Errors that a retry may get past: the connection or the daemon hiccuped.
+bool transient_code(int code) noexcept {
+  return code == VIR_ERR_RPC || code == VIR_ERR_OPERATION_TIMEOUT || code == VIR_ERR_NO_CONNECT ||
+         code == VIR_ERR_SYSTEM_ERROR || code == VIR_ERR_AGENT_UNRESPONSIVE ||
+         code == VIR_ERR_RESOURCE_BUSY;
 }
 
 }  // namespace cpi::cloud

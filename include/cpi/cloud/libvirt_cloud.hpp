@@ -165,12 +165,28 @@ class LibvirtCloud final : public Cloud {
   // The facts of our metadata: from its element's text (virDomainGetMetadata), or from the text
   // of its <facts> (xml::DomainFacts::facts); {} when they are no JSON object.
   static nlohmann::json metadata_facts(const std::string& metadata_xml);
+  // Our metadata element holding `facts` (the text of its <facts>).
+  static std::string facts_xml(const nlohmann::json& facts);
   static nlohmann::json facts_json(const std::string& text);
   // The pool the pool record of `volume_name` names (nullopt: no record, or a malformed one).
   std::optional<std::string> recorded_pool(const std::string& volume_name);
   // Records that `volume_name` lives in `pool_name` (not the configured pool), before creating it.
   void write_pool_record(const std::string& volume_name, const std::string& pool_name);
   void remove_pool_record(const std::string& volume_name);
+  // ownership.cpp, too: our domains as a call needs them.
+  // Our domain of `cid` (find_our_domain, with its facts or its definition; VmNotFound when
+  // absent, also for a CID that is no vm CID of ours); first finishes a snapshot a killed call
+  // left on it (finish_interrupted_snapshot), unless that snapshot is still under way. The
+  // facts read for the ownership check say whether there is one: no request more without one,
+  // and `facts` / `definition` are read again after one was finished.
+  virt::Domain require_domain(const VmCid& cid, nlohmann::json* facts = nullptr);
+  virt::Domain require_domain(const VmCid& cid, xml::DomainFacts& definition);
+  // require_domain's recovery: true when `facts` (the VM's, as read) named a snapshot under way
+  // and it was finished (or tried).
+  bool finish_snapshot_on(const VmCid& cid, const nlohmann::json& facts);
+  nlohmann::json vm_facts(virDomain& domain);
+  void write_vm_facts(virDomain& domain, const nlohmann::json& facts);
+
   // disks.cpp
   // snapshot_disk's steps (snapshot_disk maps a lost daemon to a retriable error).
   SnapshotCid take_snapshot(const DiskCid& cid, const nlohmann::json& metadata);
@@ -200,20 +216,10 @@ class LibvirtCloud final : public Cloud {
   void collect_stemcell(const StemcellCid& cid);
 
   // vms.cpp
-  // Our domain of `cid` (find_our_domain, with its facts or its definition; VmNotFound when
-  // absent, also for a CID that is no vm CID of ours); first finishes a snapshot a killed call
-  // left on it (finish_interrupted_snapshot), unless that snapshot is still under way. The
-  // facts read for the ownership check say whether there is one: no request more without one,
-  // and `facts` / `definition` are read again after one was finished.
-  virt::Domain require_domain(const VmCid& cid, nlohmann::json* facts = nullptr);
-  virt::Domain require_domain(const VmCid& cid, xml::DomainFacts& definition);
   // create_vm's disk locality: every disk of `disks` (disk_cids) must be on this host, the one
   // the call's context names, or the VM could never attach it. Throws VmCreationFailed (not
   // retriable) naming the disk and the host.
   void require_disks_here(const std::vector<DiskCid>& disks);
-  // require_domain's recovery: true when `facts` (the VM's, as read) named a snapshot under way
-  // and it was finished (or tried).
-  bool finish_snapshot_on(const VmCid& cid, const nlohmann::json& facts);
   // create_vm's steps (vm_kinds.hpp NewVm: what they share).
   [[noreturn]] void creation_failed(const VmCid& cid, util::Rollback& rollback);
   nlohmann::json plan_networks(const nlohmann::json& requested, const xml::Flavour& flavour,
@@ -222,8 +228,6 @@ class LibvirtCloud final : public Cloud {
   void describe_domain(NewVm& vm);
   virt::Domain define_and_start(const NewVm& vm, util::Rollback& rollback);
   std::string virt_type();
-  nlohmann::json vm_facts(virDomain& domain);
-  void write_vm_facts(virDomain& domain, const nlohmann::json& facts);
 
   // attachment.cpp: which domains hold a disk. libvirt's definitions (live and persistent) are
   // the truth; the disk's record (`attached_to`, and the intents `attaching` / `detaching`
