@@ -169,8 +169,8 @@ namespace {
 
 fs::path link_of(const std::string& volume_path) {
   std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a: stable across builds and hosts
-  for (const unsigned char c : volume_path) {
-    hash ^= c;
+  for (const char c : volume_path) {
+    hash ^= static_cast<unsigned char>(c);
     hash *= 1099511628211ULL;
   }
   char hex[17];

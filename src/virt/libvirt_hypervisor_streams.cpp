@@ -166,6 +166,14 @@ struct PlainFeeder {
   }
 };
 
+// A failed virStream*SendAll: the source's own failure when it had one (libvirt then reports only
+// that a callback failed), else libvirt's error.
+[[noreturn]] void fail_send(const std::string& what, const std::string& source_failure) {
+  if (source_failure.empty()) fail(what);
+  take_last_error();  // reset: the source's failure says more
+  throw LibvirtError(VIR_ERR_INTERNAL_ERROR, what + ": " + source_failure);
+}
+
 }  // namespace
 
 void LibvirtHypervisor::upload_volume(virStorageVol& volume, ByteSource& source,
@@ -183,17 +191,13 @@ void LibvirtHypervisor::upload_volume(virStorageVol& volume, ByteSource& source,
     if (virStreamSparseSendAll(stream.get(), &SparseFeeder::data, &SparseFeeder::hole,
                                &SparseFeeder::skip, &feeder) < 0) {
       stream.mark_aborted();
-      if (!feeder.failure.empty())
-        throw LibvirtError(VIR_ERR_INTERNAL_ERROR, what + ": " + feeder.failure);
-      fail(what);
+      fail_send(what, feeder.failure);
     }
   } else {
     PlainFeeder feeder{source, {}};
     if (virStreamSendAll(stream.get(), &PlainFeeder::data, &feeder) < 0) {
       stream.mark_aborted();
-      if (!feeder.failure.empty())
-        throw LibvirtError(VIR_ERR_INTERNAL_ERROR, what + ": " + feeder.failure);
-      fail(what);
+      fail_send(what, feeder.failure);
     }
   }
   stream.finish(what);

@@ -24,7 +24,8 @@ std::string uri_path(const std::string& hypervisor) {
 std::string percent_encode(const std::string& text) {
   static const char k_hex[] = "0123456789ABCDEF";
   std::string out;
-  for (unsigned char c : text) {
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
     if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
       out += static_cast<char>(c);
     } else {

@@ -72,7 +72,7 @@ TEST(VmPropsTest, BadEphemeralDiskObjectsNameTheField) {
       {{{"ephemeral_disk", json::array()}}, "cloud_properties.ephemeral_disk: expected an integer"},
   };
   for (const auto& [properties, expected] : cases) {
-    const std::string message = error_of([&] { parse_vm_props(properties); });
+    const std::string message = error_of([&props = properties] { parse_vm_props(props); });
     EXPECT_TRUE(contains(message, expected)) << properties.dump() << ": " << message;
   }
 }
@@ -84,7 +84,7 @@ TEST(VmPropsTest, KeyAndItsAliasTogetherIsAnError) {
       {{{"ephemeral_disk", 1}, {"disk", 1}}, "cloud_properties.disk"},
   };
   for (const auto& [properties, field] : cases) {
-    const std::string message = error_of([&] { parse_vm_props(properties); });
+    const std::string message = error_of([&props = properties] { parse_vm_props(props); });
     EXPECT_TRUE(contains(message, field + ": is an alias of")) << message;
   }
 }
@@ -112,7 +112,7 @@ TEST(VmPropsTest, WrongTypesAndRangesNameTheField) {
       {json::array(), "expected an object, got an array"},
   };
   for (const auto& [properties, expected] : cases) {
-    const std::string message = error_of([&] { parse_vm_props(properties); });
+    const std::string message = error_of([&props = properties] { parse_vm_props(props); });
     EXPECT_TRUE(contains(message, expected)) << message;
   }
 }
@@ -137,7 +137,7 @@ TEST(DiskPropsTest, RejectsBadValues) {
       {{{"size", 1}}, "cloud_properties.size: unknown key"},
   };
   for (const auto& [properties, expected] : cases) {
-    const std::string message = error_of([&] { parse_disk_props(properties); });
+    const std::string message = error_of([&props = properties] { parse_disk_props(props); });
     EXPECT_TRUE(contains(message, expected)) << message;
   }
 }

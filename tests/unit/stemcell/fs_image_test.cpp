@@ -50,10 +50,10 @@ void write_tgz(const fs::path& path, const std::vector<Entry>& entries) {
     } else if (e.type == 0) {  // a hard link to e.content
       archive_entry_set_filetype(entry, AE_IFREG);
       archive_entry_set_hardlink(entry, e.content.c_str());
-      archive_entry_set_perm(entry, e.mode);
+      archive_entry_set_perm(entry, static_cast<mode_t>(e.mode));
     } else {
       archive_entry_set_filetype(entry, e.type);
-      archive_entry_set_perm(entry, e.type == AE_IFDIR ? 0755 : e.mode);
+      archive_entry_set_perm(entry, static_cast<mode_t>(e.type == AE_IFDIR ? 0755 : e.mode));
       if (e.type == AE_IFREG) archive_entry_set_size(entry, static_cast<la_int64_t>(e.content.size()));
     }
     archive_write_header(a, entry);
