@@ -1,7 +1,7 @@
 #pragma once
 // The operator subcommands (`cpi doctor`, `cpi inspect`, `cpi cleanup`) as the executable
 // parses them. The executable has no libvirt: it hands the request to the driver module's
-// entry point `cpi_run_tool` (src/tools/tools_module.cpp), which runs the tool and prints.
+// entry point `cpi_run_tool` (src/driver/tools_module.cpp), which runs the tool and prints.
 
 #include <optional>
 #include <string>

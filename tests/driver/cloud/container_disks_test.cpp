@@ -1,4 +1,4 @@
-// Persistent disks of containers (hypervisor lxc; src/cloud/containers.cpp, attachment.cpp) on
+// Persistent disks of containers (hypervisor lxc; src/driver/cloud/containers.cpp, attachment.cpp) on
 // test:///default. A container mounts a disk as a <filesystem> (its volume path, or the short
 // link stemcell::lxc_source_path() makes for a long one), never as a <disk>: those definitions
 // hold the disk as surely as a VM's <disk> does. The test driver runs no containers, so the

@@ -1,4 +1,4 @@
-// The promise that a persistent disk is never lost (src/cloud/attachment.cpp, vm_disks.cpp,
+// The promise that a persistent disk is never lost (src/driver/cloud/attachment.cpp, vm_disks.cpp,
 // disks.cpp): libvirt's definitions are the truth about attachment whatever the record says,
 // a "kill" at any step leaves a state the next calls reconcile, a record write cut off half-way
 // still reads, and detach says done only when the running domain released the disk.

@@ -1,4 +1,4 @@
-// Disk sizes (src/cloud/disks.cpp, cloud::mib_to_bytes): MiB -> bytes never wraps, sizes are
+// Disk sizes (src/driver/cloud/disks.cpp, cloud::mib_to_bytes): MiB -> bytes never wraps, sizes are
 // bounded, and a pool that cannot hold the capacity answers NoDiskSpace for raw (free space)
 // and qcow2 (the pool's whole capacity), against test:///default.
 

@@ -1,4 +1,4 @@
-// Persistent disks and snapshots as volumes (src/cloud/disks.cpp): create/delete/has, resize,
+// Persistent disks and snapshots as volumes (src/driver/cloud/disks.cpp): create/delete/has, resize,
 // metadata and snapshots, against test:///default.
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Persistent disks on VMs (src/cloud/vm_disks.cpp): attach, detach, get_disks, the API v1
+// Persistent disks on VMs (src/driver/cloud/vm_disks.cpp): attach, detach, get_disks, the API v1
 // config drive rewrite, and disks outliving their VM, against test:///default.
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// `cpi cleanup --orphans` (src/tools/cleanup.cpp) on test:///default: removes exactly the orphans
+// `cpi cleanup --orphans` (src/driver/tools/cleanup.cpp) on test:///default: removes exactly the orphans
 // inspect flags, never a persistent disk, snapshot or complete stemcell.
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// `cpi inspect` (src/tools/collect.cpp, inspect.cpp) on test:///default: the inventory of owned
+// `cpi inspect` (src/driver/tools/collect.cpp, inspect.cpp) on test:///default: the inventory of owned
 // objects with orphans flagged, and the details of one VM, disk, snapshot or stemcell.
 
 #include <gtest/gtest.h>

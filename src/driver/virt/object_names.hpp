@@ -1,5 +1,5 @@
 #pragma once
-// Private to src/virt: the names of libvirt objects for error messages, and strings libvirt
+// Private to src/driver/virt: the names of libvirt objects for error messages, and strings libvirt
 // returns. A name lookup is a libvirt call and resets the thread's last error: call these only
 // inside a fail()/check() description (virt/error.hpp), or before the call that may fail.
 
