@@ -9,13 +9,14 @@ class LibvirtHypervisor final : public Hypervisor {
  public:
   explicit LibvirtHypervisor(virConnect& connection) : m_conn(connection) {}
 
+  // libvirt_hypervisor_query.cpp: the connection and the host
   std::string uri() override;
   std::optional<std::string> domain_capabilities(const std::string& virt_type) override;
-  // libvirt_hypervisor_query.cpp
   HostVersions host_versions() override;
   std::string capabilities() override;
   int domain_state(virDomain& domain) override;
 
+  // libvirt_hypervisor_storage.cpp (the streams: libvirt_hypervisor_streams.cpp)
   std::optional<Pool> find_pool(const std::string& name) override;
   std::vector<std::string> active_pool_names() override;
   Pool define_pool(const std::string& xml) override;
@@ -40,6 +41,7 @@ class LibvirtHypervisor final : public Hypervisor {
   std::string volume_path(virStorageVol& volume) override;
   VolumeInfo volume_info(virStorageVol& volume) override;
 
+  // libvirt_hypervisor_domains.cpp: domains and networks
   std::optional<Domain> find_domain(const std::string& name) override;
   std::vector<std::string> list_domain_names() override;
   Domain define_domain(const std::string& xml) override;
