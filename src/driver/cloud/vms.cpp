@@ -39,8 +39,6 @@ void remove_console_log(const std::string& ours, const std::string& in_xml) {
   }
 }
 
-constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
-
 std::string random_mac() { return "52:54:00:" + [] {
   const auto hex = util::random_hex(6);
   return hex.substr(0, 2) + ":" + hex.substr(2, 2) + ":" + hex.substr(4, 2);
