@@ -11,6 +11,10 @@
 #   CPI_BIN    the cpi binary (default $BUILD_DIR/cpi)
 #   OUT        the report (default docs/performance.md)
 #   RUNS, LOOKUP_RUNS  repetitions (bench/libvirt_bench.py, bench/lookups_bench.py)
+#   RELEASE_VCAP  the compiled BOSH release whose build of the small calls is measured too (the
+#              WORK/vcap of scripts/compile-release.sh); default: the release of HEAD is made
+#              (scripts/create-release.sh) and compiled (scripts/compile-release.sh, cached
+#              packages reused) into $BUILD_DIR/bench-release; `none` leaves the release out.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
@@ -38,6 +42,18 @@ for f in "$CPI_BIN" "$lookups"; do
 done
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 t0=$(date +%s)
+release_note="not measured (RELEASE_VCAP=none)"
+if [ -z "${RELEASE_VCAP:-}" ]; then
+  echo "[bench] the BOSH release of HEAD, compiled in the stemcell chroot" >&2
+  "$root/scripts/create-release.sh" --tarball "$build/bench-release.tgz" >&2
+  "$root/scripts/compile-release.sh" "$build/bench-release.tgz" --work "$build/bench-release" >&2
+  export RELEASE_VCAP=$build/bench-release/vcap
+  release_note="the release of commit $(git -C "$root" rev-parse --short HEAD) (scripts/create-release.sh, scripts/compile-release.sh)"
+elif [ "$RELEASE_VCAP" = none ]; then
+  unset RELEASE_VCAP
+else
+  release_note="the compiled packages of $RELEASE_VCAP"
+fi
 python3 "$root/bench/benchlib.py" sample-load "$work/load" &
 sampler=$!
 
@@ -75,7 +91,8 @@ flock /tmp/bosh-libvirt-cpi-e2e.lock bash -c '
   python3 "$1/bench/lookups_bench.py" "$2" "$3" "$5" >"$4/lookups"
   python3 "$1/bench/libvirt_bench.py" "$2" "$3" "$5/bench-images" >"$4/libvirt"
 ' _ "$root" "$CPI_BIN" "$stemcells" "$work" "$build"
-sed '/^PROFILE$/,$d' "$work/lookups" >>"$rows"
+sed '/^PEER$/,$d' "$work/lookups" >>"$rows"
+sed -n '/^PEER$/,/^PROFILE$/p' "$work/lookups" | sed '1d;$d' >"$work/peer"
 sed '1,/^PROFILE$/d' "$work/lookups" >"$work/profile"
 cat "$work/libvirt" >>"$rows"
 lock_wait=$(( $(cat "$work/locked") - waited ))
@@ -95,7 +112,9 @@ qemu=$(qemu-system-x86_64 --version 2>/dev/null | head -1 || true)
   echo "Machine: $(nproc) CPUs ($cpu_model),"
   echo "$(free -g | awk '/^Mem:/ {print $2}') GiB memory, kernel $(uname -r), libvirt $versions,"
   echo "${qemu:-qemu unknown}; guests run under TCG (domain type qemu). The CPI is the"
-  echo "development build (Debian's shared spdlog, fmt, pugixml, libarchive)."
+  echo "development build (Debian's shared spdlog, fmt, pugixml, libarchive, the system"
+  echo "libvirt); the small calls are measured with the BOSH release's build too (\"release"
+  echo "\`cpi\`\": $release_note)."
   echo
   echo "Load during the run ($(python3 "$root/bench/benchlib.py" load-summary "$work/load"))."
   echo "The machine is shared with other work: the times are noisy, more so the longer a row's"
@@ -105,6 +124,28 @@ qemu=$(qemu-system-x86_64 --version 2>/dev/null | head -1 || true)
   echo "| what | measured | floor/baseline | ratio | target | met |"
   echo "|---|---|---|---|---|---|"
   cat "$rows"
+  echo
+  echo "## The release's build, the host's and the peer"
+  echo
+  echo "The BOSH release builds its own libvirt client (packages/libvirt-client: the remote"
+  echo "driver only, its own library chain) and links spdlog, fmt, pugixml and libarchive"
+  echo "statically (packages/cpi-cxx-libs, packages/libarchive). Its rows above run the"
+  echo "compiled libvirt_cpi package as BOSH runs it: /var/vcap/packages/libvirt_cpi/bin/cpi"
+  echo "in the stemcell-like chroot of scripts/stemcell-chroot.sh (scripts/in-stemcell-chroot.sh,"
+  echo "as tests/release/job_lifecycle.sh), with the job's LD_LIBRARY_PATH, against the"
+  echo "host's libvirtd socket; the job's bash wrapper (jobs/libvirt_cpi/templates/cpi.erb) is"
+  echo "not timed. Its floor is bench/floor.c compiled in the chroot against the"
+  echo "libvirt-client package (headers, library, the same RPATH). Both are spawned and timed"
+  echo "by the same code (bench/proc.py), there by a process server inside the chroot. \"shared"
+  echo "objects\" counts what the process loads (LD_DEBUG=files, the dlopen()ed driver module"
+  echo "cpi_libvirt.so included)."
+  echo
+  echo "The peer: issue 18's figures for a Go CPI that speaks libvirt's RPC protocol itself,"
+  echo "measured in the issue's own run on this machine kind, not in this one (quoted, not"
+  echo "re-measured; its host had few domains). The issue's target: the release's build"
+  echo "within 2× the peer."
+  echo
+  cat "$work/peer"
   echo
   echo "## Where the milliseconds of has_vm go"
   echo
@@ -144,7 +185,11 @@ qemu=$(qemu-system-x86_64 --version 2>/dev/null | head -1 || true)
   echo "  against the call's in libvirt's log"
   echo "  (a row says \"NOT the floor's\" when they differ). attach_disk attaches a new disk to the"
   echo "  stopped VM (its floor writes the disk's record the same way: create, upload, read,"
-  echo "  upload) and is detached again between runs."
+  echo "  upload) and is detached again between runs. Before it writes anything, attach_disk"
+  echo "  checks every domain on the host for one that holds the disk (a scan: the domains"
+  echo "  listed, then per domain a lookup, its persistent definition and its state; the bench's"
+  echo "  domains are not running, so no live definition is read): its floor makes the same"
+  echo "  scan (\`scan=\` in bench/floor.c), and both grow with the number of domains by design."
   echo "- create_stemcell floor: \`tar -xzf image -O > /dev/null\`, i.e. decompression alone"
   echo "  (no write). The 2 GiB image is the test stemcell's root.img plus 200 MiB of random data"
   echo "  in a sparse 2 GiB raw disk, packed both with a plain \`tar -czf\` and with \`tar -S -czf\`"
