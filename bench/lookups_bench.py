@@ -275,6 +275,7 @@ PEER_TARGET = 2.0  # the release's build within 2x the peer (issue 18)
 
 def lookup_rows(host, vm, disk, facts, rows, count, builds, results):
     made, calls = methods(host, vm, disk, facts)
+    on_host = len(virsh("list", "--all", "--name").split())
     for method in calls:
         for build in builds:
             log(f"{method.name} with {count} domains of ours, {build.label}")
@@ -283,7 +284,7 @@ def lookup_rows(host, vm, disk, facts, rows, count, builds, results):
             requests = f"{r['requests']} requests" + (
                 "" if r["same"] else f", NOT the floor's ({r['floor_requests']})")
             what = (f"{method.name}, {build.label}, {count} domains of ours defined "
-                    f"(median of {RUNS} pairs)")
+                    f"({on_host} on the host; median of {RUNS} pairs)")
             measured = f"{r['cpi'] * 1000:.1f} ms, {r['objects']} shared objects"
             floor = (f"C floor against {build.libvirt} ({requests}, {r['floor_objects']} shared "
                      f"objects) {r['floor'] * 1000:.1f} ms")
@@ -341,9 +342,10 @@ def build_floor_variants(build_dir):
     return out
 
 
-def ld_bindings(run):
-    """Symbol bindings per object (LD_DEBUG=bindings), objects loaded, relocations processed."""
-    with tempfile.TemporaryDirectory() as d:
+def ld_bindings(run, tmp=None):
+    """Symbol bindings per object (LD_DEBUG=bindings), objects loaded, relocations processed.
+    The output goes to `tmp` (a directory the run sees at the same path)."""
+    with tempfile.TemporaryDirectory(dir=tmp) as d:
         run({"LD_DEBUG": "statistics,bindings,files", "LD_DEBUG_OUTPUT": os.path.join(d, "ld")})
         text = "".join(open(os.path.join(d, f), errors="replace").read() for f in os.listdir(d))
     per = {}
@@ -390,10 +392,10 @@ def strace_phases(run, module):
     return stamps
 
 
-def libvirt_log(run):
+def libvirt_log(run, tmp=None):
     """From libvirt's debug log: the requests, and the time from the first request sent to the
-    last answer read (ms resolution)."""
-    with tempfile.NamedTemporaryFile(suffix=".log") as f:
+    last answer read (ms resolution). The log goes to `tmp` (seen by the run at the same path)."""
+    with tempfile.NamedTemporaryFile(suffix=".log", dir=tmp) as f:
         run({"LIBVIRT_DEBUG": "1", "LIBVIRT_LOG_OUTPUTS": f"1:file:{f.name}"})
         lines = open(f.name, errors="replace").read().splitlines()
     stamp = re.compile(r"^\d{4}-\d\d-\d\d (\d\d):(\d\d):(\d\d\.\d+)")
@@ -409,7 +411,7 @@ def libvirt_log(run):
             "span": (stamps[-1] - stamps[0]) if stamps else 0.0}
 
 
-def profile(host, vm, build_dir):
+def profile(host, vm, build_dir, builds):
     """The has_vm budget, from differences of medians of whole processes (no tracer running):
     spawning, loading libvirt, opening the connection, the two requests, the CPI's extra
     libraries and its own start (`cpi info`); then counts from LD_DEBUG, strace and libvirt's
@@ -419,23 +421,32 @@ def profile(host, vm, build_dir):
     env = host.base_env
     cxx_floor = build_floor_variants(build_dir)
 
-    def proc(argv, stdin=b""):
-        return lambda: spawn(argv, stdin, env)[0]
+    def timed(argv, stdin=b"", build=host.build):
+        return lambda: spawn(argv, stdin, dict(env, **build.env), build.runner)[0]
 
-    def cpi_has_vm():
-        return host.cpi("has_vm", [vm])[1]
-    steps = [
-        ("`/bin/true`: spawning a process", proc(["/bin/true"])),
-        ("floor, no arguments: libvirt and its libraries loaded, nothing called",
-         proc([host.floor])),
-        ("floor: + virConnectOpen and virConnectClose", proc([host.floor, URI])),
-        ("floor: + has_vm's lookup and metadata read", proc([host.floor, URI] + dom)),
-        ("floor linked also with " + ", ".join(f"lib{l}" for l in EXTRA_LIBS) +
-         ", no arguments", proc([cxx_floor])),
-        ("`cpi` info: our start, request, config and answer, without libvirt",
-         proc([host.env.cpi_bin, "--config", host.env.config], info)),
-        ("`cpi` has_vm", cpi_has_vm),
-    ]
+    def cpi_has_vm(build):
+        return lambda: host.cpi("has_vm", [vm], build=build)[1]
+
+    def build_steps(b):
+        """The steps of `b` (label, run): spawning, the floor against its libvirt without
+        arguments, connecting, has_vm's requests, [the floor with the CPI's libraries], `cpi`
+        info, `cpi` has_vm."""
+        name = "" if b is host.build else f"{b.label}: "
+        cpi = [b.cpi, "--config", host.env.config]
+        return [(f"{name}`/bin/true`: spawning a process", timed(["/bin/true"], build=b)),
+                (f"{name}floor, no arguments: {b.libvirt} and its libraries loaded, nothing "
+                 "called", timed([b.floor], build=b)),
+                (f"{name}floor: + virConnectOpen and virConnectClose",
+                 timed([b.floor, URI], build=b)),
+                (f"{name}floor: + has_vm's lookup and metadata read",
+                 timed([b.floor, URI] + dom, build=b))] + (
+            [("floor linked also with " + ", ".join(f"lib{l}" for l in EXTRA_LIBS) +
+              ", no arguments", timed([cxx_floor]))] if b is host.build else []) + [
+                (f"{name}`cpi` info: our start, request, config and answer, without libvirt",
+                 timed(cpi, info, build=b)),
+                (f"{name}`cpi` has_vm", cpi_has_vm(b))]
+    per_build = [build_steps(b) for b in builds]
+    steps = [step for b in per_build for step in b]
     wall, cpu = {}, {}
     for _ in range(RUNS):  # interleaved, as the rows above
         for label, run in steps:
@@ -443,7 +454,6 @@ def profile(host, vm, build_dir):
             cpu.setdefault(label, []).append(LAST_CPU[0])
     w = {label: median(v) * 1000 for label, v in wall.items()}
     c = {label: median(v) * 1000 for label, v in cpu.items()}
-    labels = [label for label, _ in steps]
     out = [f"Medians of {RUNS} interleaved runs of each process (wall: spawn to exit, as the "
            "director waits; CPU: user + system time of the process).", "",
            "| process | wall | CPU | CPU difference |", "|---|---|---|---|"]
@@ -451,14 +461,19 @@ def profile(host, vm, build_dir):
     def line(label, base, note=""):
         diff = "" if base is None else f"{c[label] - c[base]:+.1f} ms {note}".rstrip()
         out.append(f"| {label} | {w[label]:.1f} ms | {c[label]:.1f} ms | {diff} |")
-    line(labels[0], None)
-    line(labels[1], labels[0], "(loading libvirt)")
-    line(labels[2], labels[1], "(libvirt's start and the connection)")
-    line(labels[3], labels[2], "(the two requests)")
-    line(labels[4], labels[1], "(loading the CPI's other libraries)")
-    line(labels[5], labels[0], "over `/bin/true`")
-    line(labels[6], labels[3], f"over the floor's has_vm ({c[labels[6]] / c[labels[3]]:.2f}× "
-                               f"CPU, {w[labels[6]] / w[labels[3]]:.2f}× wall)")
+    for b, b_steps in zip(builds, per_build):
+        labels = [label for label, _ in b_steps]
+        cxx = 1 if b is host.build else 0
+        line(labels[0], None)
+        line(labels[1], labels[0], "(loading libvirt)")
+        line(labels[2], labels[1], "(libvirt's start and the connection)")
+        line(labels[3], labels[2], "(the two requests)")
+        if cxx:
+            line(labels[4], labels[1], "(loading the CPI's other libraries)")
+        line(labels[4 + cxx], labels[0], "over `/bin/true`")
+        line(labels[5 + cxx], labels[3],
+             f"over the floor's has_vm ({c[labels[5 + cxx]] / c[labels[3]]:.2f}× CPU, "
+             f"{w[labels[5 + cxx]] / w[labels[3]]:.2f}× wall)")
 
     def cpi_run(extra, prefix=()):
         host.cpi("has_vm", [vm], extra, prefix)
@@ -491,6 +506,21 @@ def profile(host, vm, build_dir):
             ", ".join(f"{k} {v}" for k, v in sorted(only.items(), key=lambda kv: -kv[1])) +
             "; libstdc++ " + str(counts["cpi"]["per"].get("libstdc++.so.6", 0)) + " (floor " +
             str(counts["floor"]["per"].get("libstdc++.so.6", 0)) + ")."]
+    if len(builds) > 1:
+        out += ["", "Loading, each build (LD_DEBUG; requests from libvirt's debug log):", "",
+                "| one has_vm process | " + " | ".join(f"{b.label} | its floor" for b in builds)
+                + " |", "|---" * (1 + 2 * len(builds)) + "|"]
+        loads = []
+        for b in builds:
+            for run in (lambda e, b=b: host.cpi("has_vm", [vm], e, build=b),
+                        lambda e, b=b: host.run_floor(dom, e, build=b)):
+                loads.append({**ld_bindings(run, host.env.tmp),
+                              "requests": libvirt_log(run, host.env.tmp)["requests"]})
+        for key, label in (("objects", "shared objects loaded (LD_DEBUG=files)"),
+                           ("relocations", "relocations processed (LD_DEBUG=statistics)"),
+                           ("bindings", "symbol bindings (LD_DEBUG=bindings)"),
+                           ("requests", "requests to libvirtd")):
+            out.append(f"| {label} | " + " | ".join(str(l[key]) for l in loads) + " |")
     phases = [strace_phases(cpi_run, "cpi_libvirt.so") for _ in range(5)]
     floor_phases = [strace_phases(floor_run, "\x00") for _ in range(5)]
 
@@ -578,7 +608,7 @@ def main():
             SIZES_DONE.append(count)
             lookup_rows(host, vm, disk, facts, rows, count, builds, results)
         log("profile of has_vm")
-        section = profile(host, vm, build_dir)
+        section = profile(host, vm, build_dir, builds)
         host.cpi("delete_disk", [disk])
         host.cpi("delete_vm", [vm])
         host.cpi("delete_stemcell", [sc])
