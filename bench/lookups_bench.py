@@ -311,14 +311,19 @@ def lookup_rows(host, vm, disk, facts, rows, count, builds, results):
 
 
 def peer_table(results, builds):
-    """Markdown lines: the calls the issue has a peer figure for, each build against it."""
-    out = ["| call, domains of ours defined | " + " | ".join(b.label for b in builds) +
+    """Markdown lines: the calls the issue has a peer figure for, each build and its floor (same
+    requests, same libvirt) against the peer's figure."""
+    columns = [(b, who) for b in builds for who in ("cpi", "floor")]
+
+    def head(b, who):
+        return b.label if who == "cpi" else f"its floor ({b.libvirt})"
+    out = ["| call, domains of ours defined | " + " | ".join(head(*c) for c in columns) +
            " | peer (issue 18's measurement, not this run) | " +
-           " | ".join(f"{b.label} / peer" for b in builds) + " |",
-           "|---" * (2 + 2 * len(builds)) + "|"]
+           " | ".join(f"{head(*c)} / peer" for c in columns) + " |",
+           "|---" * (2 + 2 * len(columns)) + "|"]
     for count in SIZES_DONE:
         for name, peer in PEER.items():
-            times = [results[(name, count, b.label)]["cpi"] for b in builds]
+            times = [results[(name, count, b.label)][who] for b, who in columns]
             out.append(f"| {name}, {count} | " +
                        " | ".join(f"{t * 1000:.1f} ms" for t in times) +
                        f" | {peer * 1000:.0f} ms | " +
