@@ -314,20 +314,22 @@ def peer_table(results, builds):
     """Markdown lines: the calls the issue has a peer figure for, each build and its floor (same
     requests, same libvirt) against the peer's figure."""
     columns = [(b, who) for b in builds for who in ("cpi", "floor")]
+    ratios = [(b, "cpi") for b in builds] + [(builds[-1], "floor")] * (len(builds) > 1)
 
     def head(b, who):
         return b.label if who == "cpi" else f"its floor ({b.libvirt})"
     out = ["| call, domains of ours defined | " + " | ".join(head(*c) for c in columns) +
            " | peer (issue 18's measurement, not this run) | " +
-           " | ".join(f"{head(*c)} / peer" for c in columns) + " |",
-           "|---" * (2 + 2 * len(columns)) + "|"]
+           " | ".join(f"{head(*c)} / peer" for c in ratios) + " |",
+           "|---" * (2 + len(columns) + len(ratios)) + "|"]
     for count in SIZES_DONE:
         for name, peer in PEER.items():
-            times = [results[(name, count, b.label)][who] for b, who in columns]
+            def took(b, who):
+                return results[(name, count, b.label)][who]
             out.append(f"| {name}, {count} | " +
-                       " | ".join(f"{t * 1000:.1f} ms" for t in times) +
+                       " | ".join(f"{took(*c) * 1000:.1f} ms" for c in columns) +
                        f" | {peer * 1000:.0f} ms | " +
-                       " | ".join(f"{t / peer:.1f}×" for t in times) + " |")
+                       " | ".join(f"{took(*c) / peer:.1f}×" for c in ratios) + " |")
     return out
 
 
@@ -627,7 +629,8 @@ def main():
     if len(builds) > 1:
         fp = builds[1].fingerprints
         print(f"Release build: the compiled packages libvirt_cpi {fp['libvirt_cpi'][:16]}… and "
-              f"libvirt-client {fp['libvirt-client'][:16]}… (fingerprints) of {vcap}.")
+              f"libvirt-client {fp['libvirt-client'][:16]}… (fingerprints) of "
+              f"{os.path.relpath(vcap, os.path.dirname(HERE))}.")
         print()
     print("\n".join(peer_table(results, builds)))
     print("PROFILE")
