@@ -145,8 +145,8 @@ qemu=$(qemu-system-x86_64 --version 2>/dev/null | head -1 || true)
   echo
   echo "The peer: issue 18's figures for a Go CPI that speaks libvirt's RPC protocol itself,"
   echo "measured in the issue's own run on this machine kind, not in this one (quoted, not"
-  echo "re-measured; its host had few domains). The issue's target: the release's build"
-  echo "within 2× the peer."
+  echo "re-measured; the issue does not say how many domains its host had). The target:"
+  echo "the release's build within 2× the peer."
   echo
   cat "$work/peer"
   echo
