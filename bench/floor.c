@@ -16,6 +16,11 @@
  *                     says it runs), as LibvirtHypervisor::set_domain_metadata
  *   set-title=TEXT    the same for the title
  *   attach=XML        virDomainIsActive + virDomainAttachDeviceFlags (as attach_device, live)
+ *   scan=VOLUME       every domain on the host checked for one that names VOLUME, as attach_disk
+ *                     and delete_disk do (LibvirtCloud::domains_holding): virConnectListAllDomains,
+ *                     then per domain virDomainLookupByName and its persistent XML, and unless
+ *                     that names the volume virDomainIsActive (+ its live XML when it runs);
+ *                     fails when a domain other than the one of `dom=` names it
  *   pool=NAME         virStoragePoolLookupByName
  *   pool-info         virStoragePoolGetInfo
  *   pool-xml          virStoragePoolGetXMLDesc
@@ -103,6 +108,49 @@ static int keep_volume(const char *name, virStorageVolPtr vol) {
   return 2;
 }
 
+/* Whether the definition `xml` names the volume `volume` (as source volume='...'). */
+static int names_volume(const char *xml, const char *volume) {
+  char quoted[300];
+  snprintf(quoted, sizeof quoted, "'%s'", volume);
+  return xml != NULL && strstr(xml, quoted) != NULL;
+}
+
+/* The `scan=` step: 0, or 1 with a message when a domain other than `own` names `volume`. */
+static int scan_domains(virConnectPtr conn, virDomainPtr own, const char *volume) {
+  virDomainPtr *listed = NULL;
+  const char *own_name = own ? virDomainGetName(own) : NULL;
+  int count = virConnectListAllDomains(conn, &listed, 0);
+  int i, rc = 0;
+  if (count < 0) return fail("scan");
+  for (i = 0; i < count; ++i) {
+    const char *name = virDomainGetName(listed[i]);
+    virDomainPtr d = rc == 0 ? virDomainLookupByName(conn, name) : NULL;
+    char *xml;
+    int held;
+    if (!d) {
+      if (rc == 0 && !absent(VIR_ERR_NO_DOMAIN)) rc = fail("scan");
+      virDomainFree(listed[i]);
+      continue;
+    }
+    xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE);
+    held = names_volume(xml, volume);
+    free(xml);
+    if (!held && virDomainIsActive(d) == 1) {
+      xml = virDomainGetXMLDesc(d, 0);
+      held = names_volume(xml, volume);
+      free(xml);
+    }
+    if (held && (own_name == NULL || strcmp(name, own_name) != 0)) {
+      fprintf(stderr, "floor: scan: domain %s holds %s\n", name, volume);
+      rc = 1;
+    }
+    virDomainFree(d);
+    virDomainFree(listed[i]);
+  }
+  free(listed);
+  return rc;
+}
+
 static unsigned long long bytes_after_colon(const char *arg) {
   const char *colon = strrchr(arg, ':');
   return colon ? strtoull(colon + 1, NULL, 10) : 0;
@@ -157,6 +205,8 @@ int main(int argc, char **argv) {
       int active = dom ? virDomainIsActive(dom) : -1;
       if (active == 1) flags |= VIR_DOMAIN_AFFECT_LIVE;
       if (!dom || active < 0 || virDomainAttachDeviceFlags(dom, arg, flags) < 0) rc = fail(step);
+    } else if (strncmp(step, "scan=", 5) == 0) {
+      rc = scan_domains(conn, dom, arg);
     } else if (strncmp(step, "pool=", 5) == 0) {
       if (pool) virStoragePoolFree(pool);
       pool = virStoragePoolLookupByName(conn, arg);

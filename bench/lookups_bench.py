@@ -20,9 +20,9 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 
+import proc
 from benchlib import URI, Environment, median, row, virsh
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,6 +30,7 @@ RUNS = int(os.environ.get("LOOKUP_RUNS", "21"))
 NS = "https://github.com/bosh-libvirt-cpi/xmlns/vm/1"
 MIB = 1 << 20
 SIZES = tuple(int(n) for n in os.environ.get("LOOKUP_SIZES", "10,500").split(","))
+SIZES_DONE = []  # the host sizes measured: the number of domains of ours (ours() after cloning)
 
 
 def log(text):
@@ -48,20 +49,23 @@ def build_floor(build_dir):
 LAST_CPU = [0.0]  # CPU seconds (user + system) of the last process spawn() ran
 
 
-def spawn(argv, stdin=b"", env=None):
-    """Runs argv like the director runs the CPI (stdin, stdout and stderr to files): returns
-    (seconds from spawn to exit, exit status, stdout, stderr); its CPU time goes to LAST_CPU."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, env=env)
-        p.stdin.write(stdin)
-        p.stdin.close()
-        _, status, usage = os.wait4(p.pid, 0)
-        seconds = time.perf_counter() - t0
-        LAST_CPU[0] = usage.ru_utime + usage.ru_stime
-        out.seek(0)
-        err.seek(0)
-        return seconds, os.waitstatus_to_exitcode(status), out.read(), err.read()
+def spawn(argv, stdin=b"", env=None, runner=proc.spawn):
+    """Runs argv like the director runs the CPI (stdin, stdout and stderr to files), on this
+    host or through a process server (proc.Server.run): returns (seconds from spawn to exit, exit
+    status, stdout, stderr); its CPU time goes to LAST_CPU."""
+    seconds, code, out, err, cpu = runner(argv, stdin, env)
+    LAST_CPU[0] = cpu
+    return seconds, code, out, err
+
+
+class Build:
+    """One build of the CPI and the floor linked against the same libvirt, and where their
+    processes run: `runner` spawns them (proc.spawn on this host, a proc.Server in the chroot),
+    with `env` added to every run."""
+
+    def __init__(self, label, cpi, floor, runner=proc.spawn, env=None, libvirt=""):
+        self.label, self.cpi, self.floor, self.runner = label, cpi, floor, runner
+        self.env, self.libvirt = env or {}, libvirt
 
 
 class Host:
@@ -69,6 +73,7 @@ class Host:
 
     def __init__(self, env, floor):
         self.env, self.floor = env, floor
+        self.build = Build("`cpi` process", env.cpi_bin, floor, libvirt="the system libvirt")
         self.base_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
                          "TMPDIR": env.tmp}
         self.clones = []
@@ -77,19 +82,22 @@ class Host:
         return json.dumps({"method": method, "arguments": arguments, "api_version": 2,
                            "context": {"director_uuid": "bench"}}, separators=(",", ":")).encode()
 
-    def cpi(self, method, arguments, extra_env=None, argv_prefix=()):
-        env = dict(self.base_env, **(extra_env or {}))
-        argv = list(argv_prefix) + [self.env.cpi_bin, "--config", self.env.config]
-        seconds, code, out, err = spawn(argv, self.request(method, arguments), env)
+    def cpi(self, method, arguments, extra_env=None, argv_prefix=(), build=None):
+        build = build or self.build
+        env = dict(self.base_env, **build.env, **(extra_env or {}))
+        argv = list(argv_prefix) + [build.cpi, "--config", self.env.config]
+        seconds, code, out, err = spawn(argv, self.request(method, arguments), env, build.runner)
         response = json.loads(out) if out.strip() else {"error": err.decode(errors="replace")}
         if code != 0 or response.get("error") is not None:
             raise RuntimeError(f"{method} failed: {response.get('error')}\n"
                                f"{err.decode(errors='replace')[-3000:]}")
         return response["result"], seconds
 
-    def run_floor(self, steps, extra_env=None, argv_prefix=()):
-        env = dict(self.base_env, **(extra_env or {}))
-        seconds, code, _, err = spawn(list(argv_prefix) + [self.floor, URI] + steps, b"", env)
+    def run_floor(self, steps, extra_env=None, argv_prefix=(), build=None):
+        build = build or self.build
+        env = dict(self.base_env, **build.env, **(extra_env or {}))
+        seconds, code, _, err = spawn(list(argv_prefix) + [build.floor, URI] + steps, b"", env,
+                                      build.runner)
         if code != 0:
             raise RuntimeError(f"floor {' '.join(steps)}: {err.decode(errors='replace')}")
         return seconds
@@ -128,11 +136,21 @@ class Host:
 
 
 def rpc_procs(host, run):
-    """The (program, procedure) numbers of the requests one run sends, from libvirt's log."""
-    with tempfile.NamedTemporaryFile(suffix=".log") as f:
+    """The (program, procedure) numbers of the requests one run sends, from libvirt's log (a
+    file in the bench's TMPDIR, which the chroot sees at the same path)."""
+    with tempfile.NamedTemporaryFile(suffix=".log", dir=host.env.tmp) as f:
         run({"LIBVIRT_LOG_FILTERS": "1:rpc.netclient", "LIBVIRT_LOG_OUTPUTS": f"1:file:{f.name}"})
         text = open(f.name, errors="replace").read()
     return re.findall(r"RPC_CLIENT_MSG_TX_QUEUE:.*?prog=(\d+) vers=\d+ proc=(\d+)", text)
+
+
+def objects_loaded(host, run):
+    """The shared objects one run loads, the dlopen()ed ones included (LD_DEBUG=files; the
+    output in the bench's TMPDIR)."""
+    with tempfile.TemporaryDirectory(dir=host.env.tmp) as d:
+        run({"LD_DEBUG": "files", "LD_DEBUG_OUTPUT": os.path.join(d, "ld")})
+        text = "".join(open(os.path.join(d, f), errors="replace").read() for f in os.listdir(d))
+    return len(re.findall(r"file=\S+ \[\d+\];\s+generating link map", text))
 
 
 class Method:
@@ -175,9 +193,11 @@ def methods(host, vm, disk, facts):
                   f"<target dev='vdz' bus='virtio'/><serial>floor</serial></disk>")
         m = d + ".meta"
         # attach_disk's requests for a new disk and a VM that is not running
-        # (tests/driver/cloud/requests_test.cpp, AttachDiskToAStoppedVm...).
+        # (tests/driver/cloud/requests_test.cpp, AttachDiskToAStoppedVm...), the scan of every
+        # domain on the host for one that holds the disk included.
         return ([vm, attach["disk"]],
-                [dom, "meta", f"pool={env.pool}", f"vol={d}", f"vol-path={d}", f"vol={m}", "xml",
+                [dom, "meta", f"pool={env.pool}", f"vol={d}", f"vol-path={d}", f"vol={m}",
+                 f"scan={d}", "xml",
                  f"vol-xml={d}", "active", f"vol={m}", f"vol-create={m}:{meta_bytes}:raw",
                  f"upload={m}:{meta_bytes}", f"attach={device}", f"vol={m}",
                  f"download={m}:{meta_bytes}", f"upload={m}:{meta_bytes}"])
@@ -204,53 +224,81 @@ def methods(host, vm, disk, facts):
     ]
 
 
-def measure(host, method):
-    """Alternating runs of the call and its floor. Returns the medians of the call's and the
-    floor's wall times, the median of the ratios of the pairs (each call over the floor run
-    next to it: drift in the machine's load cancels), the median CPU ratio of the pairs, whether
-    both sent the same requests, and how many."""
-    args, steps = method.prepare(0)
-    cpi_procs = rpc_procs(host, lambda e: host.cpi(method.name.split()[0], args, e))
-    if method.after:
-        method.after(0)
-    args, steps = method.prepare(0)
-    floor_procs = rpc_procs(host, lambda e: host.run_floor(steps, e))
-    if method.after:
-        method.after(0)
+def measure(host, method, build):
+    """Alternating runs of the call and its floor, both of `build`. Returns the medians of the
+    call's and the floor's wall times, the median of the ratios of the pairs (each call over the
+    floor run next to it: drift in the machine's load cancels), the median CPU ratio of the
+    pairs, whether both sent the same requests and how many, and the shared objects each
+    loads."""
+    name = method.name.split()[0]
+
+    def untimed(run):
+        args, steps = method.prepare(0)
+        try:
+            return run(args, steps)
+        finally:
+            if method.after:
+                method.after(0)
+    cpi_procs = untimed(lambda a, s: rpc_procs(host, lambda e: host.cpi(name, a, e, build=build)))
+    floor_procs = untimed(lambda a, s: rpc_procs(host, lambda e: host.run_floor(s, e,
+                                                                                build=build)))
+    cpi_objects = untimed(lambda a, s: objects_loaded(host, lambda e: host.cpi(name, a, e,
+                                                                               build=build)))
+    floor_objects = untimed(lambda a, s: objects_loaded(host, lambda e: host.run_floor(
+        s, e, build=build)))
     cpi_times, floor_times, ratios, cpu_ratios = [], [], [], []
     for i in range(1, RUNS + 1):
         args, steps = method.prepare(i)
         pair = {}
         for who in (("cpi", "floor") if i % 2 else ("floor", "cpi")):
             if who == "cpi":
-                pair[who] = (host.cpi(method.name.split()[0], args)[1], LAST_CPU[0])
+                pair[who] = (host.cpi(name, args, build=build)[1], LAST_CPU[0])
             else:
-                pair[who] = (host.run_floor(steps), LAST_CPU[0])
+                pair[who] = (host.run_floor(steps, build=build), LAST_CPU[0])
         cpi_times.append(pair["cpi"][0])
         floor_times.append(pair["floor"][0])
         ratios.append(pair["cpi"][0] / pair["floor"][0])
         cpu_ratios.append(pair["cpi"][1] / max(pair["floor"][1], 1e-6))
         if method.after:
             method.after(i)
-    return (median(cpi_times), median(floor_times), median(ratios), median(cpu_ratios),
-            cpi_procs == floor_procs, len(cpi_procs))
+    return {"cpi": median(cpi_times), "floor": median(floor_times), "ratio": median(ratios),
+            "cpu_ratio": median(cpu_ratios), "same": cpi_procs == floor_procs,
+            "requests": len(cpi_procs), "floor_requests": len(floor_procs),
+            "objects": cpi_objects, "floor_objects": floor_objects}
 
 
-def lookup_rows(host, vm, disk, facts, rows, count):
+# The peer's figures from issue 18 (a Go CPI speaking libvirt's RPC protocol itself, measured
+# in the issue's own run on this machine kind, not in this one): call -> seconds.
+PEER = {"has_vm": 0.007, "create_disk next to a vm": 0.009, "attach_disk": 0.049}
+PEER_TARGET = 2.0  # the release's build within 2x the peer (issue 18)
+
+
+def lookup_rows(host, vm, disk, facts, rows, count, builds, results):
     made, calls = methods(host, vm, disk, facts)
+    on_host = len(virsh("list", "--all", "--name").split())
     for method in calls:
-        log(f"{method.name} with {count} domains of ours")
-        c, f, ratio, cpu_ratio, same, n = measure(host, method)
-        requests = f"{n} requests" + ("" if same else ", NOT the floor's")
-        what = (f"{method.name}, `cpi` process, {count} domains of ours defined "
-                f"(median of {RUNS} pairs)")
-        floor = f"C floor ({requests}) {f * 1000:.1f} ms"
-        ratios = f"{ratio:.2f}× (CPU {cpu_ratio:.2f}×)"
-        if method.target is None:
-            rows.append(f"| {what} | {c * 1000:.1f} ms | {floor} | {ratios} | — | — |")
-        else:
-            rows.append(row(what, f"{c * 1000:.1f} ms", floor, ratios,
-                            f"≤ {method.target}× the floor", same and ratio <= method.target))
+        for build in builds:
+            log(f"{method.name} with {count} domains of ours, {build.label}")
+            r = measure(host, method, build)
+            results[(method.name, count, build.label)] = r
+            requests = f"{r['requests']} requests" + (
+                "" if r["same"] else f", NOT the floor's ({r['floor_requests']})")
+            what = (f"{method.name}, {build.label}, {count} domains of ours defined "
+                    f"({on_host} on the host; median of {RUNS} pairs)")
+            measured = f"{r['cpi'] * 1000:.1f} ms, {r['objects']} shared objects"
+            floor = (f"C floor against {build.libvirt} ({requests}, {r['floor_objects']} shared "
+                     f"objects) {r['floor'] * 1000:.1f} ms")
+            ratios = f"{r['ratio']:.2f}× (CPU {r['cpu_ratio']:.2f}×)"
+            if method.target is None:
+                rows.append(f"| {what} | {measured} | {floor} | {ratios} | — | — |")
+                continue
+            target, met = f"≤ {method.target}× the floor", r["same"] and r["ratio"] <= method.target
+            peer = PEER.get(method.name)
+            if build is not host.build and peer is not None:
+                target += (f"; ≤ {PEER_TARGET:g}× the peer's {peer * 1000:.0f} ms "
+                           "(issue 18's measurement)")
+                met = met and r["cpi"] <= PEER_TARGET * peer
+            rows.append(row(what, measured, floor, ratios, target, met))
     for i in range(0, len(made), 50):
         virsh(" ; ".join(f"vol-delete --pool {host.env.pool} {v}" for v in made[i:i + 50]),
               check=False)
@@ -260,6 +308,29 @@ def lookup_rows(host, vm, disk, facts, rows, count):
     for i in range(0, len(left), 50):
         virsh(" ; ".join(f"vol-delete --pool {host.env.pool} {v}" for v in left[i:i + 50]),
               check=False)
+
+
+def peer_table(results, builds):
+    """Markdown lines: the calls the issue has a peer figure for, each build and its floor (same
+    requests, same libvirt) against the peer's figure."""
+    columns = [(b, who) for b in builds for who in ("cpi", "floor")]
+    ratios = [(b, "cpi") for b in builds] + [(builds[-1], "floor")] * (len(builds) > 1)
+
+    def head(b, who):
+        return b.label if who == "cpi" else f"its floor ({b.libvirt})"
+    out = ["| call, domains of ours defined | " + " | ".join(head(*c) for c in columns) +
+           " | peer (issue 18's measurement, not this run) | " +
+           " | ".join(f"{head(*c)} / peer" for c in ratios) + " |",
+           "|---" * (2 + len(columns) + len(ratios)) + "|"]
+    for count in SIZES_DONE:
+        for name, peer in PEER.items():
+            def took(b, who):
+                return results[(name, count, b.label)][who]
+            out.append(f"| {name}, {count} | " +
+                       " | ".join(f"{took(*c) * 1000:.1f} ms" for c in columns) +
+                       f" | {peer * 1000:.0f} ms | " +
+                       " | ".join(f"{took(*c) / peer:.1f}×" for c in ratios) + " |")
+    return out
 
 
 # --- where the milliseconds of has_vm go
@@ -278,9 +349,10 @@ def build_floor_variants(build_dir):
     return out
 
 
-def ld_bindings(run):
-    """Symbol bindings per object (LD_DEBUG=bindings), objects loaded, relocations processed."""
-    with tempfile.TemporaryDirectory() as d:
+def ld_bindings(run, tmp=None):
+    """Symbol bindings per object (LD_DEBUG=bindings), objects loaded, relocations processed.
+    The output goes to `tmp` (a directory the run sees at the same path)."""
+    with tempfile.TemporaryDirectory(dir=tmp) as d:
         run({"LD_DEBUG": "statistics,bindings,files", "LD_DEBUG_OUTPUT": os.path.join(d, "ld")})
         text = "".join(open(os.path.join(d, f), errors="replace").read() for f in os.listdir(d))
     per = {}
@@ -327,10 +399,10 @@ def strace_phases(run, module):
     return stamps
 
 
-def libvirt_log(run):
+def libvirt_log(run, tmp=None):
     """From libvirt's debug log: the requests, and the time from the first request sent to the
-    last answer read (ms resolution)."""
-    with tempfile.NamedTemporaryFile(suffix=".log") as f:
+    last answer read (ms resolution). The log goes to `tmp` (seen by the run at the same path)."""
+    with tempfile.NamedTemporaryFile(suffix=".log", dir=tmp) as f:
         run({"LIBVIRT_DEBUG": "1", "LIBVIRT_LOG_OUTPUTS": f"1:file:{f.name}"})
         lines = open(f.name, errors="replace").read().splitlines()
     stamp = re.compile(r"^\d{4}-\d\d-\d\d (\d\d):(\d\d):(\d\d\.\d+)")
@@ -346,7 +418,7 @@ def libvirt_log(run):
             "span": (stamps[-1] - stamps[0]) if stamps else 0.0}
 
 
-def profile(host, vm, build_dir):
+def profile(host, vm, build_dir, builds):
     """The has_vm budget, from differences of medians of whole processes (no tracer running):
     spawning, loading libvirt, opening the connection, the two requests, the CPI's extra
     libraries and its own start (`cpi info`); then counts from LD_DEBUG, strace and libvirt's
@@ -356,23 +428,32 @@ def profile(host, vm, build_dir):
     env = host.base_env
     cxx_floor = build_floor_variants(build_dir)
 
-    def proc(argv, stdin=b""):
-        return lambda: spawn(argv, stdin, env)[0]
+    def timed(argv, stdin=b"", build=host.build):
+        return lambda: spawn(argv, stdin, dict(env, **build.env), build.runner)[0]
 
-    def cpi_has_vm():
-        return host.cpi("has_vm", [vm])[1]
-    steps = [
-        ("`/bin/true`: spawning a process", proc(["/bin/true"])),
-        ("floor, no arguments: libvirt and its libraries loaded, nothing called",
-         proc([host.floor])),
-        ("floor: + virConnectOpen and virConnectClose", proc([host.floor, URI])),
-        ("floor: + has_vm's lookup and metadata read", proc([host.floor, URI] + dom)),
-        ("floor linked also with " + ", ".join(f"lib{l}" for l in EXTRA_LIBS) +
-         ", no arguments", proc([cxx_floor])),
-        ("`cpi` info: our start, request, config and answer, without libvirt",
-         proc([host.env.cpi_bin, "--config", host.env.config], info)),
-        ("`cpi` has_vm", cpi_has_vm),
-    ]
+    def cpi_has_vm(build):
+        return lambda: host.cpi("has_vm", [vm], build=build)[1]
+
+    def build_steps(b):
+        """The steps of `b` (label, run): spawning, the floor against its libvirt without
+        arguments, connecting, has_vm's requests, [the floor with the CPI's libraries], `cpi`
+        info, `cpi` has_vm."""
+        name = "" if b is host.build else f"{b.label}: "
+        cpi = [b.cpi, "--config", host.env.config]
+        return [(f"{name}`/bin/true`: spawning a process", timed(["/bin/true"], build=b)),
+                (f"{name}floor, no arguments: {b.libvirt} and its libraries loaded, nothing "
+                 "called", timed([b.floor], build=b)),
+                (f"{name}floor: + virConnectOpen and virConnectClose",
+                 timed([b.floor, URI], build=b)),
+                (f"{name}floor: + has_vm's lookup and metadata read",
+                 timed([b.floor, URI] + dom, build=b))] + (
+            [("floor linked also with " + ", ".join(f"lib{l}" for l in EXTRA_LIBS) +
+              ", no arguments", timed([cxx_floor]))] if b is host.build else []) + [
+                (f"{name}`cpi` info: our start, request, config and answer, without libvirt",
+                 timed(cpi, info, build=b)),
+                (f"{name}`cpi` has_vm", cpi_has_vm(b))]
+    per_build = [build_steps(b) for b in builds]
+    steps = [step for b in per_build for step in b]
     wall, cpu = {}, {}
     for _ in range(RUNS):  # interleaved, as the rows above
         for label, run in steps:
@@ -380,7 +461,6 @@ def profile(host, vm, build_dir):
             cpu.setdefault(label, []).append(LAST_CPU[0])
     w = {label: median(v) * 1000 for label, v in wall.items()}
     c = {label: median(v) * 1000 for label, v in cpu.items()}
-    labels = [label for label, _ in steps]
     out = [f"Medians of {RUNS} interleaved runs of each process (wall: spawn to exit, as the "
            "director waits; CPU: user + system time of the process).", "",
            "| process | wall | CPU | CPU difference |", "|---|---|---|---|"]
@@ -388,14 +468,19 @@ def profile(host, vm, build_dir):
     def line(label, base, note=""):
         diff = "" if base is None else f"{c[label] - c[base]:+.1f} ms {note}".rstrip()
         out.append(f"| {label} | {w[label]:.1f} ms | {c[label]:.1f} ms | {diff} |")
-    line(labels[0], None)
-    line(labels[1], labels[0], "(loading libvirt)")
-    line(labels[2], labels[1], "(libvirt's start and the connection)")
-    line(labels[3], labels[2], "(the two requests)")
-    line(labels[4], labels[1], "(loading the CPI's other libraries)")
-    line(labels[5], labels[0], "over `/bin/true`")
-    line(labels[6], labels[3], f"over the floor's has_vm ({c[labels[6]] / c[labels[3]]:.2f}× "
-                               f"CPU, {w[labels[6]] / w[labels[3]]:.2f}× wall)")
+    for b, b_steps in zip(builds, per_build):
+        labels = [label for label, _ in b_steps]
+        cxx = 1 if b is host.build else 0
+        line(labels[0], None)
+        line(labels[1], labels[0], "(loading libvirt)")
+        line(labels[2], labels[1], "(libvirt's start and the connection)")
+        line(labels[3], labels[2], "(the two requests)")
+        if cxx:
+            line(labels[4], labels[1], "(loading the CPI's other libraries)")
+        line(labels[4 + cxx], labels[0], "over `/bin/true`")
+        line(labels[5 + cxx], labels[3],
+             f"over the floor's has_vm ({c[labels[5 + cxx]] / c[labels[3]]:.2f}× CPU, "
+             f"{w[labels[5 + cxx]] / w[labels[3]]:.2f}× wall)")
 
     def cpi_run(extra, prefix=()):
         host.cpi("has_vm", [vm], extra, prefix)
@@ -428,6 +513,21 @@ def profile(host, vm, build_dir):
             ", ".join(f"{k} {v}" for k, v in sorted(only.items(), key=lambda kv: -kv[1])) +
             "; libstdc++ " + str(counts["cpi"]["per"].get("libstdc++.so.6", 0)) + " (floor " +
             str(counts["floor"]["per"].get("libstdc++.so.6", 0)) + ")."]
+    if len(builds) > 1:
+        out += ["", "Loading, each build (LD_DEBUG; requests from libvirt's debug log):", "",
+                "| one has_vm process | " + " | ".join(f"{b.label} | its floor" for b in builds)
+                + " |", "|---" * (1 + 2 * len(builds)) + "|"]
+        loads = []
+        for b in builds:
+            for run in (lambda e, b=b: host.cpi("has_vm", [vm], e, build=b),
+                        lambda e, b=b: host.run_floor(dom, e, build=b)):
+                loads.append({**ld_bindings(run, host.env.tmp),
+                              "requests": libvirt_log(run, host.env.tmp)["requests"]})
+        for key, label in (("objects", "shared objects loaded (LD_DEBUG=files)"),
+                           ("relocations", "relocations processed (LD_DEBUG=statistics)"),
+                           ("bindings", "symbol bindings (LD_DEBUG=bindings)"),
+                           ("requests", "requests to libvirtd")):
+            out.append(f"| {label} | " + " | ".join(str(l[key]) for l in loads) + " |")
     phases = [strace_phases(cpi_run, "cpi_libvirt.so") for _ in range(5)]
     floor_phases = [strace_phases(floor_run, "\x00") for _ in range(5)]
 
@@ -444,14 +544,60 @@ def profile(host, vm, build_dir):
     return out
 
 
+PACKAGES = "/var/vcap/packages"
+
+
+def release_build(env, vcap):
+    """The BOSH release's build, run as BOSH runs it: the compiled packages of
+    scripts/compile-release.sh (`vcap`: its WORK/vcap) at /var/vcap in the stemcell-like chroot
+    of scripts/stemcell-chroot.sh (through scripts/in-stemcell-chroot.sh, as
+    tests/release/job_lifecycle.sh runs bin/cpi), with the host's libvirtd socket and the bench's
+    directory (config, TMPDIR, logs) bound in, and LD_LIBRARY_PATH as the job's bin/cpi sets it.
+    The floor is compiled there against the libvirt-client package (its headers and library,
+    with the RPATH libvirt_cpi gets). Returns (Build, proc.Server)."""
+    scripts = os.path.join(HERE, "..", "scripts")
+    root = subprocess.run([os.path.join(scripts, "stemcell-chroot.sh")], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    if not env.root.startswith("/tmp/"):
+        raise RuntimeError(f"the bench's directory {env.root} must lie under /tmp to be bound "
+                           "into the chroot (unset TMPDIR)")
+    server = proc.Server([os.path.join(scripts, "in-stemcell-chroot.sh"), root, vcap, "/",
+                          "--bind", "/run/libvirt:/run/libvirt", "--bind", f"{env.root}:{env.root}",
+                          "--bind", f"{HERE}:/tmp/bench-src", "--",
+                          "python3", "/tmp/bench-src/proc.py", "serve"])
+    client = f"{PACKAGES}/libvirt-client"
+    floor = os.path.join(env.root, "floor-release")
+    _, code, out, err, _ = server.run(
+        ["cc", "-O2", "-Wall", "-Wextra", f"-I{client}/include", "-o", floor,
+         "/tmp/bench-src/floor.c", f"-L{client}/lib", f"-Wl,-rpath,{client}/lib",
+         "-Wl,--disable-new-dtags", "-lvirt"],
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "TMPDIR": "/tmp"})
+    if code != 0:
+        server.close()
+        raise RuntimeError(f"compiling the floor in the chroot: {(out + err).decode()[-2000:]}")
+    fingerprints = {p: os.path.basename(os.readlink(os.path.join(vcap, "packages", p)))
+                    for p in ("libvirt_cpi", "libvirt-client")}
+    log("release build: " + ", ".join(f"{p} {f[:12]}" for p, f in fingerprints.items()))
+    build = Build("release `cpi` (stemcell chroot)", f"{PACKAGES}/libvirt_cpi/bin/cpi", floor,
+                  server.run, {"LD_LIBRARY_PATH": f"{client}/lib"},
+                  libvirt="the release's libvirt-client")
+    build.fingerprints = fingerprints
+    return build, server
+
+
 def main():
     cpi, stemcells, build_dir = sys.argv[1:4]
+    vcap = os.environ.get("RELEASE_VCAP", "")
     floor = build_floor(build_dir)
     env = Environment(cpi)
     host = Host(env, floor)
-    rows, section = [], []
+    rows, section, results, server = [], [], {}, None
+    builds = [host.build]
     try:
         log(f"libvirtd {'started here' if env.started_libvirtd else 'already running'}")
+        if vcap:
+            release, server = release_build(env, vcap)
+            builds.append(release)
         with open(os.path.join(stemcells, "qcow2", "cloud_properties.json")) as f:
             props = json.load(f)
         sc = host.cpi("create_stemcell", [os.path.join(stemcells, "qcow2", "image"), props])[0]
@@ -464,17 +610,29 @@ def main():
         facts = json.loads(re.search(r"<facts>(.*)</facts>", facts_xml, re.S).group(1))
         for count in SIZES:
             host.clone_domains(vm, count - len(host.ours()))
-            log(f"{len(host.ours())} domains of ours defined")
-            lookup_rows(host, vm, disk, facts, rows, len(host.ours()))
+            count = len(host.ours())
+            log(f"{count} domains of ours defined")
+            SIZES_DONE.append(count)
+            lookup_rows(host, vm, disk, facts, rows, count, builds, results)
         log("profile of has_vm")
-        section = profile(host, vm, build_dir)
+        section = profile(host, vm, build_dir, builds)
         host.cpi("delete_disk", [disk])
         host.cpi("delete_vm", [vm])
         host.cpi("delete_stemcell", [sc])
     finally:
+        if server:
+            server.close()
         host.remove_clones()
         env.close()
     print("\n".join(rows))
+    print("PEER")
+    if len(builds) > 1:
+        fp = builds[1].fingerprints
+        print(f"Release build: the compiled packages libvirt_cpi {fp['libvirt_cpi'][:16]}… and "
+              f"libvirt-client {fp['libvirt-client'][:16]}… (fingerprints) of "
+              f"{os.path.relpath(vcap, os.path.dirname(HERE))}.")
+        print()
+    print("\n".join(peer_table(results, builds)))
     print("PROFILE")
     print("\n".join(section))
 
