@@ -428,7 +428,9 @@ TEST_P(KindsTest, FailuresInARecordedPoolLeaveNoRecord) {
       {"create_disk",
        [&] { cpi().create_disk(16, {{"storage_pool", k_other_pool}}, std::nullopt); }},
       {"snapshot_disk", [&] { cpi().snapshot_disk(m_remote, {}); }}};
-  for (const auto& [what, call] : calls) {
+  for (const auto& entry : calls) {  // no structured binding: lambdas below capture them
+    const std::string& what = entry.first;
+    const std::function<void()>& call = entry.second;
     SCOPED_TRACE(what);
     call();  // the first call on a disk may also bring its records up to date: not counted
     const auto before_main = volume_names();
