@@ -1,4 +1,4 @@
-// Containers (the lxc flavour): stemcells are root filesystems, every volume is an ext4
+// ContainerVms (vm_kinds.hpp), the lxc flavour: stemcells are root filesystems, every volume is an ext4
 // filesystem the container mounts, and the agent reads its settings from a file
 // (cpi/stemcell/fs_image.hpp has the layout). libvirt's LXC driver cannot hot-plug filesystems,
 // so attaching or detaching a persistent disk redefines the container and restarts it.

@@ -1,3 +1,5 @@
+// LibvirtCloud's construction (its session and its VmKind), object names, and stopping a domain.
+
 #include "cpi/cloud/libvirt_cloud.hpp"
 
 #include <spdlog/spdlog.h>

@@ -1,3 +1,6 @@
+// LibvirtCloud's stemcell methods: create_stemcell (the import is the VmKind's), delete_stemcell,
+// and the stemcells kept for the VMs built on them.
+
 #include <spdlog/spdlog.h>
 
 #include "cpi/cloud/libvirt_cloud.hpp"

@@ -1,4 +1,6 @@
-// Persistent disks on VMs: attach, detach, list; the config drive rewrite for API v1.
+// LibvirtCloud's attach_disk, detach_disk and get_disks (the checks every guest shares), and
+// MachineVms' side of attach and detach: hot-plugged disks and the config drive rewrite for API
+// v1. ContainerVms' side: containers.cpp.
 
 #include <spdlog/spdlog.h>
 

@@ -1,3 +1,6 @@
+// LibvirtCloud's VM methods: create_vm as its steps (what differs for containers is the VmKind's),
+// delete_vm, has_vm, reboot_vm, set_vm_metadata.
+
 #include <libvirt/virterror.h>
 #include <spdlog/spdlog.h>
 
