@@ -48,25 +48,14 @@ void change_metadata(virDomain& domain, const char* what, Set&& set) {
 }  // namespace
 
 std::optional<Domain> LibvirtHypervisor::find_domain(const std::string& name) {
-  Domain domain{virDomainLookupByName(&m_conn, name.c_str())};
-  if (domain) return domain;
-  if (last_error_code() == VIR_ERR_NO_DOMAIN) {
-    virResetLastError();
-    return std::nullopt;
-  }
-  fail([&] { return "looking up domain '" + name + "'"; });
+  return found_or_none(Domain{virDomainLookupByName(&m_conn, name.c_str())}, VIR_ERR_NO_DOMAIN,
+                       [&] { return "looking up domain '" + name + "'"; });
 }
 
 std::vector<std::string> LibvirtHypervisor::list_domain_names() {
   virDomainPtr* domains = nullptr;
   const int count = virConnectListAllDomains(&m_conn, &domains, 0);
-  if (count < 0) fail("listing domains");
-  std::vector<Domain> owned;
-  for (int i = 0; i < count; ++i) owned.emplace_back(domains[i]);
-  std::free(domains);
-  std::vector<std::string> names;
-  for (auto& domain : owned) names.push_back(name_of(*domain));
-  return names;
+  return listed_names<Domain>(domains, count, "listing domains");
 }
 
 Domain LibvirtHypervisor::define_domain(const std::string& xml) {
@@ -226,13 +215,8 @@ void LibvirtHypervisor::block_job_abort(virDomain& domain, const std::string& ta
 }
 
 std::optional<Network> LibvirtHypervisor::find_network(const std::string& name) {
-  Network network{virNetworkLookupByName(&m_conn, name.c_str())};
-  if (network) return network;
-  if (last_error_code() == VIR_ERR_NO_NETWORK) {
-    virResetLastError();
-    return std::nullopt;
-  }
-  fail([&] { return "looking up network '" + name + "'"; });
+  return found_or_none(Network{virNetworkLookupByName(&m_conn, name.c_str())}, VIR_ERR_NO_NETWORK,
+                       [&] { return "looking up network '" + name + "'"; });
 }
 
 bool LibvirtHypervisor::network_active(virNetwork& network) {

@@ -13,26 +13,16 @@
 namespace cpi::virt {
 
 std::optional<Pool> LibvirtHypervisor::find_pool(const std::string& name) {
-  Pool pool{virStoragePoolLookupByName(&m_conn, name.c_str())};
-  if (pool) return pool;
-  if (last_error_code() == VIR_ERR_NO_STORAGE_POOL) {
-    virResetLastError();
-    return std::nullopt;
-  }
-  fail([&] { return "looking up storage pool '" + name + "'"; });
+  return found_or_none(Pool{virStoragePoolLookupByName(&m_conn, name.c_str())},
+                       VIR_ERR_NO_STORAGE_POOL,
+                       [&] { return "looking up storage pool '" + name + "'"; });
 }
 
 std::vector<std::string> LibvirtHypervisor::active_pool_names() {
   virStoragePoolPtr* pools = nullptr;
   const int count =
       virConnectListAllStoragePools(&m_conn, &pools, VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE);
-  if (count < 0) fail("listing storage pools");
-  std::vector<Pool> owned;
-  for (int i = 0; i < count; ++i) owned.emplace_back(pools[i]);
-  std::free(pools);
-  std::vector<std::string> names;
-  for (auto& pool : owned) names.push_back(name_of(*pool));
-  return names;
+  return listed_names<Pool>(pools, count, "listing storage pools");
 }
 
 Pool LibvirtHypervisor::define_pool(const std::string& xml) {
@@ -79,25 +69,16 @@ std::string LibvirtHypervisor::pool_xml(virStoragePool& pool) {
 
 std::optional<Volume> LibvirtHypervisor::find_volume(virStoragePool& pool,
                                                      const std::string& name) {
-  Volume volume{virStorageVolLookupByName(&pool, name.c_str())};
-  if (volume) return volume;
-  if (last_error_code() == VIR_ERR_NO_STORAGE_VOL) {
-    virResetLastError();
-    return std::nullopt;
-  }
-  fail([&] { return "looking up volume '" + name + "' in pool '" + name_of(pool) + "'"; });
+  return found_or_none(
+      Volume{virStorageVolLookupByName(&pool, name.c_str())}, VIR_ERR_NO_STORAGE_VOL,
+      [&] { return "looking up volume '" + name + "' in pool '" + name_of(pool) + "'"; });
 }
 
 std::vector<std::string> LibvirtHypervisor::list_volume_names(virStoragePool& pool) {
   virStorageVolPtr* volumes = nullptr;
   const int count = virStoragePoolListAllVolumes(&pool, &volumes, 0);
-  if (count < 0) fail([&] { return "listing the volumes of pool '" + name_of(pool) + "'"; });
-  std::vector<Volume> owned;
-  for (int i = 0; i < count; ++i) owned.emplace_back(volumes[i]);
-  std::free(volumes);
-  std::vector<std::string> names;
-  for (auto& volume : owned) names.push_back(name_of(*volume));
-  return names;
+  return listed_names<Volume>(
+      volumes, count, [&] { return "listing the volumes of pool '" + name_of(pool) + "'"; });
 }
 
 Volume LibvirtHypervisor::create_volume(virStoragePool& pool, const std::string& xml) {

@@ -5,7 +5,11 @@
 
 #include <libvirt/libvirt.h>
 
+#include <cstdlib>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cpi/virt/error.hpp"
 #include "cpi/virt/handles.hpp"
@@ -45,6 +49,31 @@ std::string take_string(char* text, Describe&& describe) {
   if (text == nullptr) fail(std::forward<Describe>(describe));
   OwnedCString owned{text};
   return owned.get();
+}
+
+// A lookup by name: the object, nullopt when libvirt's error is `not_found` (that error is
+// cleared), else fail(describe).
+template <typename Handle, typename Describe>
+std::optional<Handle> found_or_none(Handle handle, int not_found, Describe&& describe) {
+  if (handle) return std::optional<Handle>{std::move(handle)};
+  if (last_error_code() == not_found) {
+    virResetLastError();
+    return std::nullopt;
+  }
+  fail(std::forward<Describe>(describe));
+}
+
+// The names of the `count` objects a virConnectListAll...-style call returned in `items` (each
+// owned, the array freed); fail(describe) when it returned < 0.
+template <typename Handle, typename Raw, typename Describe>
+std::vector<std::string> listed_names(Raw* items, int count, Describe&& describe) {
+  if (count < 0) fail(std::forward<Describe>(describe));
+  std::vector<Handle> owned;
+  for (int i = 0; i < count; ++i) owned.emplace_back(items[i]);
+  std::free(items);
+  std::vector<std::string> names;
+  for (auto& item : owned) names.push_back(name_of(*item));
+  return names;
 }
 
 }  // namespace cpi::virt
