@@ -222,8 +222,7 @@ class LibvirtCloud final : public Cloud {
   void require_disks_here(const std::vector<DiskCid>& disks);
   // create_vm's steps (vm_kinds.hpp NewVm: what they share).
   [[noreturn]] void creation_failed(const VmCid& cid, util::Rollback& rollback);
-  nlohmann::json plan_networks(const nlohmann::json& requested, const xml::Flavour& flavour,
-                               std::vector<xml::NicDevice>& nics);
+  nlohmann::json plan_networks(const nlohmann::json& requested, std::vector<xml::NicDevice>& nics);
   void require_network(const std::string& network, const std::string& bosh_network);
   void describe_domain(NewVm& vm);
   virt::Domain define_and_start(const NewVm& vm, util::Rollback& rollback);
@@ -278,6 +277,7 @@ class LibvirtCloud final : public Cloud {
   std::optional<virt::Pool> m_pool;
   bool m_pool_active = false;  // pool() read its state
   std::optional<std::string> m_virt_type;
+  std::unique_ptr<xml::Flavour> m_flavour;  // the domain XML of libvirt.hypervisor, made once
   std::unique_ptr<VmKind> m_kind;
 };
 

@@ -35,7 +35,6 @@ struct LibvirtCloud::NewVm {
   virStorageVol& stemcell;
   const xml::VolumeFacts& stemcell_facts;
   const nlohmann::json& networks;  // as the agent's settings get them (with MACs)
-  const xml::Flavour& flavour;
   xml::DomainSpec& spec;     // add_volumes adds the disks (and a container's init)
   std::string bus;               // machines: the bus of their disks (the VM's facts)
   std::string ephemeral_serial;  // machines: the ephemeral disk's serial, when it has one

@@ -72,31 +72,6 @@ std::string netmask_prefix(const std::string& netmask) {
   return std::to_string(bits);
 }
 
-// A container's NIC gets its address from libvirt (manual networks) and the agent is told not
-// to configure it: warden stemcells' agents never configure networks.
-void address_of(nlohmann::json& network, xml::NicDevice& nic) {
-  network["preconfigured"] = true;
-  const std::string type = network.value("type", "manual");
-  const auto ip = network.find("ip");
-  if (type != "manual" || ip == network.end() || !ip->is_string()) return;
-  nic.ip = ip->get<std::string>();
-  if (auto prefix = network.find("prefix"); prefix != network.end() && prefix->is_string()) {
-    nic.prefix = prefix->get<std::string>();
-  } else if (prefix != network.end() && prefix->is_number_unsigned()) {
-    nic.prefix = std::to_string(prefix->get<unsigned int>());
-  } else {
-    nic.prefix = netmask_prefix(network.value("netmask", ""));
-  }
-  if (nic.prefix.empty()) {
-    throw CloudError("create_vm: manual network with ip " + nic.ip +
-                     " needs a netmask (or prefix) for the container's address");
-  }
-  const auto defaults = network.find("default");
-  const bool is_default =
-      defaults != network.end() && defaults->is_array() &&
-      std::find(defaults->begin(), defaults->end(), nlohmann::json("gateway")) != defaults->end();
-  if (is_default && network.value("gateway", "") != "") nic.gateway = network.value("gateway", "");
-}
 
 }  // namespace
 
@@ -315,8 +290,8 @@ nlohmann::json LibvirtCloud::ContainerVms::attach(virDomain& domain, const VmCid
   xml::DiskDevice device{located.pool_name, ref.volume, "raw", "", "", disk.value, false};
   device.mount = hint.get<std::string>();
   device.path = stemcell::lxc_source_path(m_cloud.m_hv.volume_path(*located.volume), m_cloud.host_is_local());
-  const auto flavour = xml::make_flavour(m_cloud.m_config.libvirt.hypervisor);
-  const std::string new_xml = xml::with_device(old_xml, flavour->disk_device(device));
+  const xml::Flavour& flavour = *m_cloud.m_flavour;
+  const std::string new_xml = xml::with_device(old_xml, flavour.disk_device(device));
   meta["attaching"] = vm.value;
   m_cloud.write_meta(*located.pool, ref.volume, meta);
   try {
@@ -399,8 +374,30 @@ void LibvirtCloud::ContainerVms::detach(virDomain& domain, const VmCid& vm, cons
   spdlog::info("detached disk {} from container {}", disk.value, vm.value);
 }
 
+// A container's NIC gets its address from libvirt (manual networks) and the agent is told not
+// to configure it: warden stemcells' agents never configure networks.
 void LibvirtCloud::ContainerVms::address_nic(nlohmann::json& network, xml::NicDevice& nic) {
-  address_of(network, nic);
+  network["preconfigured"] = true;
+  const std::string type = network.value("type", "manual");
+  const auto ip = network.find("ip");
+  if (type != "manual" || ip == network.end() || !ip->is_string()) return;
+  nic.ip = ip->get<std::string>();
+  if (auto prefix = network.find("prefix"); prefix != network.end() && prefix->is_string()) {
+    nic.prefix = prefix->get<std::string>();
+  } else if (prefix != network.end() && prefix->is_number_unsigned()) {
+    nic.prefix = std::to_string(prefix->get<unsigned int>());
+  } else {
+    nic.prefix = netmask_prefix(network.value("netmask", ""));
+  }
+  if (nic.prefix.empty()) {
+    throw CloudError("create_vm: manual network with ip " + nic.ip +
+                     " needs a netmask (or prefix) for the container's address");
+  }
+  const auto defaults = network.find("default");
+  const bool is_default =
+      defaults != network.end() && defaults->is_array() &&
+      std::find(defaults->begin(), defaults->end(), nlohmann::json("gateway")) != defaults->end();
+  if (is_default && network.value("gateway", "") != "") nic.gateway = network.value("gateway", "");
 }
 
 // Every volume of a container is an ext4 filesystem in a raw volume, whatever the pool.

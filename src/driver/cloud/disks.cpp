@@ -233,7 +233,7 @@ SnapshotCid LibvirtCloud::take_snapshot(const DiskCid& cid, const nlohmann::json
     if (running) break;
   }
   const bool live_copy = running && !target.empty() &&
-                         xml::make_flavour(m_config.libvirt.hypervisor)->live_block_copy();
+                         m_flavour->live_block_copy();
   nlohmann::json intent{{"snapshot", snap_name}};
   if (running) intent["vm"] = owner;
   if (running && !live_copy) intent["paused"] = owner;

@@ -31,7 +31,8 @@ LibvirtCloud::LibvirtCloud(virt::Hypervisor& hypervisor, config::Config config,
       m_hv(hypervisor),
       m_config(std::move(config)),
       m_names(m_config.libvirt.name_prefix) {
-  if (xml::make_flavour(m_config.libvirt.hypervisor)->container()) {
+  m_flavour = xml::make_flavour(m_config.libvirt.hypervisor);
+  if (m_flavour->container()) {
     m_kind = std::make_unique<ContainerVms>(*this);
   } else {
     m_kind = std::make_unique<MachineVms>(*this);

@@ -62,7 +62,7 @@ void LibvirtCloud::MachineVms::add_volumes(NewVm& vm, util::Rollback& rollback) 
   virStoragePool& target = vm.pool;
   const std::string& pool_name = vm.pool_name;
   const auto& stemcell_facts = vm.stemcell_facts;
-  vm.bus = vm.flavour.disk_bus(m_cloud.disk_bus());
+  vm.bus = m_cloud.m_flavour->disk_bus(m_cloud.disk_bus());
   const std::string& bus = vm.bus;
   std::vector<xml::DiskDevice> disks;
 
@@ -73,7 +73,7 @@ void LibvirtCloud::MachineVms::add_volumes(NewVm& vm, util::Rollback& rollback) 
       stemcell_facts.format.empty() ? "raw" : stemcell_facts.format;
   const std::string root_format = overlays ? "qcow2" : stemcell_format;
   const std::string volume_format = overlays ? "qcow2" : "raw";
-  vm.flavour.require_format(root_format, "root disk of stemcell '" + request.stemcell.value + "'");
+  m_cloud.m_flavour->require_format(root_format, "root disk of stemcell '" + request.stemcell.value + "'");
   const std::string root_name = m_cloud.root_volume(cid);
   std::uint64_t root_capacity = stemcell_facts.capacity_bytes;
   if (props.root_disk_mib) root_capacity = std::max(root_capacity, *props.root_disk_mib * k_mib);
@@ -140,7 +140,7 @@ void LibvirtCloud::MachineVms::add_config_drive(NewVm& vm, std::vector<xml::Disk
   m_cloud.upload_bytes(target, config_name, iso, "0600");
   rollback.add("delete volume '" + config_name + "'",
                [this, &target, config_name] { m_cloud.delete_if_exists(target, config_name); });
-  const std::string cd_bus = vm.flavour.cdrom_bus(m_cloud.cdrom_bus());
+  const std::string cd_bus = m_cloud.m_flavour->cdrom_bus(m_cloud.cdrom_bus());
   std::vector<std::string> used;
   for (const auto& d : disks) used.push_back(d.target);
   disks.push_back({pool_name, config_name, "raw", xml::next_target(cd_bus, used), cd_bus, "",

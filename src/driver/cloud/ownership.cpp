@@ -15,21 +15,6 @@ namespace {
 
 constexpr std::uint64_t k_record_bytes = 4096;  // a pool record is one short JSON object
 
-const char* kind_word(NameKind kind) {
-  switch (kind) {
-    case NameKind::stemcell:
-      return "stemcell";
-    case NameKind::vm:
-      return "vm";
-    case NameKind::disk:
-      return "disk";
-    case NameKind::snapshot:
-      return "snapshot";
-    default:
-      return kind_name(kind);
-  }
-}
-
 }  // namespace
 
 bool LibvirtCloud::check_cid(const char* method, NameKind kind, const std::string& cid) const {
@@ -37,7 +22,7 @@ bool LibvirtCloud::check_cid(const char* method, NameKind kind, const std::strin
   if (!parsed) return false;
   if (parsed->kind == kind && parsed->cid == cid) return true;
   throw CpiError(std::string{method} + ": " + quote_text(cid) + " is " + describe(*parsed) +
-                 ", not a " + kind_word(kind) + " CID; nothing was touched");
+                 ", not a " + kind_name(kind) + " CID; nothing was touched");
 }
 
 namespace {

@@ -222,8 +222,8 @@ nlohmann::json LibvirtCloud::MachineVms::attach(virDomain& domain, const VmCid& 
       used.push_back(t);
     }
   }
-  const auto flavour = xml::make_flavour(m_cloud.m_config.libvirt.hypervisor);
-  const std::string bus = flavour->disk_bus(m_cloud.disk_bus());
+  const xml::Flavour& flavour = *m_cloud.m_flavour;
+  const std::string bus = flavour.disk_bus(m_cloud.disk_bus());
   xml::DiskDevice device{located.pool_name, disk_name, volume.format.empty() ? "raw" : volume.format,
                          xml::next_target(bus, used), bus, disk.value, false};
   meta["attaching"] = vm.value;
@@ -231,7 +231,7 @@ nlohmann::json LibvirtCloud::MachineVms::attach(virDomain& domain, const VmCid& 
   util::stop_point("attach:after-intent");
   const auto hint = m_cloud.disk_hint(disk.value, bus, device.target);
   try {
-    m_cloud.m_hv.attach_device(domain, flavour->disk_device(device), true);
+    m_cloud.m_hv.attach_device(domain, flavour.disk_device(device), true);
     util::stop_point("attach:after-hotplug");
     meta.erase("attaching");
     meta["attached_to"] = vm.value;
@@ -239,7 +239,7 @@ nlohmann::json LibvirtCloud::MachineVms::attach(virDomain& domain, const VmCid& 
     util::stop_point("attach:after-record");
     if (api_version < 2) m_cloud.rewrite_config_drive(domain, vm, disk.value, hint);
   } catch (...) {
-    m_cloud.undo_attach(domain, vm, disk, located, ref, flavour->disk_device(device), api_version);
+    m_cloud.undo_attach(domain, vm, disk, located, ref, flavour.disk_device(device), api_version);
     throw;
   }
   spdlog::info("attached disk {} to {} as {}", disk.value, vm.value, device.target);
@@ -270,12 +270,12 @@ void LibvirtCloud::MachineVms::detach(virDomain& domain, const VmCid& vm, const 
     m_cloud.write_meta(*located->pool, disk_name, meta);
   }
   util::stop_point("detach:after-intent");
-  const auto flavour = xml::make_flavour(m_cloud.m_config.libvirt.hypervisor);
+  const xml::Flavour& flavour = *m_cloud.m_flavour;
   if (in_persistent != nullptr) {
-    m_cloud.m_hv.detach_device(domain, flavour->disk_device(*in_persistent), in_live != nullptr);
+    m_cloud.m_hv.detach_device(domain, flavour.disk_device(*in_persistent), in_live != nullptr);
   } else {
     try {  // asked before: the guest may still be working on it
-      m_cloud.m_hv.detach_live_device(domain, flavour->disk_device(*in_live));
+      m_cloud.m_hv.detach_live_device(domain, flavour.disk_device(*in_live));
     } catch (const virt::LibvirtError& e) {
       spdlog::info("asking vm {} again to release disk {}: {}", vm.value, disk.value, e.what());
     }

@@ -110,7 +110,6 @@ void LibvirtCloud::require_disks_here(const std::vector<DiskCid>& disks) {
 // The steps, under one Rollback: every one of them is undone when a later one fails.
 CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
   const auto props = parse_vm_props(request.cloud_properties);
-  const auto flavour = xml::make_flavour(m_config.libvirt.hypervisor);
   m_config.agent.require_mbus("create_vm");
   if (!request.networks.is_object()) {
     throw CloudError("create_vm: networks must be an object");
@@ -127,9 +126,9 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
     auto stemcell = require_stemcell(target, request.stemcell);
     const auto stemcell_facts = xml::read_volume_xml(m_hv.volume_xml(*stemcell));
     xml::DomainSpec spec;
-    const auto networks = plan_networks(request.networks, *flavour, spec.nics);
-    NewVm vm{request, cid,     props,    target, m_config.libvirt.storage_pool, *stemcell,
-             stemcell_facts, networks, *flavour, spec, "", ""};
+    const auto networks = plan_networks(request.networks, spec.nics);
+    NewVm vm{request,   cid,      props, target, m_config.libvirt.storage_pool,
+             *stemcell, stemcell_facts, networks, spec, "", ""};
     m_kind->add_volumes(vm, rollback);
     describe_domain(vm);
     auto domain = define_and_start(vm, rollback);
@@ -174,7 +173,6 @@ void LibvirtCloud::creation_failed(const VmCid& cid, util::Rollback& rollback) {
 // One NIC per BOSH network (a vip has none), with a MAC chosen here; the networks as the agent's
 // settings get them. A libvirt network must exist, and be active or allowed to be started.
 nlohmann::json LibvirtCloud::plan_networks(const nlohmann::json& requested,
-                                           const xml::Flavour& flavour,
                                            std::vector<xml::NicDevice>& nics) {
   nlohmann::json networks = nlohmann::json::object();
   for (const auto& [name, network] : requested.items()) {
@@ -191,7 +189,7 @@ nlohmann::json LibvirtCloud::plan_networks(const nlohmann::json& requested,
     if (np.type == "network") require_network(np.source, name);
     const std::string mac = random_mac();
     copy["mac"] = mac;
-    xml::NicDevice nic{mac, np.type, np.source, np.mode, flavour.nic_model()};
+    xml::NicDevice nic{mac, np.type, np.source, np.mode, m_flavour->nic_model()};
     m_kind->address_nic(copy, nic);
     networks[name] = copy;
     nics.push_back(nic);
@@ -219,12 +217,12 @@ void LibvirtCloud::describe_domain(NewVm& vm) {
   const VmProps& props = vm.props;
   xml::DomainSpec& spec = vm.spec;
   spec.name = object_name(vm.cid.value);
-  spec.virt_type = vm.flavour.domain_type([this] { return virt_type(); });
+  spec.virt_type = m_flavour->domain_type([this] { return virt_type(); });
   spec.machine = m_config.libvirt.machine;
   spec.vcpus = props.cpu;
   spec.memory_mib = props.ram_mib;
   spec.host_passthrough = spec.virt_type == "kvm";
-  spec.console_log = vm.flavour.console_log(spec.name);
+  spec.console_log = m_flavour->console_log(spec.name);
   for (const auto& device : props.host_devices) {
     spec.host_devices.push_back({device.pci, device.vendor, device.product});
   }
@@ -234,7 +232,7 @@ void LibvirtCloud::describe_domain(NewVm& vm) {
   }
   spec.hugepages = props.hugepages;
   for (const auto& disk : spec.disks) {  // host paths, for the flavours that write <source file>
-    if (!vm.flavour.needs_volume_paths()) break;
+    if (!m_flavour->needs_volume_paths()) break;
     if (auto volume = m_hv.find_volume(vm.pool, disk.volume)) {
       spec.volume_paths[disk.volume] = m_hv.volume_path(**volume);
     }
@@ -257,7 +255,7 @@ void LibvirtCloud::describe_domain(NewVm& vm) {
 
 virt::Domain LibvirtCloud::define_and_start(const NewVm& vm, util::Rollback& rollback) {
   const std::string& name = vm.spec.name;
-  const std::string text = vm.flavour.build(vm.spec);
+  const std::string text = m_flavour->build(vm.spec);
   spdlog::debug("domain XML for {}:\n{}", name, text);
   auto domain = m_hv.define_domain(text);
   rollback.add("undefine domain '" + name + "'", [this, name] {
@@ -296,7 +294,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
     m_hv.undefine_domain(**domain);
     // Its console log, unless the operator keeps them; a remote host's log stays on that host.
     if (!m_config.libvirt.keep_console_logs && host_is_local()) {
-      remove_console_log(xml::make_flavour(m_config.libvirt.hypervisor)->console_log(name),
+      remove_console_log(m_flavour->console_log(name),
                          facts.console_log);
     }
     for (const auto& disk : facts.disks) {  // a container's short links (stemcell/fs_image.hpp)
