@@ -105,6 +105,11 @@ void hvm_os(pugi::xml_node domain, const char* machine);
 void lifecycle(pugi::xml_node domain);
 void vnc_on_loopback(pugi::xml_node devices);
 
+// One <disk type='volume'> of `disk` appended to `devices`: <driver name='qemu' type=format>,
+// <source pool volume>, <target dev bus> and <readonly/> for a cdrom; returns it. The qemu
+// flavour adds discard, the backing chain and the serial; xen uses it as it is.
+pugi::xml_node append_volume_disk(pugi::xml_node devices, const DiskDevice& disk);
+
 // One <interface> (network, bridge or direct) appended to `devices`, with <model type=`model`>
 // unless `model` is empty; returns it. Throws CpiError for another interface type.
 pugi::xml_node append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model);

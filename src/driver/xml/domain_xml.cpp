@@ -8,34 +8,22 @@
 namespace cpi::xml {
 namespace {
 
+// The qemu flavour's disk: discard on writable disks, the backing chain, the serial.
 void append_disk(pugi::xml_node devices, const DiskDevice& disk) {
-  auto node = child(devices, "disk");
-  node.append_attribute("type") = "volume";
-  node.append_attribute("device") = disk.cdrom ? "cdrom" : "disk";
-  auto driver = child(node, "driver");
-  driver.append_attribute("name") = "qemu";
-  driver.append_attribute("type") = disk.format.c_str();
+  auto node = append_volume_disk(devices, disk);
   if (!disk.cdrom) {
-    driver.append_attribute("discard") = "unmap";
+    node.child("driver").append_attribute("discard") = "unmap";
   }
-  auto source = child(node, "source");
-  source.append_attribute("pool") = disk.pool.c_str();
-  source.append_attribute("volume") = disk.volume.c_str();
   if (disk.backing_chain) {
-    auto below = node;
-    for (const BackingLayer& layer : *disk.backing_chain) {
-      below = child(below, "backingStore");
+    auto below = node.insert_child_before("backingStore", node.child("target"));
+    for (std::size_t i = 0; i < disk.backing_chain->size(); ++i) {
+      const BackingLayer& layer = (*disk.backing_chain)[i];
+      if (i > 0) below = child(below, "backingStore");
       below.append_attribute("type") = "file";
       child(below, "format").append_attribute("type") = layer.format.c_str();
       child(below, "source").append_attribute("file") = layer.path.c_str();
     }
-    child(below, "backingStore");  // the end of the chain
-  }
-  auto target = child(node, "target");
-  target.append_attribute("dev") = disk.target.c_str();
-  target.append_attribute("bus") = disk.bus.c_str();
-  if (disk.cdrom) {
-    child(node, "readonly");
+    if (!disk.backing_chain->empty()) child(below, "backingStore");  // the end of the chain
   }
   if (!disk.serial.empty()) {
     child(node, "serial").text() = disk.serial.c_str();
@@ -108,6 +96,25 @@ void append_hostdev(pugi::xml_node devices, const HostDevice& device) {
 }
 
 }  // namespace
+
+pugi::xml_node append_volume_disk(pugi::xml_node devices, const DiskDevice& disk) {
+  auto node = child(devices, "disk");
+  node.append_attribute("type") = "volume";
+  node.append_attribute("device") = disk.cdrom ? "cdrom" : "disk";
+  auto driver = child(node, "driver");
+  driver.append_attribute("name") = "qemu";
+  driver.append_attribute("type") = disk.format.c_str();
+  auto source = child(node, "source");
+  source.append_attribute("pool") = disk.pool.c_str();
+  source.append_attribute("volume") = disk.volume.c_str();
+  auto target = child(node, "target");
+  target.append_attribute("dev") = disk.target.c_str();
+  target.append_attribute("bus") = disk.bus.c_str();
+  if (disk.cdrom) {
+    child(node, "readonly");
+  }
+  return node;
+}
 
 pugi::xml_node append_interface(pugi::xml_node devices, const NicDevice& nic, const std::string& model) {
   auto node = child(devices, "interface");

@@ -147,7 +147,7 @@ class XenFlavour final : public OtherFlavour {
   std::string console_log(const std::string&) const override { return ""; }
   std::string disk_device(const DiskDevice& disk) const override {
     pugi::xml_document doc;
-    append_volume_disk(doc, disk);
+    append_checked_disk(doc, disk);
     return serialize(doc);
   }
 
@@ -160,7 +160,7 @@ class XenFlavour final : public OtherFlavour {
     child(domain.child("features"), "pae");
     lifecycle(domain);
     auto devices = child(domain, "devices");
-    for (const auto& disk : spec.disks) append_volume_disk(devices, disk);
+    for (const auto& disk : spec.disks) append_checked_disk(devices, disk);
     for (const auto& nic : spec.nics) append_interface(devices, nic, nic_model());
     auto serial = child(devices, "serial");
     serial.append_attribute("type") = "pty";
@@ -172,21 +172,9 @@ class XenFlavour final : public OtherFlavour {
   }
 
  private:
-  void append_volume_disk(pugi::xml_node devices, const DiskDevice& disk) const {
+  void append_checked_disk(pugi::xml_node devices, const DiskDevice& disk) const {
     if (!disk.cdrom) require_format(disk.format, "disk '" + disk.volume + "'");
-    auto node = child(devices, "disk");
-    node.append_attribute("type") = "volume";
-    node.append_attribute("device") = disk.cdrom ? "cdrom" : "disk";
-    auto driver = child(node, "driver");
-    driver.append_attribute("name") = "qemu";
-    driver.append_attribute("type") = disk.format.c_str();
-    auto source = child(node, "source");
-    source.append_attribute("pool") = disk.pool.c_str();
-    source.append_attribute("volume") = disk.volume.c_str();
-    auto target = child(node, "target");
-    target.append_attribute("dev") = disk.target.c_str();
-    target.append_attribute("bus") = disk.bus.c_str();
-    if (disk.cdrom) child(node, "readonly");
+    append_volume_disk(devices, disk);
   }
 };
 
