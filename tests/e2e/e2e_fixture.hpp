@@ -25,6 +25,7 @@
 #include "e2e/support/e2e_console.hpp"
 #include "e2e/support/e2e_env.hpp"
 #include "support/run_cpi.hpp"
+#include "support/libvirt_lists.hpp"
 
 namespace cpi::testing::e2e {
 
@@ -172,24 +173,17 @@ class E2eTest : public ::testing::Test {
   // Every domain and volume of this test still in libvirt.
   std::vector<std::string> leftovers() {
     std::vector<std::string> out;
-    virDomainPtr* domains = nullptr;
-    const int n = virConnectListAllDomains(&conn(), &domains, 0);
-    for (int i = 0; i < n; ++i) {
-      virt::Domain d{domains[i]};
+    for (auto& d : all_domains(conn())) {
       const std::string name = virDomainGetName(d.get());
       if (name.rfind(m_prefix, 0) == 0) out.push_back("domain " + name);
     }
-    std::free(domains);
     virt::Pool pool{virStoragePoolLookupByName(&conn(), pool_name().c_str())};
+    if (!pool) return out;
     virStoragePoolRefresh(pool.get(), 0);
-    virStorageVolPtr* volumes = nullptr;
-    const int v = virStoragePoolListAllVolumes(pool.get(), &volumes, 0);
-    for (int i = 0; i < v; ++i) {
-      virt::Volume vol{volumes[i]};
+    for (auto& vol : all_volumes(*pool)) {
       const std::string name = virStorageVolGetName(vol.get());
       if (name.rfind(m_prefix, 0) == 0) out.push_back("volume " + name);
     }
-    std::free(volumes);
     return out;
   }
 

@@ -22,6 +22,7 @@
 #include "e2e/support/e2e_env.hpp"
 #include "e2e/support/e2e_shell.hpp"
 #include "support/run_cpi.hpp"
+#include "support/libvirt_lists.hpp"
 
 extern char** environ;
 
@@ -182,12 +183,7 @@ void Environment::print_phases() const {
 
 std::vector<std::string> Environment::remove_objects(const std::string& prefix) {
   std::vector<std::string> removed;
-  virDomainPtr* domains = nullptr;
-  const int n = virConnectListAllDomains(&conn(), &domains, 0);
-  std::vector<virt::Domain> owned;
-  for (int i = 0; i < n; ++i) owned.emplace_back(domains[i]);
-  std::free(domains);
-  for (auto& domain : owned) {
+  for (auto& domain : all_domains(conn())) {
     const std::string name = virDomainGetName(domain.get());
     if (!starts_with(name, prefix)) continue;
     if (virDomainIsActive(domain.get()) == 1) virDomainDestroy(domain.get());
@@ -196,20 +192,9 @@ std::vector<std::string> Environment::remove_objects(const std::string& prefix) 
     if (virDomainUndefineFlags(domain.get(), flags) != 0) virDomainUndefine(domain.get());
     removed.push_back("domain " + name);
   }
-  virStoragePoolPtr* pools = nullptr;
-  const int p =
-      virConnectListAllStoragePools(&conn(), &pools, VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE);
-  std::vector<virt::Pool> owned_pools;
-  for (int i = 0; i < p; ++i) owned_pools.emplace_back(pools[i]);
-  std::free(pools);
-  for (auto& pool : owned_pools) {
+  for (auto& pool : all_pools(conn(), VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)) {
     virStoragePoolRefresh(pool.get(), 0);
-    virStorageVolPtr* volumes = nullptr;
-    const int v = virStoragePoolListAllVolumes(pool.get(), &volumes, 0);
-    std::vector<virt::Volume> owned_volumes;
-    for (int i = 0; i < v; ++i) owned_volumes.emplace_back(volumes[i]);
-    std::free(volumes);
-    for (auto& volume : owned_volumes) {
+    for (auto& volume : all_volumes(*pool)) {
       const std::string name = virStorageVolGetName(volume.get());
       if (!starts_with(name, prefix)) continue;
       virStorageVolDelete(volume.get(), 0);
@@ -225,24 +210,14 @@ std::vector<std::string> Environment::remove_objects(const std::string& prefix) 
 // so everything named k_name_root is stale.
 void Environment::remove_stale_runs() {
   auto removed = remove_objects(k_name_root);
-  virStoragePoolPtr* pools = nullptr;
-  const int p = virConnectListAllStoragePools(&conn(), &pools, 0);
-  std::vector<virt::Pool> owned;
-  for (int i = 0; i < p; ++i) owned.emplace_back(pools[i]);
-  std::free(pools);
-  for (auto& pool : owned) {
+  for (auto& pool : all_pools(conn())) {
     const std::string name = virStoragePoolGetName(pool.get());
     if (!starts_with(name, k_name_root)) continue;
     if (virStoragePoolIsActive(pool.get()) == 1) virStoragePoolDestroy(pool.get());
     virStoragePoolUndefine(pool.get());
     removed.push_back("pool " + name);
   }
-  virNetworkPtr* networks = nullptr;
-  const int n = virConnectListAllNetworks(&conn(), &networks, 0);
-  std::vector<virt::Network> owned_networks;
-  for (int i = 0; i < n; ++i) owned_networks.emplace_back(networks[i]);
-  std::free(networks);
-  for (auto& net : owned_networks) {
+  for (auto& net : all_networks(conn())) {
     const std::string name = virNetworkGetName(net.get());
     if (!starts_with(name, k_name_root)) continue;
     if (virNetworkIsActive(net.get()) == 1) virNetworkDestroy(net.get());

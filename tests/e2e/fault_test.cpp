@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "e2e/private_host.hpp"
+#include "support/libvirt_lists.hpp"
 
 namespace cpi::testing::e2e {
 namespace {
@@ -108,14 +109,10 @@ class FaultTest : public PrivateHostTest {
 
   // Whether a domain of this test is defined (cheap enough to poll).
   bool has_test_domain() {
-    virDomainPtr* domains = nullptr;
-    const int n = virConnectListAllDomains(&conn(), &domains, 0);
     bool found = false;
-    for (int i = 0; i < n; ++i) {
-      virt::Domain d{domains[i]};
+    for (auto& d : all_domains(conn())) {
       found = found || std::string{virDomainGetName(d.get())}.rfind(m_prefix, 0) == 0;
     }
-    std::free(domains);
     return found;
   }
 

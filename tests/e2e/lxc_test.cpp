@@ -24,6 +24,7 @@
 #include "cpi/stemcell/fs_image.hpp"
 #include "e2e/e2e_fixture.hpp"
 #include "e2e/support/e2e_shell.hpp"
+#include "support/libvirt_lists.hpp"
 
 namespace cpi::testing::e2e {
 namespace {
@@ -120,17 +121,13 @@ class LxcTest : public E2eTest {
 
   void TearDown() override {
     if (m_lxc) {  // containers are domains of the lxc:/// connection, not of qemu:///system
-      virDomainPtr* domains = nullptr;
-      const int n = virConnectListAllDomains(m_lxc.get(), &domains, 0);
-      for (int i = 0; i < n; ++i) {
-        virt::Domain d{domains[i]};
+      for (auto& d : all_domains(*m_lxc)) {
         const std::string name = virDomainGetName(d.get());
         if (name.rfind(m_prefix, 0) != 0) continue;
         virDomainDestroy(d.get());
         virDomainUndefine(d.get());
         std::printf("[e2e] left by the test, removed: container %s\n", name.c_str());
       }
-      std::free(domains);
       virResetLastError();
     }
     E2eTest::TearDown();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "e2e/private_host.hpp"
+#include "support/libvirt_lists.hpp"
 
 namespace cpi::testing::e2e {
 namespace {
@@ -84,22 +85,11 @@ class ManyHostsTest : public E2eTest {
   // Names of the domains and volumes of this test on `host`.
   std::set<std::string> objects_on(PrivateHost& host) {
     std::set<std::string> out;
-    virDomainPtr* domains = nullptr;
-    const int n = virConnectListAllDomains(&host.conn(), &domains, 0);
-    for (int i = 0; i < n; ++i) {
-      virt::Domain d{domains[i]};
-      out.insert(virDomainGetName(d.get()));
-    }
-    std::free(domains);
+    for (auto& d : all_domains(host.conn())) out.insert(virDomainGetName(d.get()));
     virt::Pool pool{virStoragePoolLookupByName(&host.conn(), host.pool_name().c_str())};
+    if (!pool) return out;
     virStoragePoolRefresh(pool.get(), 0);
-    virStorageVolPtr* volumes = nullptr;
-    const int v = virStoragePoolListAllVolumes(pool.get(), &volumes, 0);
-    for (int i = 0; i < v; ++i) {
-      virt::Volume vol{volumes[i]};
-      out.insert(virStorageVolGetName(vol.get()));
-    }
-    std::free(volumes);
+    for (auto& vol : all_volumes(*pool)) out.insert(virStorageVolGetName(vol.get()));
     return out;
   }
 

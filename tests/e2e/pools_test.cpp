@@ -25,6 +25,7 @@
 
 #include "e2e/e2e_fixture.hpp"
 #include "e2e/support/e2e_shell.hpp"
+#include "support/libvirt_lists.hpp"
 
 namespace cpi::testing::e2e {
 namespace {
@@ -191,14 +192,10 @@ class PoolTypesTest : public E2eTest {
     virt::Pool p{virStoragePoolLookupByName(&env().conn(), pool.c_str())};
     if (!p) throw std::runtime_error("pool " + pool + " is gone: " + last_libvirt_error());
     virStoragePoolRefresh(p.get(), 0);
-    virStorageVolPtr* volumes = nullptr;
-    const int n = virStoragePoolListAllVolumes(p.get(), &volumes, 0);
-    for (int i = 0; i < n; ++i) {
-      virt::Volume v{volumes[i]};
+    for (auto& v : all_volumes(*p)) {
       const std::string name = virStorageVolGetName(v.get());
       if (starts_with(name, m_prefix)) out.push_back(name);
     }
-    std::free(volumes);
     return out;
   }
 

@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <string>
 
-#include "e2e/private_host.hpp"
+#include "e2e/tls_host.hpp"
 #include "e2e/support/e2e_ssh.hpp"
 #include "e2e/support/e2e_tls.hpp"
 
@@ -20,39 +20,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class RemoteTest : public PrivateHostTest {
+class RemoteTest : public TlsHostTest {
  protected:
+  RemoteTest() : TlsHostTest("remote") {}
+
   void SetUp() override {
-    if (!env().unavailable().empty()) GTEST_SKIP() << env().unavailable();
-    m_dir = env().root() / ("remote-" + random_hex(8));
-    fs::create_directories(m_dir / "tmp");
-    m_pki = std::make_unique<TestPki>(m_dir / "pki");
-    m_tls_port = spare_loopback_port();
     m_tcp_port = spare_loopback_port();
-    PrivateHostTest::SetUp();  // the daemon, with options()
+    TlsHostTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
+    fs::create_directories(m_dir / "tmp");
     std::printf("[remote] private libvirtd listens on 127.0.0.1:%d (tls), 127.0.0.1:%d (tcp)\n",
                 m_tls_port, m_tcp_port);
   }
-  void TearDown() override {
-    PrivateHostTest::TearDown();
-    std::error_code ignored;
-    if (!m_dir.empty()) fs::remove_all(m_dir, ignored);
-  }
 
-  PrivateLibvirtd::Options options() const override {
-    const auto ca = m_pki->dir / "ca";
-    PrivateLibvirtd::Options o;
-    o.listen = true;
-    o.extra_conf = "listen_tls = 1\ntls_port = \"" + std::to_string(m_tls_port) +
-                   "\"\nkey_file = \"" + (ca / "serverkey.pem").string() +
-                   "\"\ncert_file = \"" + (ca / "servercert.pem").string() +
-                   "\"\nca_file = \"" + (ca / "cacert.pem").string() +
-                   "\"\ntls_no_verify_certificate = 0\nauth_tls = \"none\"\n"
-                   "# INSECURE, test only: plain TCP without authentication, on 127.0.0.1\n"
-                   "listen_tcp = 1\ntcp_port = \"" +
-                   std::to_string(m_tcp_port) + "\"\nauth_tcp = \"none\"\n";
-    return o;
+  std::string more_conf() const override {
+    return "# INSECURE, test only: plain TCP without authentication, on 127.0.0.1\n"
+           "listen_tcp = 1\ntcp_port = \"" +
+           std::to_string(m_tcp_port) + "\"\nauth_tcp = \"none\"\n";
   }
 
   // The config's libvirt section with `uri` replaced by `remote` (transport, host, ...).
@@ -110,9 +94,7 @@ class RemoteTest : public PrivateHostTest {
     return message;
   }
 
-  fs::path m_dir;
-  std::unique_ptr<TestPki> m_pki;
-  int m_tls_port = 0, m_tcp_port = 0;
+  int m_tcp_port = 0;
   std::string m_stderr;
 };
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "e2e/private_host.hpp"
+#include "e2e/tls_host.hpp"
 #include "e2e/support/e2e_ssh.hpp"
 #include "e2e/support/e2e_tls.hpp"
 
@@ -29,34 +29,9 @@ const std::string k_bosh_password = "$6$e2esecret$Zq8vN4mK2pL7xW9cR3tY6uH1jB5nG0
 const std::string k_cert_key_body =
     "MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiE2eMbusCertKeyBody0042";
 
-class SecretsTest : public PrivateHostTest {
+class SecretsTest : public TlsHostTest {
  protected:
-  void SetUp() override {
-    if (!env().unavailable().empty()) GTEST_SKIP() << env().unavailable();
-    m_dir = env().root() / ("secrets-" + random_hex(8));
-    fs::create_directories(m_dir);
-    m_pki = std::make_unique<TestPki>(m_dir / "pki");
-    m_tls_port = spare_loopback_port();
-    PrivateHostTest::SetUp();  // the daemon, with options()
-  }
-  void TearDown() override {
-    PrivateHostTest::TearDown();
-    std::error_code ignored;
-    if (!m_dir.empty()) fs::remove_all(m_dir, ignored);
-  }
-
-  // TLS on 127.0.0.1 only, with the test PKI (NETWORK RULE).
-  PrivateLibvirtd::Options options() const override {
-    const auto ca = m_pki->dir / "ca";
-    PrivateLibvirtd::Options o;
-    o.listen = true;
-    o.extra_conf = "listen_tls = 1\nlisten_tcp = 0\ntls_port = \"" + std::to_string(m_tls_port) +
-                   "\"\nkey_file = \"" + (ca / "serverkey.pem").string() +
-                   "\"\ncert_file = \"" + (ca / "servercert.pem").string() +
-                   "\"\nca_file = \"" + (ca / "cacert.pem").string() +
-                   "\"\ntls_no_verify_certificate = 0\nauth_tls = \"none\"\n";
-    return o;
-  }
+  SecretsTest() : TlsHostTest("secrets") {}
 
   // Fails for every secret found in `text` (`where` names the place).
   void expect_clean(const std::string& text, const std::string& where) {
@@ -104,9 +79,6 @@ class SecretsTest : public PrivateHostTest {
     return response;
   }
 
-  fs::path m_dir;
-  std::unique_ptr<TestPki> m_pki;
-  int m_tls_port = 0;
   bool m_saw_debug = false;
   std::vector<std::string> m_secrets{k_mbus_password, k_bosh_password, k_cert_key_body};
 };

@@ -34,6 +34,7 @@
 #include "support/fake_hypervisor.hpp"
 #include "support/stemcell_fixture.hpp"
 #include "support/temp_dir.hpp"
+#include "support/libvirt_lists.hpp"
 
 namespace cpi::testing {
 
@@ -155,14 +156,7 @@ class TestDriver : public ::testing::Test {
   std::vector<std::string> pool_names() {
     virStoragePoolPtr* list = nullptr;
     const int count = virConnectListAllStoragePools(m_conn.get(), &list, 0);
-    if (count < 0) throw std::runtime_error("cannot list storage pools");
-    std::vector<virt::Pool> owned;
-    for (int i = 0; i < count; ++i) owned.emplace_back(list[i]);
-    std::free(list);
-    std::vector<std::string> names;
-    for (auto& p : owned) names.emplace_back(virStoragePoolGetName(p.get()));
-    std::sort(names.begin(), names.end());
-    return names;
+    return sorted_names<virt::Pool>(list, count, virStoragePoolGetName, "storage pools");
   }
 
   // --- libvirt state, read with the raw API
@@ -176,25 +170,24 @@ class TestDriver : public ::testing::Test {
     auto p = pool(pool_name);
     virStorageVolPtr* list = nullptr;
     const int count = virStoragePoolListAllVolumes(p.get(), &list, 0);
-    if (count < 0) throw std::runtime_error("cannot list volumes of '" + pool_name + "'");
-    std::vector<virt::Volume> owned;
-    for (int i = 0; i < count; ++i) owned.emplace_back(list[i]);
-    std::free(list);
-    std::vector<std::string> names;
-    for (auto& volume : owned) names.emplace_back(virStorageVolGetName(volume.get()));
-    std::sort(names.begin(), names.end());
-    return names;
+    return sorted_names<virt::Volume>(list, count, virStorageVolGetName,
+                                      "volumes of '" + pool_name + "'");
   }
 
   std::vector<std::string> domain_names() {
     virDomainPtr* list = nullptr;
     const int count = virConnectListAllDomains(m_conn.get(), &list, 0);
-    if (count < 0) throw std::runtime_error("cannot list domains");
-    std::vector<virt::Domain> owned;
-    for (int i = 0; i < count; ++i) owned.emplace_back(list[i]);
-    std::free(list);
+    return sorted_names<virt::Domain>(list, count, virDomainGetName, "domains");
+  }
+
+  // The sorted names of what a virConnectListAll* call returned (`count` handles in `list`, each
+  // owned as a `Handle` and freed); throws naming `what` when the listing failed (count < 0).
+  template <typename Handle, typename Raw, typename NameOf>
+  static std::vector<std::string> sorted_names(Raw* list, int count, NameOf name_of,
+                                               const std::string& what) {
+    if (count < 0) throw std::runtime_error("cannot list " + what);
     std::vector<std::string> names;
-    for (auto& domain : owned) names.emplace_back(virDomainGetName(domain.get()));
+    for (auto& handle : owned_list<Handle>(list, count)) names.emplace_back(name_of(handle.get()));
     std::sort(names.begin(), names.end());
     return names;
   }

@@ -11,6 +11,7 @@
 
 #include "cpi/rpc/dispatcher.hpp"
 #include "support/test_driver.hpp"
+#include "support/libvirt_lists.hpp"
 
 namespace cpi::testing {
 namespace {
@@ -110,12 +111,7 @@ class HostsTest : public TestDriver {
     EXPECT_TRUE(p);
     std::vector<std::string> names;
     if (!p) return names;
-    virStorageVolPtr* list = nullptr;
-    const int n = virStoragePoolListAllVolumes(p.get(), &list, 0);
-    std::vector<virt::Volume> owned;
-    for (int i = 0; i < n; ++i) owned.emplace_back(list[i]);
-    std::free(list);
-    for (auto& v : owned) names.emplace_back(virStorageVolGetName(v.get()));
+    for (auto& v : all_volumes(*p)) names.emplace_back(virStorageVolGetName(v.get()));
     return names;
   }
 

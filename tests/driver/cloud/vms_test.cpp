@@ -31,6 +31,13 @@ class VmsTest : public TestDriver {
 
   const cloud::StemcellCid& stemcell() const { return m_stemcell; }
 
+  // The <disk> of volume `volume` in the definition of `vm`, parsed into `doc`.
+  pugi::xml_node vm_disk(pugi::xml_document& doc, const cloud::VmCid& vm,
+                         const std::string& volume) {
+    parse_xml(doc, domain_xml(vm.value));
+    return disk_with_volume(doc, volume);
+  }
+
   // Asserts that create_vm(request) throws `Expected` and leaves volumes and domains as they were.
   template <typename Expected>
   void expect_create_fails_cleanly(const cloud::VmRequest& request) {
@@ -59,9 +66,7 @@ TEST_F(VmsTest, CreateVmDefinesRunningAutostartDomain) {
 TEST_F(VmsTest, RootDiskIsQcow2OverlayBackedByStemcell) {
   const auto vm = create_vm(stemcell());
   pugi::xml_document doc;
-  parse_xml(doc, domain_xml(vm.value));
-
-  const auto root = disk_with_volume(doc, cloud().root_volume(vm));
+  const auto root = vm_disk(doc, vm, cloud().root_volume(vm));
   ASSERT_TRUE(root) << "no root disk in\n" << domain_xml(vm.value);
   EXPECT_STREQ(root.attribute("type").value(), "volume");
   EXPECT_STREQ(root.attribute("device").value(), "disk");
@@ -80,9 +85,7 @@ TEST_F(VmsTest, RootDiskIsQcow2OverlayBackedByStemcell) {
 TEST_F(VmsTest, EphemeralDiskHasTwentyCharacterSerial) {
   const auto vm = create_vm(stemcell());
   pugi::xml_document doc;
-  parse_xml(doc, domain_xml(vm.value));
-
-  const auto ephemeral = disk_with_volume(doc, cloud().ephemeral_volume(vm));
+  const auto ephemeral = vm_disk(doc, vm, cloud().ephemeral_volume(vm));
   ASSERT_TRUE(ephemeral);
   EXPECT_EQ(std::string{ephemeral.child_value("serial")}.size(), 20U);
   EXPECT_STREQ(ephemeral.child("target").attribute("bus").value(), "virtio");
@@ -95,9 +98,7 @@ TEST_F(VmsTest, EphemeralDiskHasTwentyCharacterSerial) {
 TEST_F(VmsTest, ConfigDriveIsReadonlyIdeCdrom) {
   const auto vm = create_vm(stemcell());
   pugi::xml_document doc;
-  parse_xml(doc, domain_xml(vm.value));
-
-  const auto config = disk_with_volume(doc, cloud().config_volume(vm));
+  const auto config = vm_disk(doc, vm, cloud().config_volume(vm));
   ASSERT_TRUE(config);
   EXPECT_STREQ(config.attribute("device").value(), "cdrom");
   EXPECT_STREQ(config.child("target").attribute("bus").value(), "ide");
@@ -212,9 +213,7 @@ TEST_F(VmsTest, UserDataCarriesAgentSettings) {
 TEST_F(VmsTest, UserDataPointsEphemeralAtItsSerial) {
   const auto vm = create_vm(stemcell());
   pugi::xml_document doc;
-  parse_xml(doc, domain_xml(vm.value));
-  const std::string serial =
-      disk_with_volume(doc, cloud().ephemeral_volume(vm)).child_value("serial");
+  const std::string serial = vm_disk(doc, vm, cloud().ephemeral_volume(vm)).child_value("serial");
   ASSERT_FALSE(serial.empty());
 
   EXPECT_EQ(user_data(vm).at("disks").at("ephemeral").at("path"),

@@ -47,6 +47,7 @@
 
 #include "cpi/virt/handles.hpp"
 #include "e2e/support/e2e_host.hpp"
+#include "support/libvirt_lists.hpp"
 
 namespace cpi::testing::e2e {
 
@@ -365,20 +366,10 @@ class PrivateLibvirtd {
 
   // Every domain and network of this daemon, destroyed (their qemu processes and bridges gone).
   static void destroy_all(virConnect& conn) {
-    virDomainPtr* domains = nullptr;
-    const int n = virConnectListAllDomains(&conn, &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-    for (int i = 0; i < n; ++i) {
-      virt::Domain d{domains[i]};
-      virDomainDestroy(d.get());
-    }
-    std::free(domains);
-    virNetworkPtr* networks = nullptr;
-    const int m = virConnectListAllNetworks(&conn, &networks, VIR_CONNECT_LIST_NETWORKS_ACTIVE);
-    for (int i = 0; i < m; ++i) {
-      virt::Network net{networks[i]};
+    for (auto& d : all_domains(conn, VIR_CONNECT_LIST_DOMAINS_ACTIVE)) virDomainDestroy(d.get());
+    for (auto& net : all_networks(conn, VIR_CONNECT_LIST_NETWORKS_ACTIVE)) {
       virNetworkDestroy(net.get());
     }
-    std::free(networks);
     virResetLastError();
   }
 

@@ -17,11 +17,7 @@
 namespace cpi::xml {
 namespace {
 
-using cpi::testing::at;
-using cpi::testing::count;
-using cpi::testing::have_validator;
-using cpi::testing::parsed;
-using cpi::testing::validation_error;
+using namespace cpi::testing;  // support/xml_checks.hpp
 
 DiskDevice disk(const std::string& volume, const std::string& target, const std::string& bus,
                 const std::string& serial) {

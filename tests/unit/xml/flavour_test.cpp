@@ -17,11 +17,7 @@
 namespace cpi::xml {
 namespace {
 
-using cpi::testing::at;
-using cpi::testing::count;
-using cpi::testing::have_validator;
-using cpi::testing::parsed;
-using cpi::testing::validation_error;
+using namespace cpi::testing;  // support/xml_checks.hpp
 
 const std::vector<std::string> k_all{"qemu", "kvm", "lxc", "xen", "vbox", "vmware"};
 

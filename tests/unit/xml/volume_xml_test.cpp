@@ -18,11 +18,7 @@
 namespace cpi::xml {
 namespace {
 
-using cpi::testing::at;
-using cpi::testing::count;
-using cpi::testing::have_validator;
-using cpi::testing::parsed;
-using cpi::testing::validation_error;
+using namespace cpi::testing;  // support/xml_checks.hpp
 
 constexpr std::uint64_t k_ten_gib = 10ULL * 1024 * 1024 * 1024;
 
