@@ -46,7 +46,7 @@ struct Located {
 
 class Storage {
  public:
-  // `hypervisor`, `config` and `names` must outlive this object (LibvirtCloud holds all four).
+  // `hypervisor`, `config` and `names` must outlive this object (LibvirtCloud holds them and it).
   Storage(virt::Hypervisor& hypervisor, const config::LibvirtConfig& config, const Names& names)
       : m_hv(hypervisor), m_config(config), m_names(names) {}
   Storage(const Storage&) = delete;
