@@ -2,6 +2,7 @@
 // The CPI on libvirt. State lives only in libvirt objects (docs/architecture.md, "Names"): stemcell volumes,
 // domains with their root/ephemeral/config volumes, persistent disk volumes, and for each
 // disk and snapshot a small `<name>.meta` volume holding its BOSH metadata and attachment.
+// The pools, volume lookup and those records are its Storage (storage.hpp, m_storage).
 
 #include <libvirt/virterror.h>
 
@@ -15,6 +16,7 @@
 
 #include "cpi/cloud/cloud.hpp"
 #include "cpi/cloud/names.hpp"
+#include "cpi/cloud/storage.hpp"
 #include "cpi/config/config.hpp"
 #include "cpi/util/rollback.hpp"
 #include "cpi/xml/domain_xml.hpp"
@@ -79,9 +81,6 @@ class LibvirtCloud final : public Cloud {
   std::string incomplete_marker(const std::string& name) const {
     return m_names.incomplete_marker(name);
   }
-  // Whether volumes in a pool of this type (pool XML <pool type>) can have a qcow2 backing store:
-  // dir, fs and netfs; logical, disk, iscsi, rbd ... get full copies instead.
-  static bool supports_backing_store(const std::string& pool_type);
 
   // A persistent disk as domain definitions may name it (attachment.cpp).
   struct DiskRef {
@@ -98,60 +97,7 @@ class LibvirtCloud final : public Cloud {
   class MachineVms;
   class ContainerVms;
 
-  struct Located {
-    std::string pool_name;
-    virt::Pool pool;
-    virt::Volume volume;
-  };
-
-  // storage.cpp
-  // The configured pool, created as a dir pool when absent, and checked to be active (once).
-  virStoragePool& pool();
-  // Its handle alone (one lookup, or the creation): for calls that only look volumes up in it,
-  // through in_pool(), so that an inactive pool still gets require_active's error.
-  virStoragePool& pool_handle();
-  // Throws CloudError (how to start it) when pool `name` is inactive.
-  void require_active(virStoragePool& target, const std::string& name);
-  // The pool `name`, which must exist and be active (CloudError).
-  virt::Pool require_active_pool(const std::string& name);
-  // Runs `action`, an operation on pool `name` whose state was not read; a libvirt refusal
-  // (VIR_ERR_OPERATION_INVALID) because the pool is inactive becomes require_active's error.
-  template <typename F>
-  auto in_pool(virStoragePool& target, const std::string& name, F&& action) -> decltype(action());
-  xml::PoolFacts pool_facts(virStoragePool& target);  // its XML: type, capacity, available
-  // The disk or snapshot volume `volume_name` (a name of kind disk or snapshot): in the
-  // configured pool, else in the pool its pool record names; never in any other pool.
-  std::optional<Located> locate(const std::string& volume_name);
-  void delete_if_exists(virStoragePool& pool, const std::string& volume_name);
-  // "<what> is not on <uri> (...): it may live on another libvirt host ...": for a disk or
-  // snapshot that locate() did not find, so the message names the host that was asked.
-  std::string not_on_this_host(const std::string& what);
-  // A volume a call is about to create or grow, for require_room.
-  struct RoomNeed {
-    std::string what;            // "disk 'disk-...'", "the root disk of vm 'vm-...'"
-    std::string format;          // raw: allocated whole; any other format is thin
-    std::uint64_t capacity = 0;  // its size once made
-    std::uint64_t growth = 0;    // what it adds now (a new volume: its capacity)
-  };
-  // The pool-room rule (README "Disk sizes"): the raw volumes' growth together must be free in
-  // the pool now; each thin volume may be at most the pool's whole capacity. Throws NoDiskSpace.
-  // This one reads the pool's room (pool_info); the other takes it as read already (create_disk:
-  // from the pool's XML).
-  void require_room(virStoragePool& pool, const std::string& pool_name,
-                    const std::vector<RoomNeed>& needs);
-  void require_room(const virt::PoolInfo& info, const std::string& pool_name,
-                    const std::vector<RoomNeed>& needs);
-  bool pool_has_overlays(virStoragePool& pool);  // supports_backing_store of its type
-  nlohmann::json read_meta(virStoragePool& pool, const std::string& name);
-  void write_meta(virStoragePool& pool, const std::string& name, const nlohmann::json& meta);
-  virt::Volume upload_bytes(virStoragePool& pool, const std::string& name,
-                            const std::string& bytes, const std::string& mode);
-  // A new volume (`volume_xml`) filled from `source`; deleted again when the upload fails.
-  virt::Volume upload_new_volume(virStoragePool& pool, const std::string& volume_xml,
-                                 const std::string& name, virt::ByteSource& source,
-                                 std::uint64_t length, bool sparse);
-
-  // ownership.cpp: kind checks, our domains, pool records.
+  // ownership.cpp: kind checks, our domains.
   // Whether `cid` is a CID of `kind`. Throws CpiError naming what it is when it is a name of
   // ours of another kind (nothing touched); false when no grammar of ours matches it.
   bool check_cid(const char* method, NameKind kind, const std::string& cid) const;
@@ -168,11 +114,6 @@ class LibvirtCloud final : public Cloud {
   // Our metadata element holding `facts` (the text of its <facts>).
   static std::string facts_xml(const nlohmann::json& facts);
   static nlohmann::json facts_json(const std::string& text);
-  // The pool the pool record of `volume_name` names (nullopt: no record, or a malformed one).
-  std::optional<std::string> recorded_pool(const std::string& volume_name);
-  // Records that `volume_name` lives in `pool_name` (not the configured pool), before creating it.
-  void write_pool_record(const std::string& volume_name, const std::string& pool_name);
-  void remove_pool_record(const std::string& volume_name);
   // ownership.cpp, too: our domains as a call needs them.
   // Our domain of `cid` (find_our_domain, with its facts or its definition; VmNotFound when
   // absent, also for a CID that is no vm CID of ours); first finishes a snapshot a killed call
@@ -274,8 +215,7 @@ class LibvirtCloud final : public Cloud {
   virt::Hypervisor& m_hv;
   config::Config m_config;
   Names m_names;
-  std::optional<virt::Pool> m_pool;
-  bool m_pool_active = false;  // pool() read its state
+  Storage m_storage;  // after m_config and m_names, which it reads
   std::optional<std::string> m_virt_type;
   std::unique_ptr<xml::Flavour> m_flavour;  // the domain XML of libvirt.hypervisor, made once
   std::unique_ptr<VmKind> m_kind;
@@ -286,7 +226,7 @@ std::unique_ptr<Cloud> open_libvirt_cloud(const config::Config& config);
 
 // libvirt's errors reach BOSH as they are thrown (virt::LibvirtError is the CloudError naming the
 // operation, the object and libvirt's message). The cloud catches one only where its code changes
-// the outcome: in_pool, retriable_when_daemon_lost, create_vm's VMCreationFailed.
+// the outcome: Storage::in_pool, retriable_when_daemon_lost, create_vm's VMCreationFailed.
 
 // Whether a libvirt error code says the connection or the daemon was lost or hiccuped (an RPC
 // failure, no connection, a system error on the socket, a timeout, a busy resource): a retry of
@@ -303,17 +243,6 @@ auto retriable_when_daemon_lost(F&& action) -> decltype(action()) {
   } catch (const virt::LibvirtError& e) {
     if (!transient_code(e.code())) throw;
     throw TransientCloudError(e.what());
-  }
-}
-
-template <typename F>
-auto LibvirtCloud::in_pool(virStoragePool& target, const std::string& name, F&& action)
-    -> decltype(action()) {
-  try {
-    return action();
-  } catch (const virt::LibvirtError& e) {
-    if (e.code() == VIR_ERR_OPERATION_INVALID) require_active(target, name);
-    throw;
   }
 }
 

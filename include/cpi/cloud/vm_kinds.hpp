@@ -8,8 +8,9 @@
 //                 container mounts, the settings are files on a settings volume, and a disk
 //                 change redefines the container and restarts it (containers.cpp).
 //
-// What both share (names, ownership, locks, records, the pool, the domain) stays in LibvirtCloud;
-// a kind does only what differs, with the cloud's helpers (they are nested classes of it).
+// What both share (names, ownership, locks, the domain) stays in LibvirtCloud, the pools and
+// records in its Storage (m_cloud.m_storage); a kind does only what differs, with the cloud's
+// helpers (they are nested classes of it).
 
 #include <cstdint>
 #include <functional>

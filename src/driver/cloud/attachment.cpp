@@ -121,7 +121,7 @@ std::vector<std::string> LibvirtCloud::reconcile_record(Located& located, const 
   if (want != meta) {
     spdlog::info("disk {}: record {} reconciled with the domain definitions to {}", disk.cid,
                  meta.dump(), want.dump());
-    write_meta(*located.pool, disk.volume, want);
+    m_storage.write_meta(*located.pool, disk.volume, want);
     meta = std::move(want);
   }
   return holders;

@@ -89,8 +89,8 @@ virt::Volume LibvirtCloud::ContainerVms::upload_ext4(virStoragePool& target, con
   const fs::path image = scratch.path() / "image";
   stemcell::make_ext4(image, bytes, label, from);
   stemcell::FileSource source{image};
-  return m_cloud.upload_new_volume(target, xml::volume_xml({name, bytes, "raw", mode}), name, source,
-                           source.size(), true);
+  return m_cloud.m_storage.upload_new_volume(target, xml::volume_xml({name, bytes, "raw", mode}),
+                                             name, source, source.size(), true);
 }
 
 // The warden-tar stemcell's root filesystem, unpacked and made into one ext4 image, uploaded as a
@@ -99,7 +99,7 @@ StemcellCid LibvirtCloud::ContainerVms::import_stemcell(const std::string& image
                                                          const StemcellProps& /*props*/) {
   const StemcellCid cid = new_stemcell_cid();
   const std::string name = m_cloud.object_name(cid.value);
-  virStoragePool& target = m_cloud.pool();
+  virStoragePool& target = m_cloud.m_storage.pool();
   util::PrivateDir scratch{"cpi-rootfs"};
   const fs::path tree = scratch.path() / "rootfs";
   fs::create_directory(tree);
@@ -112,12 +112,13 @@ StemcellCid LibvirtCloud::ContainerVms::import_stemcell(const std::string& image
   util::Rollback rollback;
   auto volume = m_cloud.m_hv.create_volume(target, xml::volume_xml({name, capacity, "raw", ""}));
   rollback.add("delete volume '" + name + "'",
-               [this, &target, name] { m_cloud.delete_if_exists(target, name); });
-  rollback.add("delete '" + m_cloud.meta_volume(name) + "'",
-               [this, &target, name] { m_cloud.delete_if_exists(target, m_cloud.meta_volume(name)); });
+               [this, &target, name] { m_cloud.m_storage.delete_if_exists(target, name); });
+  rollback.add("delete '" + m_cloud.meta_volume(name) + "'", [this, &target, name] {
+    m_cloud.m_storage.delete_if_exists(target, m_cloud.meta_volume(name));
+  });
   spdlog::info("uploading the {} MiB root filesystem image into {}", capacity / k_mib, name);
   m_cloud.m_hv.upload_volume(*volume, source, source.size(), true);
-  m_cloud.write_meta(target, name, {{"rootfs", true}, {"init", rootfs.init}});
+  m_cloud.m_storage.write_meta(target, name, {{"rootfs", true}, {"init", rootfs.init}});
   rollback.commit();
   return cid;
 }
@@ -133,7 +134,7 @@ virt::Volume LibvirtCloud::ContainerVms::write_settings(virStoragePool& target, 
     write_tree_file(root, "openstack/latest/meta_data.json", meta_data);
   };
   // The settings are also kept in `<name>.meta` (mode 0600): the CPI cannot read ext4 back.
-  m_cloud.write_meta(target, name, {{"user_data", settings}, {"meta_data", meta}});
+  m_cloud.m_storage.write_meta(target, name, {{"user_data", settings}, {"meta_data", meta}});
   if (auto old = m_cloud.m_hv.find_volume(target, name)) m_cloud.m_hv.delete_volume(**old);
   return upload_ext4(target, name, k_settings_bytes, stemcell::k_config_label, "0600", fill);
 }
@@ -147,7 +148,7 @@ void LibvirtCloud::ContainerVms::add_volumes(NewVm& vm, util::Rollback& rollback
   const auto& stemcell_facts = vm.stemcell_facts;
   xml::DomainSpec& spec = vm.spec;
   const std::string stemcell_name = m_cloud.object_name(request.stemcell.value);
-  const auto stemcell_meta = m_cloud.read_meta(target, stemcell_name);
+  const auto stemcell_meta = m_cloud.m_storage.read_meta(target, stemcell_name);
   if (!stemcell_meta.value("rootfs", false)) {
     throw NotSupported("hypervisor 'lxc' does not support disk image stemcells: stemcell '" +
                        request.stemcell.value +
@@ -157,7 +158,7 @@ void LibvirtCloud::ContainerVms::add_volumes(NewVm& vm, util::Rollback& rollback
   spec.init = stemcell_meta.value("init", "/sbin/init");
   // The pool-room rule of create_disk: every volume of a container is a raw ext4 image (a copy of
   // the stemcell's, the settings, the ephemeral filesystem), so together they need their size free.
-  std::vector<RoomNeed> needs{
+  std::vector<Storage::RoomNeed> needs{
       {"the root filesystem of vm '" + cid.value + "'", "raw", stemcell_facts.capacity_bytes,
        stemcell_facts.capacity_bytes},
       {"the settings of vm '" + cid.value + "'", "raw", k_settings_bytes, k_settings_bytes}};
@@ -165,7 +166,7 @@ void LibvirtCloud::ContainerVms::add_volumes(NewVm& vm, util::Rollback& rollback
     needs.push_back({"the ephemeral filesystem of vm '" + cid.value + "'", "raw",
                      ephemeral_mib * k_mib, ephemeral_mib * k_mib});
   }
-  m_cloud.require_room(target, pool_name, needs);
+  m_cloud.m_storage.require_room(target, pool_name, needs);
   const bool local = m_cloud.host_is_local();
   auto source_of = [this, local](virStorageVol& volume) {
     return stemcell::lxc_source_path(m_cloud.m_hv.volume_path(volume), local);
@@ -173,8 +174,9 @@ void LibvirtCloud::ContainerVms::add_volumes(NewVm& vm, util::Rollback& rollback
 
   // Root: a full copy of the stemcell's filesystem, sparse (holes stay holes).
   const std::string root_name = m_cloud.root_volume(cid);
-  rollback.add("delete volume '" + root_name + "'",
-               [this, &target, root_name] { m_cloud.delete_if_exists(target, root_name); });
+  rollback.add("delete volume '" + root_name + "'", [this, &target, root_name] {
+    m_cloud.m_storage.delete_if_exists(target, root_name);
+  });
   xml::DiskDevice root{pool_name, root_name, "raw", "", "", "", false};
   root.mount = "/";
   {
@@ -195,8 +197,8 @@ void LibvirtCloud::ContainerVms::add_volumes(NewVm& vm, util::Rollback& rollback
   input.system_disk = "";
   const std::string config_name = m_cloud.config_volume(cid);
   rollback.add("delete volume '" + config_name + "'", [this, &target, config_name] {
-    m_cloud.delete_if_exists(target, config_name);
-    m_cloud.delete_if_exists(target, m_cloud.meta_volume(config_name));
+    m_cloud.m_storage.delete_if_exists(target, config_name);
+    m_cloud.m_storage.delete_if_exists(target, m_cloud.meta_volume(config_name));
   });
   xml::DiskDevice config{pool_name, config_name, "raw", "", "", "", true};
   config.mount = stemcell::k_config_dir;
@@ -207,8 +209,9 @@ void LibvirtCloud::ContainerVms::add_volumes(NewVm& vm, util::Rollback& rollback
   // Ephemeral: an empty filesystem at /var/vcap/data.
   if (ephemeral_mib > 0) {
     const std::string eph_name = m_cloud.ephemeral_volume(cid);
-    rollback.add("delete volume '" + eph_name + "'",
-                 [this, &target, eph_name] { m_cloud.delete_if_exists(target, eph_name); });
+    rollback.add("delete volume '" + eph_name + "'", [this, &target, eph_name] {
+      m_cloud.m_storage.delete_if_exists(target, eph_name);
+    });
     xml::DiskDevice eph{pool_name, eph_name, "raw", "", "", "", false};
     eph.mount = stemcell::k_ephemeral_dir;
     eph.path =
@@ -219,9 +222,9 @@ void LibvirtCloud::ContainerVms::add_volumes(NewVm& vm, util::Rollback& rollback
 
 void LibvirtCloud::ContainerVms::set_disk_setting(const VmCid& vm, const std::string& disk,
                                               const nlohmann::json& hint) {
-  virStoragePool& target = m_cloud.pool();
+  virStoragePool& target = m_cloud.m_storage.pool();
   const std::string name = m_cloud.config_volume(vm);
-  auto stored = m_cloud.read_meta(target, name);
+  auto stored = m_cloud.m_storage.read_meta(target, name);
   if (!stored.contains("user_data")) {
     throw CloudError("the settings of vm '" + vm.value + "' are missing ('" + m_cloud.meta_volume(name) +
                      "')");
@@ -278,7 +281,7 @@ nlohmann::json LibvirtCloud::ContainerVms::attach(virDomain& domain, const VmCid
   if (find_mount(facts, disk.value) != nullptr) {
     if (meta.value("attached_to", "") != vm.value) {
       meta["attached_to"] = vm.value;
-      m_cloud.write_meta(*located.pool, ref.volume, meta);
+      m_cloud.m_storage.write_meta(*located.pool, ref.volume, meta);
     }
     spdlog::info("disk {} is already mounted in container {}", disk.value, vm.value);
     return hint;
@@ -293,15 +296,15 @@ nlohmann::json LibvirtCloud::ContainerVms::attach(virDomain& domain, const VmCid
   const xml::Flavour& flavour = *m_cloud.m_flavour;
   const std::string new_xml = xml::with_device(old_xml, flavour.disk_device(device));
   meta["attaching"] = vm.value;
-  m_cloud.write_meta(*located.pool, ref.volume, meta);
+  m_cloud.m_storage.write_meta(*located.pool, ref.volume, meta);
   try {
     redefine(domain, vm, old_xml, new_xml, disk.value, hint, api_version);
     meta.erase("attaching");
     meta["attached_to"] = vm.value;
-    m_cloud.write_meta(*located.pool, ref.volume, meta);
+    m_cloud.m_storage.write_meta(*located.pool, ref.volume, meta);
   } catch (...) {
     try {  // the record follows the definitions (redefine_container restored the old one)
-      auto now = m_cloud.read_meta(*located.pool, ref.volume);
+      auto now = m_cloud.m_storage.read_meta(*located.pool, ref.volume);
       now["attaching"] = vm.value;
       m_cloud.reconcile_record(located, ref, now);
     } catch (const std::exception& e) {
@@ -323,7 +326,7 @@ void LibvirtCloud::ContainerVms::detach(virDomain& domain, const VmCid& vm, cons
   const auto* mounted = find_mount(facts, disk.value);
   auto settle = [&] {
     if (located) {
-      auto meta = m_cloud.read_meta(*located->pool, ref.volume);
+      auto meta = m_cloud.m_storage.read_meta(*located->pool, ref.volume);
       m_cloud.reconcile_record(*located, ref, meta);
     }
     if (api_version < 2) set_disk_setting(vm, disk.value, nullptr);
@@ -339,9 +342,9 @@ void LibvirtCloud::ContainerVms::detach(virDomain& domain, const VmCid& vm, cons
                           "'");
   }
   if (located) {
-    auto meta = m_cloud.read_meta(*located->pool, ref.volume);
+    auto meta = m_cloud.m_storage.read_meta(*located->pool, ref.volume);
     meta["detaching"] = vm.value;
-    m_cloud.write_meta(*located->pool, ref.volume, meta);
+    m_cloud.m_storage.write_meta(*located->pool, ref.volume, meta);
   }
   const std::string source = mounted != nullptr ? mounted->path : "";
   try {
@@ -355,7 +358,7 @@ void LibvirtCloud::ContainerVms::detach(virDomain& domain, const VmCid& vm, cons
   } catch (...) {
     try {
       if (located) {
-        auto meta = m_cloud.read_meta(*located->pool, ref.volume);
+        auto meta = m_cloud.m_storage.read_meta(*located->pool, ref.volume);
         m_cloud.reconcile_record(*located, ref, meta);
       }
     } catch (const std::exception& e) {
@@ -413,9 +416,9 @@ void LibvirtCloud::ContainerVms::make_disk(virStoragePool& target, const std::st
                                            std::uint64_t capacity, const std::string& /*format*/) {
   upload_ext4(target, name, capacity, "", "0600");
   try {
-    m_cloud.write_meta(target, name, {{"filesystem", "ext4"}});
+    m_cloud.m_storage.write_meta(target, name, {{"filesystem", "ext4"}});
   } catch (...) {
-    m_cloud.delete_if_exists(target, name);
+    m_cloud.m_storage.delete_if_exists(target, name);
     throw;
   }
 }

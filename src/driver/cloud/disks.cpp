@@ -49,12 +49,12 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   std::optional<virt::Pool> other;
   virStoragePool* target = nullptr;
   if (pool_name == m_config.libvirt.storage_pool) {
-    target = &pool_handle();
+    target = &m_storage.pool_handle();
   } else {
-    other = require_active_pool(pool_name);
+    other = m_storage.require_active_pool(pool_name);
     target = other->get();
   }
-  const auto facts = pool_facts(*target);
+  const auto facts = m_storage.pool_facts(*target);
   // Pools of block volumes (logical LVs, iSCSI LUNs ...) hold raw disks: a qcow2 there would
   // be an unformatted block device.
   const std::string format = m_kind->disk_format(props, facts.type, pool_name);
@@ -65,19 +65,21 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
   // so a disk never exists unrecorded (a record without its disk is harmless; cleanup removes it).
   util::Rollback rollback;
   if (pool_name != m_config.libvirt.storage_pool) {
-    write_pool_record(name, pool_name);
+    m_storage.write_pool_record(name, pool_name);
     rollback.add("delete the pool record of '" + name + "'",
-                 [this, name] { remove_pool_record(name); });
+                 [this, name] { m_storage.remove_pool_record(name); });
   }
   virt::PoolInfo room{true, facts.capacity.value_or(0), facts.available.value_or(0)};
   if (!facts.capacity || !facts.available) room = m_hv.pool_info(*target);
   try {
-    require_room(room, pool_name, {{"disk '" + cid.value + "'", format, capacity, capacity}});
+    m_storage.require_room(room, pool_name,
+                           {{"disk '" + cid.value + "'", format, capacity, capacity}});
   } catch (const NoDiskSpace&) {
-    require_active(*target, pool_name);  // an inactive pool reports no room
+    m_storage.require_active(*target, pool_name);  // an inactive pool reports no room
     throw;
   }
-  in_pool(*target, pool_name, [&] { m_kind->make_disk(*target, name, capacity, format); });
+  m_storage.in_pool(*target, pool_name,
+                    [&] { m_kind->make_disk(*target, name, capacity, format); });
   rollback.commit();
   return cid;
 }
@@ -92,7 +94,7 @@ void LibvirtCloud::delete_disk(const DiskCid& cid) {
   }
   const std::string name = object_name(cid.value);
   util::FileLock lock{m_names.disk_lock(cid)};
-  auto located = locate(name);
+  auto located = m_storage.locate(name);
   if (!located) {
     spdlog::info("disk {} is already gone", cid.value);
     return;
@@ -105,11 +107,11 @@ void LibvirtCloud::delete_disk(const DiskCid& cid) {
                      " (its live or persistent definition holds the volume): detach it before "
                      "deleting it");
   }
-  auto meta = read_meta(*located->pool, name);
+  auto meta = m_storage.read_meta(*located->pool, name);
   remove_partial_snapshot(*located, name, meta);
   m_hv.delete_volume(*located->volume);
-  delete_if_exists(*located->pool, meta_volume(name));
-  if (located->pool_name != m_config.libvirt.storage_pool) remove_pool_record(name);
+  m_storage.delete_if_exists(*located->pool, meta_volume(name));
+  if (located->pool_name != m_config.libvirt.storage_pool) m_storage.remove_pool_record(name);
   lock.remove();  // the disk is gone; removed while held (util/file_lock.hpp)
   spdlog::info("deleted disk {}", cid.value);
 }
@@ -117,7 +119,7 @@ void LibvirtCloud::delete_disk(const DiskCid& cid) {
 bool LibvirtCloud::has_disk(const DiskCid& cid) {
   const auto parsed = parse_unprefixed(cid.value);
   if (!parsed || parsed->kind != NameKind::disk) return false;  // not a disk CID: no such disk
-  return locate(object_name(cid.value)).has_value();
+  return m_storage.locate(object_name(cid.value)).has_value();
 }
 
 void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
@@ -126,15 +128,15 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
   }
   const std::string name = object_name(cid.value);
   util::FileLock lock{m_names.disk_lock(cid)};
-  auto located = locate(name);
-  if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
+  auto located = m_storage.locate(name);
+  if (!located) throw DiskNotFound(m_storage.not_on_this_host("disk '" + cid.value + "'"));
   const auto wanted = mib_to_bytes(new_size_mib, "resize_disk: new_size");
   const auto current = m_hv.volume_info(*located->volume).capacity;
   if (wanted == current) {
     spdlog::info("disk {} already has {} MiB", cid.value, new_size_mib);
     return;
   }
-  if (read_meta(*located->pool, name).value("filesystem", "") == "ext4") {
+  if (m_storage.read_meta(*located->pool, name).value("filesystem", "") == "ext4") {
     throw NotImplemented("resize_disk: disk '" + cid.value + "' holds a container's ext4 "
                          "filesystem, which the CPI cannot grow; BOSH copies the data to a new "
                          "disk instead");
@@ -146,12 +148,12 @@ void LibvirtCloud::resize_disk(const DiskCid& cid, std::int64_t new_size_mib) {
   }
   {
     const auto format = xml::read_volume_xml(m_hv.volume_xml(*located->volume)).format;
-    require_room(*located->pool, located->pool_name,
-                 {{"growing disk '" + cid.value + "'", format.empty() ? "raw" : format, wanted,
-                   wanted - current}});
+    m_storage.require_room(*located->pool, located->pool_name,
+                           {{"growing disk '" + cid.value + "'", format.empty() ? "raw" : format,
+                             wanted, wanted - current}});
   }
   // Attached to a running VM: grow it online so the guest sees the new size.
-  auto meta = read_meta(*located->pool, name);
+  auto meta = m_storage.read_meta(*located->pool, name);
   remove_partial_snapshot(*located, name, meta);  // a killed snapshot's copy job
   for (const auto& owner : reconcile_record(*located, disk_ref(cid, *located), meta)) {
     if (auto domain = m_hv.find_domain(object_name(owner)); domain && m_hv.domain_active(**domain)) {
@@ -176,11 +178,11 @@ void LibvirtCloud::set_disk_metadata(const DiskCid& cid, const nlohmann::json& m
   }
   const std::string name = object_name(cid.value);
   util::FileLock lock{m_names.disk_lock(cid)};  // attach and detach write the same record
-  auto located = locate(name);
-  if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
-  auto meta = read_meta(*located->pool, name);
+  auto located = m_storage.locate(name);
+  if (!located) throw DiskNotFound(m_storage.not_on_this_host("disk '" + cid.value + "'"));
+  auto meta = m_storage.read_meta(*located->pool, name);
   meta["metadata"] = metadata;
-  write_meta(*located->pool, name, meta);
+  m_storage.write_meta(*located->pool, name, meta);
 }
 
 // A full copy of the disk as its own volume. Attached to a running VM, the copy is taken while
@@ -205,9 +207,9 @@ SnapshotCid LibvirtCloud::take_snapshot(const DiskCid& cid, const nlohmann::json
   }
   const std::string name = object_name(cid.value);
   util::FileLock lock{m_names.disk_lock(cid)};
-  auto located = locate(name);
-  if (!located) throw DiskNotFound(not_on_this_host("disk '" + cid.value + "'"));
-  auto meta = read_meta(*located->pool, name);
+  auto located = m_storage.locate(name);
+  if (!located) throw DiskNotFound(m_storage.not_on_this_host("disk '" + cid.value + "'"));
+  auto meta = m_storage.read_meta(*located->pool, name);
   remove_partial_snapshot(*located, name, meta);
   const auto ref = disk_ref(cid, *located);
   const auto holders = reconcile_record(*located, ref, meta);
@@ -238,7 +240,7 @@ SnapshotCid LibvirtCloud::take_snapshot(const DiskCid& cid, const nlohmann::json
   if (running) intent["vm"] = owner;
   if (running && !live_copy) intent["paused"] = owner;
   meta["snapshotting"] = intent;
-  write_meta(*located->pool, name, meta);
+  m_storage.write_meta(*located->pool, name, meta);
   try {
     if (running) {  // the VM's side of the intent, for the next call on the VM
       auto vm_facts_now = vm_facts(**running);
@@ -248,7 +250,7 @@ SnapshotCid LibvirtCloud::take_snapshot(const DiskCid& cid, const nlohmann::json
     }
     // A snapshot lives in its disk's pool: outside the configured pool, recorded first.
     if (located->pool_name != m_config.libvirt.storage_pool) {
-      write_pool_record(snap_name, located->pool_name);
+      m_storage.write_pool_record(snap_name, located->pool_name);
     }
     if (live_copy) {
       copy_running(**running, owner, target, *located, facts, snap_name);
@@ -266,15 +268,15 @@ SnapshotCid LibvirtCloud::take_snapshot(const DiskCid& cid, const nlohmann::json
     } else {
       copy_for_snapshot(*located, facts, snap_name, false);
     }
-    write_meta(*located->pool, snap_name,
-               {{"disk", cid.value}, {"metadata", metadata}, {"complete", true}});
+    m_storage.write_meta(*located->pool, snap_name,
+                         {{"disk", cid.value}, {"metadata", metadata}, {"complete", true}});
     if (running) {
       auto vm_facts_now = vm_facts(**running);
       vm_facts_now.erase("snapshotting");
       write_vm_facts(**running, vm_facts_now);
     }
     meta.erase("snapshotting");
-    write_meta(*located->pool, name, meta);
+    m_storage.write_meta(*located->pool, name, meta);
   } catch (...) {
     try {
       meta["snapshotting"] = intent;  // whatever step failed, the intent is what to undo
@@ -383,13 +385,13 @@ void LibvirtCloud::remove_partial_snapshot(Located& located, const std::string& 
     }
   }
   if (!snap_name.empty()) {
-    delete_if_exists(*located.pool, snap_name);
-    delete_if_exists(*located.pool, meta_volume(snap_name));
-    if (located.pool_name != m_config.libvirt.storage_pool) remove_pool_record(snap_name);
+    m_storage.delete_if_exists(*located.pool, snap_name);
+    m_storage.delete_if_exists(*located.pool, meta_volume(snap_name));
+    if (located.pool_name != m_config.libvirt.storage_pool) m_storage.remove_pool_record(snap_name);
     spdlog::info("removed the unfinished snapshot {}", snap_name);
   }
   meta.erase("snapshotting");
-  write_meta(*located.pool, name, meta);
+  m_storage.write_meta(*located.pool, name, meta);
 }
 
 // The VM's side of a snapshot intent on disk volume `disk_volume`: the copy job into
@@ -453,8 +455,8 @@ std::optional<std::string> LibvirtCloud::finish_interrupted_snapshot(
   if (!lock.held()) return std::nullopt;  // a call on the disk runs: it finishes the intent
   const std::string name = object_name(disk->value);
   std::string done;
-  if (auto located = locate(name)) {
-    auto meta = read_meta(*located->pool, name);
+  if (auto located = m_storage.locate(name)) {
+    auto meta = m_storage.read_meta(*located->pool, name);
     if (meta.contains("snapshotting")) {
       const auto& intent = meta["snapshotting"];
       const std::string snap = intent.is_object() ? intent.value("snapshot", "") : "";
@@ -481,14 +483,14 @@ void LibvirtCloud::delete_snapshot(const SnapshotCid& cid) {
     return;
   }
   const std::string name = object_name(cid.value);
-  auto located = locate(name);
+  auto located = m_storage.locate(name);
   if (!located) {
     spdlog::info("snapshot {} is already gone", cid.value);
     return;
   }
   m_hv.delete_volume(*located->volume);
-  delete_if_exists(*located->pool, meta_volume(name));
-  if (located->pool_name != m_config.libvirt.storage_pool) remove_pool_record(name);
+  m_storage.delete_if_exists(*located->pool, meta_volume(name));
+  if (located->pool_name != m_config.libvirt.storage_pool) m_storage.remove_pool_record(name);
 }
 
 }  // namespace cpi::cloud

@@ -30,7 +30,8 @@ LibvirtCloud::LibvirtCloud(virt::Hypervisor& hypervisor, config::Config config,
     : m_owner(std::move(owner)),
       m_hv(hypervisor),
       m_config(std::move(config)),
-      m_names(m_config.libvirt.name_prefix) {
+      m_names(m_config.libvirt.name_prefix),
+      m_storage(m_hv, m_config.libvirt, m_names) {
   m_flavour = xml::make_flavour(m_config.libvirt.hypervisor);
   if (m_flavour->container()) {
     m_kind = std::make_unique<ContainerVms>(*this);

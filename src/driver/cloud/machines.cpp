@@ -37,20 +37,20 @@ StemcellCid LibvirtCloud::MachineVms::import_stemcell(const std::string& image_p
   const StemcellCid cid = new_stemcell_cid();
   const std::string name = m_cloud.object_name(cid.value);
   const std::string marker = m_cloud.incomplete_marker(name);
-  virStoragePool& target = m_cloud.pool();
+  virStoragePool& target = m_cloud.m_storage.pool();
 
   util::Rollback rollback;
   m_cloud.m_hv.create_volume(target, xml::volume_xml({marker, 512, "raw", "0600"}));
   rollback.add("delete volume '" + marker + "'",
-               [this, &target, marker] { m_cloud.delete_if_exists(target, marker); });
+               [this, &target, marker] { m_cloud.m_storage.delete_if_exists(target, marker); });
   const auto capacity = format == "qcow2" ? image.virtual_size() : image.size();
   auto volume = m_cloud.m_hv.create_volume(target, xml::volume_xml({name, capacity, format, ""}));
   rollback.add("delete volume '" + name + "'",
-               [this, &target, name] { m_cloud.delete_if_exists(target, name); });
+               [this, &target, name] { m_cloud.m_storage.delete_if_exists(target, name); });
   spdlog::info("uploading {} image ({} bytes, virtual size {}) into {}", format, image.size(),
                image.virtual_size(), name);
   m_cloud.m_hv.upload_volume(*volume, image, image.size(), format == "raw");
-  m_cloud.delete_if_exists(target, marker);  // the stemcell is complete from here on
+  m_cloud.m_storage.delete_if_exists(target, marker);  // the stemcell is complete from here on
   rollback.commit();
   return cid;
 }
@@ -68,7 +68,7 @@ void LibvirtCloud::MachineVms::add_volumes(NewVm& vm, util::Rollback& rollback) 
 
   // Root: a qcow2 overlay on the stemcell (O(1) in the image size) where the pool type has
   // backing stores (dir, fs, netfs), else a full copy in the stemcell's format (logical: LVs).
-  const bool overlays = m_cloud.pool_has_overlays(target);
+  const bool overlays = m_cloud.m_storage.pool_has_overlays(target);
   const std::string stemcell_format =
       stemcell_facts.format.empty() ? "raw" : stemcell_facts.format;
   const std::string root_format = overlays ? "qcow2" : stemcell_format;
@@ -80,14 +80,14 @@ void LibvirtCloud::MachineVms::add_volumes(NewVm& vm, util::Rollback& rollback) 
   // The pool-room rule of create_disk: an overlay root and a qcow2 ephemeral disk are thin;
   // a full copy of the stemcell (pools of block volumes) and a raw ephemeral disk need their
   // size free. The config drive (a few hundred KiB) is not counted.
-  std::vector<RoomNeed> needs{{"the root disk of vm '" + cid.value + "'", volume_format,
-                               root_capacity, overlays ? 0 : root_capacity}};
+  std::vector<Storage::RoomNeed> needs{{"the root disk of vm '" + cid.value + "'", volume_format,
+                                        root_capacity, overlays ? 0 : root_capacity}};
   if (props.ephemeral_disk_mib > 0) {
     const auto bytes = props.ephemeral_disk_mib * k_mib;
     needs.push_back({"the ephemeral disk of vm '" + cid.value + "'", volume_format, bytes,
                      volume_format == "raw" ? bytes : 0});
   }
-  m_cloud.require_room(target, pool_name, needs);
+  m_cloud.m_storage.require_room(target, pool_name, needs);
   if (overlays) {
     m_cloud.m_hv.create_volume(target, xml::overlay_volume_xml({root_name, root_capacity,
                                                         stemcell_facts.path, stemcell_format}));
@@ -95,8 +95,9 @@ void LibvirtCloud::MachineVms::add_volumes(NewVm& vm, util::Rollback& rollback) 
     m_cloud.m_hv.clone_volume(target, xml::volume_xml({root_name, root_capacity, root_format, ""}),
                       vm.stemcell);
   }
-  rollback.add("delete volume '" + root_name + "'",
-               [this, &target, root_name] { m_cloud.delete_if_exists(target, root_name); });
+  rollback.add("delete volume '" + root_name + "'", [this, &target, root_name] {
+    m_cloud.m_storage.delete_if_exists(target, root_name);
+  });
   disks.push_back({pool_name, root_name, root_format, xml::next_target(bus, {}), bus, "", false});
   disks.back().backing_chain.emplace();  // a clone is self-contained; an overlay has one layer
   if (overlays) disks.back().backing_chain->push_back({stemcell_facts.path, stemcell_format});
@@ -108,8 +109,9 @@ void LibvirtCloud::MachineVms::add_volumes(NewVm& vm, util::Rollback& rollback) 
     vm.ephemeral_serial = new_ephemeral_serial();
     m_cloud.m_hv.create_volume(target, xml::volume_xml({eph_name, props.ephemeral_disk_mib * k_mib,
                                                 volume_format, ""}));
-    rollback.add("delete volume '" + eph_name + "'",
-                 [this, &target, eph_name] { m_cloud.delete_if_exists(target, eph_name); });
+    rollback.add("delete volume '" + eph_name + "'", [this, &target, eph_name] {
+      m_cloud.m_storage.delete_if_exists(target, eph_name);
+    });
     disks.push_back({pool_name, eph_name, volume_format, xml::next_target(bus, {disks[0].target}),
                      bus, vm.ephemeral_serial, false});
     ephemeral_hint = m_cloud.disk_hint(vm.ephemeral_serial, bus, disks.back().target);
@@ -137,9 +139,10 @@ void LibvirtCloud::MachineVms::add_config_drive(NewVm& vm, std::vector<xml::Disk
   const std::string iso =
       agent::config_drive_iso(agent::meta_data(settings), agent::user_data(settings));
   const std::string config_name = m_cloud.config_volume(cid);
-  m_cloud.upload_bytes(target, config_name, iso, "0600");
-  rollback.add("delete volume '" + config_name + "'",
-               [this, &target, config_name] { m_cloud.delete_if_exists(target, config_name); });
+  m_cloud.m_storage.upload_bytes(target, config_name, iso, "0600");
+  rollback.add("delete volume '" + config_name + "'", [this, &target, config_name] {
+    m_cloud.m_storage.delete_if_exists(target, config_name);
+  });
   const std::string cd_bus = m_cloud.m_flavour->cdrom_bus(m_cloud.cdrom_bus());
   std::vector<std::string> used;
   for (const auto& d : disks) used.push_back(d.target);
@@ -153,7 +156,7 @@ void LibvirtCloud::MachineVms::add_config_drive(NewVm& vm, std::vector<xml::Disk
 std::string LibvirtCloud::MachineVms::disk_format(const DiskProps& props,
                                                   const std::string& pool_type,
                                                   const std::string& pool_name) {
-  if (supports_backing_store(pool_type)) return props.format;
+  if (Storage::supports_backing_store(pool_type)) return props.format;
   if (props.format_set && props.format == "qcow2") {
     throw CloudError("create_disk: cloud_properties.format qcow2 needs a pool of files (dir, fs, "
                      "netfs); storage pool '" + pool_name + "' holds block volumes: use raw");

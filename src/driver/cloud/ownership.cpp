@@ -1,5 +1,5 @@
-// What this CPI owns: CIDs checked by the naming grammar, domains carrying our metadata
-// namespace, and the pool records of disks and snapshots outside the configured pool.
+// What this CPI owns: CIDs checked by the naming grammar and domains carrying our metadata
+// namespace (the pool records of disks and snapshots outside the configured pool: storage.cpp).
 
 #include <spdlog/spdlog.h>
 
@@ -11,11 +11,6 @@
 #include "cpi/xml/xml_util.hpp"
 
 namespace cpi::cloud {
-namespace {
-
-constexpr std::uint64_t k_record_bytes = 4096;  // a pool record is one short JSON object
-
-}  // namespace
 
 bool LibvirtCloud::check_cid(const char* method, NameKind kind, const std::string& cid) const {
   const auto parsed = parse_unprefixed(cid);
@@ -73,28 +68,6 @@ nlohmann::json LibvirtCloud::metadata_facts(const std::string& metadata_xml) {
   pugi::xml_document doc;
   xml::parse(doc, metadata_xml, "vm metadata");
   return facts_json(doc.document_element().child_value("facts"));
-}
-
-std::optional<std::string> LibvirtCloud::recorded_pool(const std::string& volume_name) {
-  const std::string record = m_names.pool_record(volume_name);
-  const auto cid = m_names.parse(volume_name)->cid;
-  virStoragePool& ours = pool_handle();
-  auto volume =
-      in_pool(ours, m_config.libvirt.storage_pool, [&] { return m_hv.find_volume(ours, record); });
-  if (!volume) return std::nullopt;
-  auto found = read_pool_record_json(m_hv.download_volume(**volume, k_record_bytes), cid);
-  if (!found) spdlog::warn("'{}' is not a pool record of {}; ignoring it", record, cid);
-  return found;
-}
-
-void LibvirtCloud::write_pool_record(const std::string& volume_name, const std::string& pool_name) {
-  const std::string record = m_names.pool_record(volume_name);
-  const auto cid = m_names.parse(volume_name)->cid;
-  upload_bytes(pool(), record, pool_record_json(cid, pool_name), "0600");
-}
-
-void LibvirtCloud::remove_pool_record(const std::string& volume_name) {
-  delete_if_exists(pool(), m_names.pool_record(volume_name));
 }
 
 virt::Domain LibvirtCloud::require_domain(const VmCid& cid, nlohmann::json* facts) {

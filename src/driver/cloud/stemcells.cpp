@@ -37,7 +37,7 @@ virt::Volume LibvirtCloud::require_stemcell(virStoragePool& target, const Stemce
                      again + " (cpi cleanup --orphans removes the incomplete one)");
   }
   if (m_hv.find_volume(target, meta_volume(name)) &&
-      read_meta(target, name).value("deleted", false)) {
+      m_storage.read_meta(target, name).value("deleted", false)) {
     throw CloudError("stemcell '" + cid.value + "' was deleted (delete_stemcell keeps its "
                      "volume only until the VMs built on it are gone); " + again);
   }
@@ -54,25 +54,25 @@ void LibvirtCloud::delete_stemcell(const StemcellCid& cid) {
     return;
   }
   const std::string name = object_name(cid.value);
-  virStoragePool& target = pool();
+  virStoragePool& target = m_storage.pool();
   auto volume = m_hv.find_volume(target, name);
   if (!volume) {
     spdlog::info("stemcell {} is already gone", cid.value);
-    delete_if_exists(target, meta_volume(name));
-    delete_if_exists(target, incomplete_marker(name));
+    m_storage.delete_if_exists(target, meta_volume(name));
+    m_storage.delete_if_exists(target, incomplete_marker(name));
     return;
   }
   const auto users = stemcell_users(target, m_hv.volume_path(**volume));
   if (users > 0) {
-    write_meta(target, name, {{"deleted", true}});
+    m_storage.write_meta(target, name, {{"deleted", true}});
     spdlog::info("stemcell {} is still the base of {} VM root disk(s): kept until they are "
                  "deleted",
                  cid.value, users);
     return;
   }
   m_hv.delete_volume(**volume);
-  delete_if_exists(target, meta_volume(name));
-  delete_if_exists(target, incomplete_marker(name));
+  m_storage.delete_if_exists(target, meta_volume(name));
+  m_storage.delete_if_exists(target, incomplete_marker(name));
   spdlog::info("deleted stemcell {}", cid.value);
 }
 
@@ -90,15 +90,17 @@ std::size_t LibvirtCloud::stemcell_users(virStoragePool& target, const std::stri
 
 void LibvirtCloud::collect_stemcell(const StemcellCid& cid) {
   const std::string name = object_name(cid.value);
-  virStoragePool& target = pool();
+  virStoragePool& target = m_storage.pool();
   if (!m_hv.find_volume(target, meta_volume(name))) return;  // not marked deleted
-  if (!read_meta(target, name).value("deleted", false)) return;
+  if (!m_storage.read_meta(target, name).value("deleted", false)) return;
   auto volume = m_hv.find_volume(target, name);
   if (volume && stemcell_users(target, m_hv.volume_path(**volume)) == 0) {
     m_hv.delete_volume(**volume);
     spdlog::info("deleted stemcell {} (its last VM is gone)", cid.value);
   }
-  if (!volume || !m_hv.find_volume(target, name)) delete_if_exists(target, meta_volume(name));
+  if (!volume || !m_hv.find_volume(target, name)) {
+    m_storage.delete_if_exists(target, meta_volume(name));
+  }
 }
 
 }  // namespace cpi::cloud

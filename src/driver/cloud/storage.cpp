@@ -1,21 +1,23 @@
-// Storage pools, volume lookup and the small `.meta` volumes.
+// Storage (storage.hpp): the configured pool, volume lookup, the small `.meta` volumes, pool
+// records and the pool-room rule.
+
+#include "cpi/cloud/storage.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <cstring>
 
-#include "cpi/cloud/libvirt_cloud.hpp"
 #include "cpi/cloud/meta_record.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/xml/volume_xml.hpp"
 
 namespace cpi::cloud {
-virStoragePool& LibvirtCloud::pool_handle() {
+virStoragePool& Storage::pool_handle() {
   if (m_pool) {
     return **m_pool;
   }
-  const auto& name = m_config.libvirt.storage_pool;
-  const auto& dir = m_config.libvirt.store_dir;
+  const auto& name = m_config.storage_pool;
+  const auto& dir = m_config.store_dir;
   auto found = m_hv.find_pool(name);
   if (!found) {
     spdlog::info("storage pool '{}' does not exist: creating it as a dir pool at '{}'", name, dir);
@@ -45,23 +47,23 @@ virStoragePool& LibvirtCloud::pool_handle() {
   return **m_pool;
 }
 
-virStoragePool& LibvirtCloud::pool() {
+virStoragePool& Storage::pool() {
   virStoragePool& found = pool_handle();
   if (!m_pool_active) {
-    require_active(found, m_config.libvirt.storage_pool);
+    require_active(found, m_config.storage_pool);
     m_pool_active = true;
   }
   return found;
 }
 
-void LibvirtCloud::require_active(virStoragePool& target, const std::string& name) {
+void Storage::require_active(virStoragePool& target, const std::string& name) {
   if (!m_hv.pool_info(target).active) {
     throw CloudError("storage pool '" + name +
                      "' is inactive: start it (virsh pool-start " + name + ") or set autostart");
   }
 }
 
-virt::Pool LibvirtCloud::require_active_pool(const std::string& name) {
+virt::Pool Storage::require_active_pool(const std::string& name) {
   auto found = m_hv.find_pool(name);
   if (!found) {
     throw CloudError("storage pool '" + name + "' does not exist on " + m_hv.uri());
@@ -72,11 +74,11 @@ virt::Pool LibvirtCloud::require_active_pool(const std::string& name) {
 
 // Lookups in the configured pool use its handle alone (pool_handle: its state is not read first):
 // only a lookup the pool refuses reads it, for the error.
-std::optional<LibvirtCloud::Located> LibvirtCloud::locate(const std::string& volume_name) {
+std::optional<Located> Storage::locate(const std::string& volume_name) {
   if (!m_names.is(volume_name, NameKind::disk) && !m_names.is(volume_name, NameKind::snapshot)) {
     throw CpiError("internal: locate(" + quote_text(volume_name) + ") is no disk or snapshot");
   }
-  const auto& configured = m_config.libvirt.storage_pool;
+  const auto& configured = m_config.storage_pool;
   virStoragePool& ours = pool_handle();
   if (auto volume =
           in_pool(ours, configured, [&] { return m_hv.find_volume(ours, volume_name); })) {
@@ -98,8 +100,8 @@ std::optional<LibvirtCloud::Located> LibvirtCloud::locate(const std::string& vol
   return std::nullopt;
 }
 
-std::string LibvirtCloud::not_on_this_host(const std::string& what) {
-  return what + " is not on " + m_hv.uri() + " (storage pool '" + m_config.libvirt.storage_pool +
+std::string Storage::not_on_this_host(const std::string& what) {
+  return what + " is not on " + m_hv.uri() + " (storage pool '" + m_config.storage_pool +
          "', or the pool its record names): it was deleted, or it lives on another libvirt host "
          "(with a cpi-config each host is its own cpi, and a call only sees the host its context "
          "names)";
@@ -108,6 +110,7 @@ std::string LibvirtCloud::not_on_this_host(const std::string& what) {
 namespace {
 
 constexpr std::uint64_t k_mib = 1024ULL * 1024ULL;
+constexpr std::uint64_t k_record_bytes = 4096;  // a pool record is one short JSON object
 
 std::string mib(std::uint64_t bytes) { return std::to_string(bytes / k_mib) + " MiB"; }
 
@@ -116,13 +119,13 @@ std::string mib(std::uint64_t bytes) { return std::to_string(bytes / k_mib) + " 
 // Thin provisioning: raw volumes need all of their growth free in the pool now; a qcow2 volume
 // (allocated as the guest writes) may be as large as the pool's whole capacity, never larger,
 // since it could never be filled (README "Disk sizes").
-void LibvirtCloud::require_room(virStoragePool& target, const std::string& pool_name,
-                                const std::vector<RoomNeed>& needs) {
+void Storage::require_room(virStoragePool& target, const std::string& pool_name,
+                           const std::vector<RoomNeed>& needs) {
   require_room(m_hv.pool_info(target), pool_name, needs);
 }
 
-void LibvirtCloud::require_room(const virt::PoolInfo& info, const std::string& pool_name,
-                                const std::vector<RoomNeed>& needs) {
+void Storage::require_room(const virt::PoolInfo& info, const std::string& pool_name,
+                           const std::vector<RoomNeed>& needs) {
   std::uint64_t raw_growth = 0;
   std::vector<const RoomNeed*> raw;
   for (const auto& need : needs) {
@@ -149,36 +152,36 @@ void LibvirtCloud::require_room(const virt::PoolInfo& info, const std::string& p
   }
 }
 
-bool LibvirtCloud::supports_backing_store(const std::string& pool_type) {
+bool Storage::supports_backing_store(const std::string& pool_type) {
   return pool_type == "dir" || pool_type == "fs" || pool_type == "netfs";
 }
 
-bool LibvirtCloud::pool_has_overlays(virStoragePool& target) {
+bool Storage::pool_has_overlays(virStoragePool& target) {
   return supports_backing_store(pool_facts(target).type);
 }
 
-xml::PoolFacts LibvirtCloud::pool_facts(virStoragePool& target) {
+xml::PoolFacts Storage::pool_facts(virStoragePool& target) {
   return xml::read_pool_xml(m_hv.pool_xml(target));
 }
 
-void LibvirtCloud::delete_if_exists(virStoragePool& target, const std::string& volume_name) {
+void Storage::delete_if_exists(virStoragePool& target, const std::string& volume_name) {
   if (auto volume = m_hv.find_volume(target, volume_name)) {
     m_hv.delete_volume(**volume);
     spdlog::info("deleted volume {}", volume_name);
   }
 }
 
-virt::Volume LibvirtCloud::upload_bytes(virStoragePool& target, const std::string& name,
-                                        const std::string& bytes, const std::string& mode) {
+virt::Volume Storage::upload_bytes(virStoragePool& target, const std::string& name,
+                                   const std::string& bytes, const std::string& mode) {
   virt::StringSource source{bytes};
   return upload_new_volume(
       target, xml::volume_xml({name, std::max<std::uint64_t>(bytes.size(), 512), "raw", mode}),
       name, source, bytes.size(), false);
 }
 
-virt::Volume LibvirtCloud::upload_new_volume(virStoragePool& target, const std::string& volume_xml,
-                                             const std::string& name, virt::ByteSource& source,
-                                             std::uint64_t length, bool sparse) {
+virt::Volume Storage::upload_new_volume(virStoragePool& target, const std::string& volume_xml,
+                                        const std::string& name, virt::ByteSource& source,
+                                        std::uint64_t length, bool sparse) {
   auto volume = m_hv.create_volume(target, volume_xml);
   try {
     m_hv.upload_volume(*volume, source, length, sparse);
@@ -193,8 +196,8 @@ virt::Volume LibvirtCloud::upload_new_volume(virStoragePool& target, const std::
   return volume;
 }
 
-nlohmann::json LibvirtCloud::read_meta(virStoragePool& target, const std::string& name) {
-  const auto meta_name = meta_volume(name);
+nlohmann::json Storage::read_meta(virStoragePool& target, const std::string& name) {
+  const auto meta_name = m_names.meta(name);
   auto volume = m_hv.find_volume(target, meta_name);
   if (!volume) return nlohmann::json::object();
   const auto decoded = decode_meta(m_hv.download_volume(**volume, k_meta_volume_bytes));
@@ -205,9 +208,9 @@ nlohmann::json LibvirtCloud::read_meta(virStoragePool& target, const std::string
 }
 
 // Crash-safe (meta_record.hpp): the new record goes into the slot that does not hold the newest.
-void LibvirtCloud::write_meta(virStoragePool& target, const std::string& name,
-                              const nlohmann::json& meta) {
-  const auto meta_name = meta_volume(name);
+void Storage::write_meta(virStoragePool& target, const std::string& name,
+                         const nlohmann::json& meta) {
+  const auto meta_name = m_names.meta(name);
   auto volume = m_hv.find_volume(target, meta_name);
   std::string old_bytes;
   if (volume) {
@@ -224,6 +227,28 @@ void LibvirtCloud::write_meta(virStoragePool& target, const std::string& name,
   }
   virt::StringSource source{bytes};
   m_hv.upload_volume(**volume, source, bytes.size(), false);
+}
+
+std::optional<std::string> Storage::recorded_pool(const std::string& volume_name) {
+  const std::string record = m_names.pool_record(volume_name);
+  const auto cid = m_names.parse(volume_name)->cid;
+  virStoragePool& ours = pool_handle();
+  auto volume =
+      in_pool(ours, m_config.storage_pool, [&] { return m_hv.find_volume(ours, record); });
+  if (!volume) return std::nullopt;
+  auto found = read_pool_record_json(m_hv.download_volume(**volume, k_record_bytes), cid);
+  if (!found) spdlog::warn("'{}' is not a pool record of {}; ignoring it", record, cid);
+  return found;
+}
+
+void Storage::write_pool_record(const std::string& volume_name, const std::string& pool_name) {
+  const std::string record = m_names.pool_record(volume_name);
+  const auto cid = m_names.parse(volume_name)->cid;
+  upload_bytes(pool(), record, pool_record_json(cid, pool_name), "0600");
+}
+
+void Storage::remove_pool_record(const std::string& volume_name) {
+  delete_if_exists(pool(), m_names.pool_record(volume_name));
 }
 
 }  // namespace cpi::cloud

@@ -79,13 +79,13 @@ nlohmann::json LibvirtCloud::attach_disk(const VmCid& vm, const DiskCid& disk, i
   const std::string disk_name = object_name(disk.value);
   util::FileLock vm_lock{m_names.vm_lock(vm)};
   util::FileLock disk_lock{m_names.disk_lock(disk)};
-  auto located = locate(disk_name);
+  auto located = m_storage.locate(disk_name);
   if (!located) {
-    throw DiskNotFound("attach_disk: " + not_on_this_host("disk '" + disk.value + "'") +
+    throw DiskNotFound("attach_disk: " + m_storage.not_on_this_host("disk '" + disk.value + "'") +
                        "; vm '" + vm.value + "' can only get a disk of its own host");
   }
   const auto ref = disk_ref(disk, *located);
-  auto meta = read_meta(*located->pool, disk_name);
+  auto meta = m_storage.read_meta(*located->pool, disk_name);
   remove_partial_snapshot(*located, disk_name, meta);
   require_free_for(vm, disk, *located, ref, meta);
   return m_kind->attach(*domain, vm, disk, *located, ref, meta, api_version);
@@ -107,7 +107,7 @@ void LibvirtCloud::undo_attach(virDomain& domain, const VmCid& vm, const DiskCid
     }
   }
   try {  // the record follows what the definitions say now (a live unplug may still be pending)
-    auto meta = read_meta(*located.pool, ref.volume);
+    auto meta = m_storage.read_meta(*located.pool, ref.volume);
     meta["attaching"] = vm.value;
     reconcile_record(located, ref, meta);
   } catch (const std::exception& e) {
@@ -127,11 +127,11 @@ void LibvirtCloud::detach_disk(const VmCid& vm, const DiskCid& disk, int api_ver
   util::FileLock lock{m_names.vm_lock(vm)};  // one device change per VM at a time
   const std::string disk_name = object_name(disk.value);
   util::FileLock disk_lock{m_names.disk_lock(disk)};
-  auto located = locate(disk_name);
+  auto located = m_storage.locate(disk_name);
   DiskRef ref{disk.value, "", disk_name, ""};
   if (located) {
     ref = disk_ref(disk, *located);
-    auto meta = read_meta(*located->pool, disk_name);
+    auto meta = m_storage.read_meta(*located->pool, disk_name);
     remove_partial_snapshot(*located, disk_name, meta);  // a copy job of a killed snapshot
   }
   m_kind->detach(*domain, vm, disk, located, ref, api_version);
@@ -144,7 +144,7 @@ void LibvirtCloud::detach_settle(virDomain& domain, const VmCid& vm, const DiskC
                                  std::optional<Located>& located, const DiskRef& ref,
                                  int api_version) {
   if (located) {
-    auto meta = read_meta(*located->pool, ref.volume);
+    auto meta = m_storage.read_meta(*located->pool, ref.volume);
     reconcile_record(*located, ref, meta);
   }
   if (api_version < 2) rewrite_config_drive(domain, vm, disk.value, nullptr);
@@ -164,7 +164,7 @@ std::vector<DiskCid> LibvirtCloud::get_disks(const VmCid& vm) {
 // needed) and swap the CD-ROM media so the guest sees the new content.
 void LibvirtCloud::rewrite_config_drive(virDomain& domain, const VmCid& vm,
                                         const std::string& disk, const nlohmann::json& hint) {
-  virStoragePool& target = pool();
+  virStoragePool& target = m_storage.pool();
   const std::string name = config_volume(vm);
   auto volume = m_hv.find_volume(target, name);
   if (!volume) throw CloudError("config drive volume '" + name + "' is missing");
@@ -210,7 +210,7 @@ nlohmann::json LibvirtCloud::MachineVms::attach(virDomain& domain, const VmCid& 
   if (const auto* existing = find_serial(facts, disk.value)) {
     if (meta.value("attached_to", "") != vm.value) {
       meta["attached_to"] = vm.value;
-      m_cloud.write_meta(*located.pool, disk_name, meta);
+      m_cloud.m_storage.write_meta(*located.pool, disk_name, meta);
     }
     spdlog::info("disk {} is already attached to {} as {}", disk.value, vm.value, existing->target);
     return m_cloud.disk_hint(disk.value, existing->bus, existing->target);
@@ -227,7 +227,7 @@ nlohmann::json LibvirtCloud::MachineVms::attach(virDomain& domain, const VmCid& 
   xml::DiskDevice device{located.pool_name, disk_name, volume.format.empty() ? "raw" : volume.format,
                          xml::next_target(bus, used), bus, disk.value, false};
   meta["attaching"] = vm.value;
-  m_cloud.write_meta(*located.pool, disk_name, meta);
+  m_cloud.m_storage.write_meta(*located.pool, disk_name, meta);
   util::stop_point("attach:after-intent");
   const auto hint = m_cloud.disk_hint(disk.value, bus, device.target);
   try {
@@ -235,7 +235,7 @@ nlohmann::json LibvirtCloud::MachineVms::attach(virDomain& domain, const VmCid& 
     util::stop_point("attach:after-hotplug");
     meta.erase("attaching");
     meta["attached_to"] = vm.value;
-    m_cloud.write_meta(*located.pool, disk_name, meta);
+    m_cloud.m_storage.write_meta(*located.pool, disk_name, meta);
     util::stop_point("attach:after-record");
     if (api_version < 2) m_cloud.rewrite_config_drive(domain, vm, disk.value, hint);
   } catch (...) {
@@ -265,9 +265,9 @@ void LibvirtCloud::MachineVms::detach(virDomain& domain, const VmCid& vm, const 
     throw DiskNotAttached("disk '" + disk.value + "' is not attached to vm '" + vm.value + "'");
   }
   if (located) {
-    auto meta = m_cloud.read_meta(*located->pool, disk_name);
+    auto meta = m_cloud.m_storage.read_meta(*located->pool, disk_name);
     meta["detaching"] = vm.value;
-    m_cloud.write_meta(*located->pool, disk_name, meta);
+    m_cloud.m_storage.write_meta(*located->pool, disk_name, meta);
   }
   util::stop_point("detach:after-intent");
   const xml::Flavour& flavour = *m_cloud.m_flavour;

@@ -97,12 +97,12 @@ void LibvirtCloud::require_disks_here(const std::vector<DiskCid>& disks) {
                                  "attach it",
                              false);
     }
-    if (!locate(object_name(disk.value))) {
-      throw VmCreationFailed("create_vm: disk_cids: " +
-                                 not_on_this_host("disk '" + disk.value + "'") +
-                                 "; the VM would be made where it cannot attach the disk. Deploy "
-                                 "the instance to the AZ (cpi) of the host that holds the disk",
-                             false);
+    if (!m_storage.locate(object_name(disk.value))) {
+      throw VmCreationFailed(
+          "create_vm: disk_cids: " + m_storage.not_on_this_host("disk '" + disk.value + "'") +
+              "; the VM would be made where it cannot attach the disk. Deploy "
+              "the instance to the AZ (cpi) of the host that holds the disk",
+          false);
     }
   }
 }
@@ -121,7 +121,7 @@ CreatedVm LibvirtCloud::create_vm(const VmRequest& request) {
   const VmCid cid = new_vm_cid();
   util::Rollback rollback;
   try {
-    virStoragePool& target = pool();
+    virStoragePool& target = m_storage.pool();
     require_disks_here(request.disk_cids);
     auto stemcell = require_stemcell(target, request.stemcell);
     const auto stemcell_facts = xml::read_volume_xml(m_hv.volume_xml(*stemcell));
@@ -281,7 +281,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
   util::FileLock vm_lock{m_names.vm_lock(cid)};
   xml::DomainFacts facts;  // the persistent definition: our mark, facts and disks in one read
   auto domain = find_our_domain(cid, facts);
-  virStoragePool& target = pool();
+  virStoragePool& target = m_storage.pool();
   std::string stemcell;
   if (domain) {
     stemcell = facts_json(facts.facts).value("stemcell", "");
@@ -305,11 +305,11 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
       if (is_disk_cid(disk.serial)) {
         try {
           util::FileLock disk_lock{m_names.disk_lock({disk.serial})};
-          if (auto located = locate(object_name(disk.serial))) {
-            auto meta = read_meta(*located->pool, object_name(disk.serial));
+          if (auto located = m_storage.locate(object_name(disk.serial))) {
+            auto meta = m_storage.read_meta(*located->pool, object_name(disk.serial));
             if (meta.value("attached_to", "") == cid.value) {
               meta.erase("attached_to");
-              write_meta(*located->pool, object_name(disk.serial), meta);
+              m_storage.write_meta(*located->pool, object_name(disk.serial), meta);
             }
           }
         } catch (const std::exception& e) {
@@ -323,7 +323,7 @@ void LibvirtCloud::delete_vm(const VmCid& cid) {
   }
   for (const auto& volume : {root_volume(cid), ephemeral_volume(cid), config_volume(cid),
                              meta_volume(config_volume(cid))}) {
-    delete_if_exists(target, volume);
+    m_storage.delete_if_exists(target, volume);
   }
   vm_lock.remove();  // no longer needed; removed while held (util/file_lock.hpp)
   if (!stemcell.empty()) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cpi/cloud/meta_record.hpp"
+#include "cpi/cloud/storage.hpp"
 #include "cpi/errors.hpp"
 #include "cpi/xml/volume_xml.hpp"
 #include "support/test_driver.hpp"
@@ -39,10 +40,10 @@ class PoolsTest : public TestDriver {
 
 TEST(PoolTypeTest, BackingStoresOnlyOnFileBasedPools) {
   for (const std::string type : {"dir", "fs", "netfs"}) {
-    EXPECT_TRUE(cloud::LibvirtCloud::supports_backing_store(type)) << type;
+    EXPECT_TRUE(cloud::Storage::supports_backing_store(type)) << type;
   }
   for (const std::string type : {"logical", "disk", "iscsi", "rbd", "zfs", ""}) {
-    EXPECT_FALSE(cloud::LibvirtCloud::supports_backing_store(type)) << type;
+    EXPECT_FALSE(cloud::Storage::supports_backing_store(type)) << type;
   }
 }
 
