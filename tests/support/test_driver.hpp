@@ -166,6 +166,16 @@ class TestDriver : public ::testing::Test {
     return pool;
   }
 
+  // A 1 MiB raw volume `name` made in pool `pool_name` with the raw API, not through the CPI.
+  void make_volume(const std::string& name, const std::string& pool_name) {
+    const std::string xml = "<volume><name>" + name +
+                            "</name><capacity>1048576</capacity><target><format type='raw'/>"
+                            "</target></volume>";
+    auto p = pool(pool_name);
+    virt::Volume volume{virStorageVolCreateXML(p.get(), xml.c_str(), 0)};
+    ASSERT_TRUE(volume) << name;
+  }
+
   std::vector<std::string> volume_names(const std::string& pool_name = k_pool) {
     auto p = pool(pool_name);
     virStorageVolPtr* list = nullptr;

@@ -119,15 +119,6 @@ class KindsTest : public DiskFixture, public ::testing::WithParamInterface<std::
     ASSERT_TRUE(domain) << name;
   }
 
-  void make_volume(const std::string& name, const std::string& pool_name) {
-    const std::string xml = "<volume><name>" + name +
-                            "</name><capacity>1048576</capacity><target><format type='raw'/>"
-                            "</target></volume>";
-    auto p = pool(pool_name);
-    virt::Volume volume{virStorageVolCreateXML(p.get(), xml.c_str(), 0)};
-    ASSERT_TRUE(volume) << name;
-  }
-
   // Everything a call could change: each domain's persistent definition, each volume's XML
   // and the bytes stored in it, in every pool.
   std::map<std::string, std::string> state() {

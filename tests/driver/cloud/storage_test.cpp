@@ -33,15 +33,6 @@ class StorageTest : public TestDriver {
     ASSERT_EQ(virStoragePoolCreate(p.get(), 0), 0) << name;
   }
 
-  void make_volume(const std::string& name, const std::string& pool_name) {
-    const std::string xml = "<volume><name>" + name +
-                            "</name><capacity>1048576</capacity><target><format type='raw'/>"
-                            "</target></volume>";
-    auto p = pool(pool_name);
-    virt::Volume v{virStorageVolCreateXML(p.get(), xml.c_str(), 0)};
-    ASSERT_TRUE(v) << name;
-  }
-
   static std::string pool_of(const cloud::Located& located) {
     return virStoragePoolGetName(located.pool.get());
   }
