@@ -101,6 +101,9 @@ class LibvirtCloud final : public Cloud {
   // Whether `cid` is a CID of `kind`. Throws CpiError naming what it is when it is a name of
   // ours of another kind (nothing touched); false when no grammar of ours matches it.
   bool check_cid(const char* method, NameKind kind, const std::string& cid) const;
+  // The delete methods' check_cid: false, logged as "nothing to delete", for a CID that no
+  // grammar of ours matches (the delete succeeds as for an object already gone).
+  bool deletable(const char* method, NameKind kind, const std::string& cid) const;
   // The domain of `cid` when it exists and carries our metadata namespace (create_vm writes
   // it); nullopt when absent; CpiError for a domain of that name without it (not ours). Two
   // calls: the lookup and our metadata, whose facts go to `facts` when given.

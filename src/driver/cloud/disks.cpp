@@ -87,11 +87,7 @@ DiskCid LibvirtCloud::create_disk(std::int64_t size_mib, const nlohmann::json& c
 // Refuses while any domain's definition holds the volume (a scan: domains_holding), whatever
 // the record says; touches nothing then.
 void LibvirtCloud::delete_disk(const DiskCid& cid) {
-  if (!check_cid("delete_disk", NameKind::disk, cid.value)) {
-    spdlog::info("delete_disk: {} is no disk CID of this CPI: nothing to delete",
-                 quote_text(cid.value));
-    return;
-  }
+  if (!deletable("delete_disk", NameKind::disk, cid.value)) return;
   const std::string name = object_name(cid.value);
   util::FileLock lock{m_names.disk_lock(cid)};
   auto located = m_storage.locate(name);
@@ -477,11 +473,7 @@ std::optional<std::string> LibvirtCloud::finish_interrupted_snapshot(
 }
 
 void LibvirtCloud::delete_snapshot(const SnapshotCid& cid) {
-  if (!check_cid("delete_snapshot", NameKind::snapshot, cid.value)) {
-    spdlog::info("delete_snapshot: {} is no snapshot CID of this CPI: nothing to delete",
-                 quote_text(cid.value));
-    return;
-  }
+  if (!deletable("delete_snapshot", NameKind::snapshot, cid.value)) return;
   const std::string name = object_name(cid.value);
   auto located = m_storage.locate(name);
   if (!located) {

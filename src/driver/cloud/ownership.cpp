@@ -20,6 +20,13 @@ bool LibvirtCloud::check_cid(const char* method, NameKind kind, const std::strin
                  ", not a " + kind_name(kind) + " CID; nothing was touched");
 }
 
+bool LibvirtCloud::deletable(const char* method, NameKind kind, const std::string& cid) const {
+  if (check_cid(method, kind, cid)) return true;
+  spdlog::info("{}: {} is no {} CID of this CPI: nothing to delete", method, quote_text(cid),
+               kind_name(kind));
+  return false;
+}
+
 namespace {
 
 [[noreturn]] void refuse_foreign(const std::string& name) {

@@ -48,11 +48,7 @@ virt::Volume LibvirtCloud::require_stemcell(virStoragePool& target, const Stemce
 // them at their next start. A stemcell still in use is only marked deleted (in its .meta
 // volume) and removed by delete_vm once its last VM is gone.
 void LibvirtCloud::delete_stemcell(const StemcellCid& cid) {
-  if (!check_cid("delete_stemcell", NameKind::stemcell, cid.value)) {
-    spdlog::info("delete_stemcell: {} is no stemcell CID of this CPI: nothing to delete",
-                 quote_text(cid.value));
-    return;
-  }
+  if (!deletable("delete_stemcell", NameKind::stemcell, cid.value)) return;
   const std::string name = object_name(cid.value);
   virStoragePool& target = m_storage.pool();
   auto volume = m_hv.find_volume(target, name);

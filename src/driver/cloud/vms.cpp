@@ -270,11 +270,7 @@ virt::Domain LibvirtCloud::define_and_start(const NewVm& vm, util::Rollback& rol
 }
 
 void LibvirtCloud::delete_vm(const VmCid& cid) {
-  if (!check_cid("delete_vm", NameKind::vm, cid.value)) {
-    spdlog::info("delete_vm: {} is no vm CID of this CPI: nothing to delete",
-                 quote_text(cid.value));
-    return;
-  }
+  if (!deletable("delete_vm", NameKind::vm, cid.value)) return;
   const std::string name = object_name(cid.value);
   // The VM's lock first (then its disks', as attach and detach take them): an attach or detach
   // under way on this VM finishes before the domain goes, and none starts while it goes.
