@@ -1,6 +1,10 @@
+// The handlers of the disk and snapshot methods. Each reads every argument before it opens the
+// cloud (Call::cloud()), so a request with a bad argument is refused without a connection.
+
 #include <spdlog/spdlog.h>
 
 #include "cpi/actions/call.hpp"
+#include "cpi/cloud/libvirt_cloud.hpp"
 
 namespace cpi::actions {
 
@@ -17,13 +21,16 @@ nlohmann::json create_disk(Call& call) {
   return cid.value;
 }
 
+// delete_disk(disk_cid) -> null; succeeds when it is already gone; refuses an attached disk.
 nlohmann::json delete_disk(Call& call) {
-  call.cloud().delete_disk({call.cid_arg(0, "disk_cid")});
+  const cloud::DiskCid cid{call.cid_arg(0, "disk_cid")};
+  call.cloud().delete_disk(cid);
   return nullptr;
 }
 
 nlohmann::json has_disk(Call& call) {
-  return call.cloud().has_disk({call.cid_arg(0, "disk_cid")});
+  const cloud::DiskCid cid{call.cid_arg(0, "disk_cid")};
+  return call.cloud().has_disk(cid);
 }
 
 // attach_disk(vm_cid, disk_cid): api_version 1 -> null; 2 -> the disk hint.
@@ -39,13 +46,16 @@ nlohmann::json attach_disk(Call& call) {
 
 nlohmann::json detach_disk(Call& call) {
   const cloud::VmCid vm{call.cid_arg(0, "vm_cid")};
-  call.cloud().detach_disk(vm, {call.cid_arg(1, "disk_cid")}, call.api_version());
+  const cloud::DiskCid disk{call.cid_arg(1, "disk_cid")};
+  call.cloud().detach_disk(vm, disk, call.api_version());
   return nullptr;
 }
 
+// get_disks(vm_cid) -> the persistent disks attached, [] when none.
 nlohmann::json get_disks(Call& call) {
+  const cloud::VmCid vm{call.cid_arg(0, "vm_cid")};
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& cid : call.cloud().get_disks({call.cid_arg(0, "vm_cid")})) {
+  for (const auto& cid : call.cloud().get_disks(vm)) {
     out.push_back(cid.value);
   }
   return out;
@@ -53,24 +63,28 @@ nlohmann::json get_disks(Call& call) {
 
 nlohmann::json resize_disk(Call& call) {
   const cloud::DiskCid cid{call.cid_arg(0, "disk_cid")};
-  const auto new_size = call.int_arg(1, "new_size", 1);  // decoded before the cloud opens
+  const auto new_size = call.int_arg(1, "new_size", 1);
   call.cloud().resize_disk(cid, new_size);
   return nullptr;
 }
 
 nlohmann::json set_disk_metadata(Call& call) {
   const cloud::DiskCid cid{call.cid_arg(0, "disk_cid")};
-  call.cloud().set_disk_metadata(cid, call.object_arg(1, "metadata"));
+  const auto metadata = call.object_arg(1, "metadata");
+  call.cloud().set_disk_metadata(cid, metadata);
   return nullptr;
 }
 
 nlohmann::json snapshot_disk(Call& call) {
   const cloud::DiskCid cid{call.cid_arg(0, "disk_cid")};
-  return call.cloud().snapshot_disk(cid, call.object_arg(1, "metadata")).value;
+  const auto metadata = call.object_arg(1, "metadata");
+  return call.cloud().snapshot_disk(cid, metadata).value;
 }
 
+// delete_snapshot(snapshot_cid) -> null; succeeds when it is already gone.
 nlohmann::json delete_snapshot(Call& call) {
-  call.cloud().delete_snapshot({call.cid_arg(0, "snapshot_cid")});
+  const cloud::SnapshotCid cid{call.cid_arg(0, "snapshot_cid")};
+  call.cloud().delete_snapshot(cid);
   return nullptr;
 }
 
