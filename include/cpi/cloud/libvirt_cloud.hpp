@@ -106,6 +106,21 @@ class LibvirtCloud final {
     return m_names.incomplete_marker(name);
   }
 
+  // --- The building blocks a handler may do a method's steps with, besides the methods above
+  // (docs/architecture.md, "How to add a CPI method").
+  // ownership.cpp: whether `cid` is a CID of `kind`. Throws CpiError naming what it is when it
+  // is a name of ours of another kind (nothing touched); false when no grammar of ours matches.
+  bool check_cid(const char* method, NameKind kind, const std::string& cid) const;
+  // The delete methods' check_cid: false, logged as "nothing to delete", for a CID that no
+  // grammar of ours matches (the delete succeeds as for an object already gone).
+  bool deletable(const char* method, NameKind kind, const std::string& cid) const;
+  // The pools, volume lookup (locate: only where this CPI puts its volumes) and records.
+  Storage& storage() { return m_storage; }
+  // libvirt, through the seam every call goes through (virt/hypervisor.hpp).
+  virt::Hypervisor& hypervisor() { return m_hv; }
+  // The call's config (the request context's overrides applied).
+  const config::Config& config() const { return m_config; }
+
   // A persistent disk as domain definitions may name it (attachment.cpp).
   struct DiskRef {
     std::string cid;        // the serial
@@ -121,13 +136,7 @@ class LibvirtCloud final {
   class MachineVms;
   class ContainerVms;
 
-  // ownership.cpp: kind checks, our domains.
-  // Whether `cid` is a CID of `kind`. Throws CpiError naming what it is when it is a name of
-  // ours of another kind (nothing touched); false when no grammar of ours matches it.
-  bool check_cid(const char* method, NameKind kind, const std::string& cid) const;
-  // The delete methods' check_cid: false, logged as "nothing to delete", for a CID that no
-  // grammar of ours matches (the delete succeeds as for an object already gone).
-  bool deletable(const char* method, NameKind kind, const std::string& cid) const;
+  // ownership.cpp: our domains.
   // The domain of `cid` when it exists and carries our metadata namespace (create_vm writes
   // it); nullopt when absent; CpiError for a domain of that name without it (not ours). Two
   // calls: the lookup and our metadata, whose facts go to `facts` when given.
