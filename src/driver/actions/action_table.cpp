@@ -27,6 +27,7 @@ nlohmann::json resize_disk(Call& call);
 nlohmann::json set_disk_metadata(Call& call);
 nlohmann::json snapshot_disk(Call& call);
 nlohmann::json delete_snapshot(Call& call);
+nlohmann::json update_disk(Call& call);
 
 const ActionTable& driver_actions() {
   static const ActionTable table{
@@ -48,6 +49,7 @@ const ActionTable& driver_actions() {
       {"set_disk_metadata", {&set_disk_metadata, {"disk_cid", "metadata"}}},
       {"set_vm_metadata", {&set_vm_metadata, {"vm_cid", "metadata"}}},
       {"snapshot_disk", {&snapshot_disk, {"disk_cid"}}},
+      {"update_disk", {&update_disk, {"disk_cid", "new_size", "cloud_properties"}}},
   };
   return table;
 }

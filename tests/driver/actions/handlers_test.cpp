@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cpi/rpc/dispatcher.hpp"
+
 #include "support/disk_fixture.hpp"
 #include "support/temp_dir.hpp"
 
@@ -28,8 +29,8 @@ class HandlersTest : public DiskFixture {
         {"libvirt", {{"uri", "test:///default"}, {"storage_pool", k_pool}, {"network", "default"}}},
         {"agent", {{"mbus", k_mbus}}},
         {"log_level", "warn"}};
-    std::filesystem::permissions(m_config_file, std::filesystem::perms::owner_read |
-                                                    std::filesystem::perms::owner_write);
+    std::filesystem::permissions(
+        m_config_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
   void TearDown() override {
     m_dir.reset();
@@ -46,7 +47,8 @@ class HandlersTest : public DiskFixture {
       ++m_opened;
       return std::make_shared<cloud::LibvirtCloud>(fake(), effective);
     };
-    json request{{"method", method}, {"arguments", arguments}, {"context", {{"director_uuid", "d"}}}};
+    json request{
+        {"method", method}, {"arguments", arguments}, {"context", {{"director_uuid", "d"}}}};
     if (api_version > 0) request["api_version"] = api_version;
     return json::parse(rpc::dispatch(request.dump(), options));
   }
@@ -58,8 +60,8 @@ class HandlersTest : public DiskFixture {
 
   json create_vm_args(const cloud::StemcellCid& stemcell) {
     const auto request = vm_request(stemcell);
-    return {request.agent_id, stemcell.value, request.cloud_properties, request.networks,
-            nullptr, request.env};
+    return {request.agent_id, stemcell.value, request.cloud_properties,
+            request.networks, nullptr,        request.env};
   }
 
   std::unique_ptr<TempDir> m_dir;
@@ -120,7 +122,8 @@ TEST_F(HandlersTest, StemcellsThroughTheirHandlers) {
   const auto stemcell = result_of("create_stemcell", {shared_image(), json::object()});
   ASSERT_TRUE(stemcell.is_string()) << stemcell;
   EXPECT_TRUE(result_of("delete_stemcell", json::array({stemcell})).is_null());
-  EXPECT_TRUE(result_of("delete_stemcell", json::array({stemcell})).is_null()) << "already gone: success";
+  EXPECT_TRUE(result_of("delete_stemcell", json::array({stemcell})).is_null())
+      << "already gone: success";
 }
 
 TEST_F(HandlersTest, ErrorsKeepTheirBoshType) {
@@ -139,6 +142,90 @@ TEST_F(HandlersTest, ErrorsKeepTheirBoshType) {
   const auto wrong_kind = respond("delete_disk", {vm.value});
   EXPECT_EQ(wrong_kind["error"]["type"], "Bosh::Clouds::CpiError") << wrong_kind;
   EXPECT_TRUE(cloud().has_vm(vm)) << "a VM CID given as a disk touches nothing";
+}
+
+// --- update_disk: a handler that does its steps with the cloud's building blocks
+
+TEST_F(HandlersTest, UpdateDiskGrowsTheDiskInPlaceAndKeepsItsCid) {
+  const auto disk = new_disk(64);
+  EXPECT_TRUE(result_of("update_disk", {disk.value, 128, json::object()}).is_null())
+      << "null: the CID stays";
+  EXPECT_EQ(capacity_of(disk.value), 128ULL << 20U);
+  EXPECT_EQ(result_of("has_disk", {disk.value}), true);
+
+  fake().reset_calls();
+  EXPECT_TRUE(result_of("update_disk", {disk.value, 128, {{"format", "qcow2"}}}).is_null());
+  EXPECT_EQ(fake().mutating_calls(), 0) << "the size it has: nothing to change";
+}
+
+TEST_F(HandlersTest, UpdateDiskWithPropertiesTheDiskHasGrowsIt) {
+  define_other_pool();
+  const auto disk = new_disk(64, {{"storage_pool", k_other_pool}, {"format", "raw"}});
+  EXPECT_TRUE(
+      result_of("update_disk", {disk.value, 96, {{"storage_pool", k_other_pool}, {"type", "raw"}}})
+          .is_null());
+  auto grown = volume(disk.value, k_other_pool);
+  EXPECT_EQ(fake().volume_info(*grown).capacity, 96ULL << 20U);
+}
+
+TEST_F(HandlersTest, UpdateDiskThatCannotBeDoneInPlaceIsNotSupportedAndTouchesNothing) {
+  define_other_pool();
+  const auto disk = new_disk(64);  // qcow2 in the configured pool
+  struct Case {
+    json arguments;
+    const char* message;
+  };
+  for (const auto& c :
+       {Case{{disk.value, 32, json::object()},
+             "has 64 MiB; shrinking it to 32 MiB is not supported"},
+        Case{{disk.value, 128, {{"storage_pool", k_other_pool}}},
+             "is in storage pool 'default-pool'; cloud_properties name "
+             "'other-pool'"},
+        Case{{disk.value, 128, {{"format", "raw"}}}, "is qcow2; cloud_properties ask for raw"}}) {
+    fake().reset_calls();
+    const auto r = respond("update_disk", c.arguments);
+    EXPECT_EQ(r["error"]["type"], "Bosh::Clouds::NotSupported") << r;
+    EXPECT_NE(r["error"].value("message", "").find(c.message), std::string::npos) << r;
+    EXPECT_EQ(fake().mutating_calls(), 0) << r;
+    EXPECT_EQ(capacity_of(disk.value), 64ULL << 20U);
+  }
+}
+
+TEST_F(HandlersTest, UpdateDiskActsOnlyOnADiskOfThisCpi) {
+  const auto vm = new_vm();
+  const auto disk = new_disk(64);
+  const auto snapshot = cloud().snapshot_disk(disk, json::object());
+  fake().reset_calls();
+  for (const auto& cid : {vm.value, snapshot.value}) {
+    const auto r = respond("update_disk", {cid, 128, json::object()});
+    EXPECT_EQ(r["error"]["type"], "Bosh::Clouds::CpiError") << cid << ": " << r;
+  }
+  for (const auto& cid : {std::string{"not-a-cid"}, cloud::new_disk_cid().value}) {
+    const auto r = respond("update_disk", {cid, 128, json::object()});
+    EXPECT_EQ(r["error"]["type"], "Bosh::Clouds::DiskNotFound") << cid << ": " << r;
+  }
+  EXPECT_EQ(fake().mutating_calls(), 0);
+  EXPECT_TRUE(cloud().has_vm(vm));
+  EXPECT_EQ(capacity_of(disk.value), 64ULL << 20U);
+
+  const auto bad = respond("update_disk", {disk.value, 128, {{"format", "vmdk"}}});
+  EXPECT_EQ(bad["error"]["type"], "Bosh::Clouds::CpiError") << "bad properties: " << bad;
+  EXPECT_EQ(m_opened, 4) << "bad properties are refused before the cloud opens";
+}
+
+TEST_F(HandlersTest, UpdateDiskFailingAtEveryStepLeavesTheDiskAsItWas) {
+  const auto disk = new_disk(64);
+  const int steps = count_mutating_calls([&] {
+    result_of("update_disk", {disk.value, 96, json::object()});
+  });
+  const auto grown = capacity_of(disk.value);
+  EXPECT_EQ(grown, 96ULL << 20U);
+  for_each_failing_step(steps, [&](int step) {
+    const auto r = respond("update_disk", {disk.value, 128 + step, json::object()});
+    EXPECT_EQ(r["error"]["type"], "Bosh::Clouds::CloudError") << r;
+    EXPECT_EQ(capacity_of(disk.value), grown) << "step " << step;
+  });
+  EXPECT_EQ(result_of("has_disk", {disk.value}), true);
 }
 
 }  // namespace
