@@ -60,7 +60,8 @@ void validate_properties(std::string_view request) {
   try {
     if (*method == "create_vm") {
       cpi::cloud::parse_vm_props(object_at(2));
-      for (const auto& [name, network] : object_at(3).items()) {
+      const json networks = object_at(3);  // items() does not keep a temporary alive
+      for (const auto& [name, network] : networks.items()) {
         if (network.is_object()) {
           cpi::cloud::parse_network_props(name, network.value("cloud_properties", json()));
         }
