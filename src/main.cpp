@@ -1,5 +1,6 @@
 // cpi: reads one CPI request on stdin, writes one JSON response on stdout, logs to stderr.
 // `cpi doctor|inspect|cleanup` are operator tools (cpi/tools/cli.hpp), run by the driver module.
+// Requests for methods that need libvirt are answered by the driver module too.
 
 #include <CLI/CLI.hpp>
 
@@ -9,7 +10,9 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 
+#include "cpi/actions/action_table.hpp"
 #include "cpi/cloud/driver_loader.hpp"
 #include "cpi/rpc/dispatcher.hpp"
 #include "cpi/tools/cli.hpp"
@@ -36,9 +39,14 @@ int main(int argc, char** argv) {
 
   std::string input{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
 
+  // info and the other methods that need no libvirt are answered here; every other request
+  // goes, as text, to the driver module (docs/architecture.md, "Two binaries").
   cpi::rpc::DispatchOptions options;
   if (config_path) options.config_path = *config_path;
-  options.cloud_factory = cpi::cloud::driver_module_factory();
+  options.tables = {&cpi::actions::local_actions()};
+  options.forward = [&options](std::string_view request) {
+    return cpi::cloud::dispatch_in_driver_module(request, options.config_path);
+  };
 
   const std::string response = cpi::rpc::dispatch(input, options);
   std::fwrite(response.data(), 1, response.size(), stdout);

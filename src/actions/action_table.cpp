@@ -2,56 +2,17 @@
 
 namespace cpi::actions {
 
-// The handlers, by the file under src/actions/ that holds them.
 // info.cpp
 nlohmann::json info(Call& call);
 nlohmann::json calculate_vm_cloud_properties(Call& call);
 nlohmann::json current_vm_id(Call& call);
-// stemcells.cpp
-nlohmann::json create_stemcell(Call& call);
-nlohmann::json delete_stemcell(Call& call);
-// vms.cpp
-nlohmann::json create_vm(Call& call);
-nlohmann::json delete_vm(Call& call);
-nlohmann::json has_vm(Call& call);
-nlohmann::json reboot_vm(Call& call);
-nlohmann::json set_vm_metadata(Call& call);
-// disks.cpp
-nlohmann::json create_disk(Call& call);
-nlohmann::json delete_disk(Call& call);
-nlohmann::json has_disk(Call& call);
-nlohmann::json attach_disk(Call& call);
-nlohmann::json detach_disk(Call& call);
-nlohmann::json get_disks(Call& call);
-nlohmann::json resize_disk(Call& call);
-nlohmann::json set_disk_metadata(Call& call);
-nlohmann::json snapshot_disk(Call& call);
-nlohmann::json delete_snapshot(Call& call);
 
-const ActionTable& action_table() {
+const ActionTable& local_actions() {
   static const ActionTable table{
-      {"attach_disk", {&attach_disk, {"vm_cid", "disk_cid"}}},
       {"calculate_vm_cloud_properties",
        {&calculate_vm_cloud_properties, {"desired_instance_size"}}},
-      {"create_disk", {&create_disk, {"size", "cloud_properties"}}},
-      {"create_stemcell", {&create_stemcell, {"image_path", "cloud_properties"}}},
-      {"create_vm",
-       {&create_vm, {"agent_id", "stemcell_cid", "cloud_properties", "networks"}}},
       {"current_vm_id", {&current_vm_id, {}}},
-      {"delete_disk", {&delete_disk, {"disk_cid"}}},
-      {"delete_snapshot", {&delete_snapshot, {"snapshot_cid"}}},
-      {"delete_stemcell", {&delete_stemcell, {"stemcell_cid"}}},
-      {"delete_vm", {&delete_vm, {"vm_cid"}}},
-      {"detach_disk", {&detach_disk, {"vm_cid", "disk_cid"}}},
-      {"get_disks", {&get_disks, {"vm_cid"}}},
-      {"has_disk", {&has_disk, {"disk_cid"}}},
-      {"has_vm", {&has_vm, {"vm_cid"}}},
       {"info", {&info, {}}},
-      {"reboot_vm", {&reboot_vm, {"vm_cid"}}},
-      {"resize_disk", {&resize_disk, {"disk_cid", "new_size"}}},
-      {"set_disk_metadata", {&set_disk_metadata, {"disk_cid", "metadata"}}},
-      {"set_vm_metadata", {&set_vm_metadata, {"vm_cid", "metadata"}}},
-      {"snapshot_disk", {&snapshot_disk, {"disk_cid"}}},
   };
   return table;
 }

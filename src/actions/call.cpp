@@ -10,12 +10,12 @@ namespace cpi::actions {
 
 using config::json_type_name;
 
-Call::Call(const CallInput& input, config::Config config, cloud::CloudFactory factory)
+Call::Call(const CallInput& input, config::Config config, CloudFactory factory)
     : m_input(input), m_config(std::move(config)), m_factory(std::move(factory)) {
   m_config.libvirt = config::with_context(m_config.libvirt, input.context, m_config.base_dir);
 }
 
-cloud::Cloud& Call::cloud() {
+cloud::LibvirtCloud& Call::cloud() {
   if (!m_cloud) {
     if (!m_factory) {
       throw CpiError(method() + ": no cloud is available in this process");

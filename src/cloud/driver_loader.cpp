@@ -31,10 +31,10 @@ std::vector<fs::path> candidates() {
   return paths;
 }
 
-OpenCloudFunction load() {
-  static OpenCloudFunction loaded = nullptr;
+DispatchFunction load() {
+  static DispatchFunction loaded = nullptr;
   if (loaded == nullptr) {
-    loaded = reinterpret_cast<OpenCloudFunction>(load_driver_symbol(k_open_cloud_symbol));
+    loaded = reinterpret_cast<DispatchFunction>(load_driver_symbol(k_dispatch_symbol));
   }
   return loaded;
 }
@@ -69,10 +69,16 @@ void* load_driver_symbol(const char* name) {
                    "libvirt's client library is installed");
 }
 
-CloudFactory driver_module_factory() {
-  return [](const config::Config& config) -> std::unique_ptr<Cloud> {
-    return std::unique_ptr<Cloud>(load()(config));
-  };
+std::string dispatch_in_driver_module(std::string_view request,
+                                      const std::optional<fs::path>& config_path) {
+  const DispatchFunction dispatch = load();
+  const std::string path = config_path ? config_path->string() : std::string{};
+  const std::unique_ptr<char, decltype(&std::free)> response{
+      dispatch(request.data(), request.size(), config_path ? path.c_str() : nullptr), &std::free};
+  if (!response) {
+    throw CloudError("the libvirt driver module cpi_libvirt.so gave no answer (out of memory?)");
+  }
+  return std::string{response.get()};
 }
 
 }  // namespace cpi::cloud

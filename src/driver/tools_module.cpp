@@ -1,6 +1,7 @@
 // The second entry point of the cpi_libvirt module: the operator subcommands (cpi doctor, inspect,
-// cleanup), which the executable hands over because they need libvirt.
+// cleanup), which the executable hands over, as text, because they need libvirt.
 
+#include <exception>
 #include <iostream>
 #include <type_traits>
 
@@ -8,8 +9,16 @@
 #include "cpi/tools/tool_request.hpp"
 
 extern "C" __attribute__((visibility("default"))) int cpi_run_tool(
-    const cpi::tools::ToolRequest& request) {
-  return cpi::tools::run_tool(request, std::cout, std::cerr);
+    const char* request_text) noexcept {
+  try {
+    return cpi::tools::run_tool(cpi::tools::parse_tool_request(request_text), std::cout,
+                                std::cerr);
+  } catch (const std::exception& e) {  // run_tool answers its own errors; this is the request's
+    std::cerr << "cpi: " << e.what() << '\n';
+  } catch (...) {
+    std::cerr << "cpi: the tool failed with an unknown error\n";
+  }
+  return cpi::tools::k_exit_error;
 }
 
 // Checked at compile time: the entry point has the type the executable expects.

@@ -43,13 +43,15 @@ config::Config load(const DispatchOptions& options) {
   return config;
 }
 
-nlohmann::json run(const Request& request, const DispatchOptions& options) {
-  const auto& table = actions::action_table();
-  const auto row = table.find(request.method);
-  if (row == table.end()) {
-    throw NotImplemented("method '" + request.method + "' is not implemented by this CPI");
+const actions::Action* find_action(const Request& request, const DispatchOptions& options) {
+  for (const auto* table : options.tables) {
+    if (const auto row = table->find(request.method); row != table->end()) return &row->second;
   }
-  const auto& action = row->second;
+  return nullptr;
+}
+
+nlohmann::json run(const Request& request, const actions::Action& action,
+                   const DispatchOptions& options) {
   if (request.arguments.size() < action.arguments.size()) {
     std::string names;
     for (const char* name : action.arguments) {
@@ -77,8 +79,13 @@ std::string dispatch(std::string_view input, const DispatchOptions& options) noe
       util::set_log_context(request.request_id, request.method);
       register_request_secrets(request.context, false);
       register_request_secrets(request.arguments, false);
+      const actions::Action* action = find_action(request, options);
+      if (action == nullptr) {
+        if (options.forward) return options.forward(input);  // its own start and done lines
+        throw NotImplemented("method '" + request.method + "' is not implemented by this CPI");
+      }
       spdlog::info("start (api_version {})", request.api_version);
-      auto result = run(request, options);
+      auto result = run(request, *action, options);
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();

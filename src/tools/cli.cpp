@@ -66,7 +66,7 @@ int run_tool_command(const ToolRequest& request) {
     std::cerr << "cpi " << request.tool << ": " << e.what() << '\n';
     return k_exit_error;
   }
-  return run(request);
+  return run(tool_request_text(request).c_str());
 }
 
 }  // namespace cpi::tools

@@ -220,6 +220,9 @@ void LifecycleTest::run_lifecycle(int api, const std::string& variant) {
   EXPECT_TRUE(cpi("detach_disk", {m_vm, disk2}, api, vm_context).is_null());
   EXPECT_TRUE(cpi("resize_disk", {disk2, 96}, api).is_null());
   EXPECT_EQ(volume_capacity(volume_name(disk2)), 96 * k_mib);
+  // update_disk as the director calls it for a detached disk whose disk type grew: in place.
+  EXPECT_TRUE(cpi("update_disk", {disk2, 112, nlohmann::json::object()}, api).is_null());
+  EXPECT_EQ(volume_capacity(volume_name(disk2)), 112 * k_mib);
   const auto detached = wait_tick(log, before_detach, [&](const GuestTick& t) {
     return tick_has(t, disk1) && !tick_has(t, disk2);
   });

@@ -157,6 +157,7 @@ TEST_F(SecretsTest, NoMethodLeaksASecret) {
   const std::string disk = call("create_disk", {16, nlohmann::json::object(), vm})["result"];
   call("set_disk_metadata", {disk, {{"deployment", "secrets"}}});
   call("resize_disk", {disk, 32});
+  call("update_disk", {disk, 48, nlohmann::json::object()});
   call("attach_disk", {vm, disk});
   call("get_disks", {vm});
   call("has_disk", {disk});

@@ -1,5 +1,5 @@
-// libFuzzer target over the request envelope, argument decoding, cloud_properties and config
-// parsing, the redactor and the nesting limit. The first byte picks the mode (its value % 4):
+// libFuzzer target over the request envelope, the handlers' argument decoding, cloud_properties
+// and config parsing, the redactor and the nesting limit. The first byte picks the mode (its value % 4):
 //   0  the rest is one request, given to rpc::dispatch
 //   1  the rest is a config document (and a request context), read by the bounded parser as the
 //      CPI reads its config file (so documents past the depth limit are refused, not walked)
@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,47 +35,46 @@ namespace {
 
 using nlohmann::json;
 
-// A cloud whose methods run the same cloud_properties validation the real one does, then
-// answer fixed values.
-class ValidatingCloud final : public cpi::cloud::Cloud {
- public:
-  cpi::cloud::StemcellCid create_stemcell(const std::string&, const json& p) override {
-    cpi::cloud::parse_stemcell_props(p);
-    return {"sc-1"};
+// The cloud_properties parsers LibvirtCloud runs before anything else, on the arguments of
+// `request` where its handler would pass them (the dispatch itself runs without a cloud).
+void validate_properties(std::string_view request) {
+  cpi::config::BoundedJson parsed;
+  try {
+    parsed = cpi::config::parse_bounded_json(request, "fuzz request");
+  } catch (const cpi::Error&) {
+    return;
+  } catch (const nlohmann::json::parse_error&) {
+    return;
   }
-  void delete_stemcell(const cpi::cloud::StemcellCid&) override {}
-  cpi::cloud::CreatedVm create_vm(const cpi::cloud::VmRequest& r) override {
-    cpi::cloud::parse_vm_props(r.cloud_properties);
-    for (const auto& [name, network] : r.networks.items()) {
-      if (network.is_object()) {
-        cpi::cloud::parse_network_props(name, network.value("cloud_properties", json()));
+  const json& doc = parsed.document;
+  if (!doc.is_object()) return;
+  const auto method = doc.find("method");
+  const auto arguments = doc.find("arguments");
+  if (method == doc.end() || !method->is_string() || arguments == doc.end() ||
+      !arguments->is_array()) {
+    return;
+  }
+  const auto object_at = [&](std::size_t i) {
+    return i < arguments->size() && (*arguments)[i].is_object() ? (*arguments)[i] : json::object();
+  };
+  try {
+    if (*method == "create_vm") {
+      cpi::cloud::parse_vm_props(object_at(2));
+      const json networks = object_at(3);  // items() does not keep a temporary alive
+      for (const auto& [name, network] : networks.items()) {
+        if (network.is_object()) {
+          cpi::cloud::parse_network_props(name, network.value("cloud_properties", json()));
+        }
       }
+    } else if (*method == "create_disk") {
+      cpi::cloud::parse_disk_props(object_at(1));
+    } else if (*method == "create_stemcell") {
+      cpi::cloud::parse_stemcell_props(object_at(1));
     }
-    return {{"vm-1"}, r.networks};
+  } catch (const cpi::Error&) {
+    // Refused properties are the expected outcome for most documents.
   }
-  void delete_vm(const cpi::cloud::VmCid&) override {}
-  bool has_vm(const cpi::cloud::VmCid&) override { return false; }
-  void reboot_vm(const cpi::cloud::VmCid&) override {}
-  void set_vm_metadata(const cpi::cloud::VmCid&, const json&) override {}
-  cpi::cloud::DiskCid create_disk(std::int64_t, const json& p,
-                                  const std::optional<cpi::cloud::VmCid>&) override {
-    cpi::cloud::parse_disk_props(p);
-    return {"disk-0123456789abcde"};
-  }
-  void delete_disk(const cpi::cloud::DiskCid&) override {}
-  bool has_disk(const cpi::cloud::DiskCid&) override { return false; }
-  json attach_disk(const cpi::cloud::VmCid&, const cpi::cloud::DiskCid& d, int) override {
-    return {{"path", "/dev/disk/by-id/virtio-" + d.value}};
-  }
-  void detach_disk(const cpi::cloud::VmCid&, const cpi::cloud::DiskCid&, int) override {}
-  std::vector<cpi::cloud::DiskCid> get_disks(const cpi::cloud::VmCid&) override { return {}; }
-  void resize_disk(const cpi::cloud::DiskCid&, std::int64_t) override {}
-  void set_disk_metadata(const cpi::cloud::DiskCid&, const json&) override {}
-  cpi::cloud::SnapshotCid snapshot_disk(const cpi::cloud::DiskCid&, const json&) override {
-    return {"snap-1"};
-  }
-  void delete_snapshot(const cpi::cloud::SnapshotCid&) override {}
-};
+}
 
 void check_response(const std::string& text) {
   const json response = json::parse(text, nullptr, false);
@@ -89,12 +89,17 @@ void check_response(const std::string& text) {
   }
 }
 
+// The driver module's dispatch (both tables); a handler that gets as far as opening the cloud
+// is refused there, after every argument was read.
 void dispatch_and_check(std::string_view request) {
   cpi::rpc::DispatchOptions options;
-  options.cloud_factory = [](const cpi::config::Config&) -> std::unique_ptr<cpi::cloud::Cloud> {
-    return std::make_unique<ValidatingCloud>();
+  options.tables = {&cpi::actions::local_actions(), &cpi::actions::driver_actions()};
+  options.cloud_factory =
+      [](const cpi::config::Config&) -> std::shared_ptr<cpi::cloud::LibvirtCloud> {
+    throw cpi::CloudError("no cloud while fuzzing");
   };
   check_response(cpi::rpc::dispatch(request, options));
+  validate_properties(request);
 }
 
 // Mode 2. A secret without '*', '[' or ']' that is not part of the private-key placeholder

@@ -19,7 +19,7 @@ ALLOWED = {
     "stemcell": {"agent", "config", "util"},
     "virt": {"config", "util"},
     "cloud": {"virt", "xml", "stemcell", "agent", "config", "util"},
-    "actions": {"cloud", "config", "util"},
+    "actions": {"cloud", "virt", "xml", "stemcell", "agent", "config", "util"},
     "tools": {"cloud", "virt", "xml", "stemcell", "agent", "config", "util"},
     "rpc": {"actions", "cloud", "config", "util"},
 }

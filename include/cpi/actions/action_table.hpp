@@ -1,6 +1,8 @@
 #pragma once
-// One row per CPI method: its handler and its argument names (for arity messages). The
-// handlers are declared in action_table.cpp beside their rows, by the file that holds them.
+// One row per CPI method: its handler and its argument names (for arity messages). Two tables:
+// the executable's, for the methods it answers without libvirt, and the driver module's, for
+// every other one (docs/architecture.md, "Two binaries"). The handlers are declared beside their
+// rows, by the file that holds them.
 
 #include <nlohmann/json.hpp>
 
@@ -22,8 +24,13 @@ struct Action {
 
 using ActionTable = std::map<std::string_view, Action>;
 
-// Every method this CPI implements. A method missing here gets NotImplemented from the
-// dispatcher.
-const ActionTable& action_table();
+// info, calculate_vm_cloud_properties and current_vm_id (src/actions/info.cpp): answered by the
+// executable itself, which never loads the driver module for them.
+const ActionTable& local_actions();
+
+// Every method that needs libvirt (src/driver/actions/action_table.cpp), defined only in the
+// driver module and in the static library the tests link. A method in neither table gets
+// NotImplemented from the dispatcher.
+const ActionTable& driver_actions();
 
 }  // namespace cpi::actions

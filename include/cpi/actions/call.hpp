@@ -1,20 +1,31 @@
 #pragma once
 // One CPI call as a handler sees it: typed access to the arguments, the negotiated API
 // version, the config (with the request context's overrides) and, on first use, the cloud.
+// The handlers that use the cloud run in the driver module (src/driver/actions/), which defines
+// LibvirtCloud; the executable's own handlers (info.cpp) never open it.
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "cpi/cloud/cloud.hpp"
 #include "cpi/config/config.hpp"
 #include "cpi/config/json_parse.hpp"
 
+namespace cpi::cloud {
+class LibvirtCloud;  // cloud/libvirt_cloud.hpp, in the driver module
+}  // namespace cpi::cloud
+
 namespace cpi::actions {
+
+// Opens the cloud for a call (in the module: open_libvirt_cloud; in tests: one on a test
+// hypervisor); may throw cpi::Error (connection failures).
+using CloudFactory =
+    std::function<std::shared_ptr<cloud::LibvirtCloud>(const config::Config& effective_config)>;
 
 // What the decoded request (rpc::Request) hands a call; it must outlive the Call.
 struct CallInput {
@@ -28,15 +39,15 @@ struct CallInput {
 
 class Call {
  public:
-  Call(const CallInput& input, config::Config config, cloud::CloudFactory factory);
+  Call(const CallInput& input, config::Config config, CloudFactory factory);
 
   const std::string& method() const { return m_input.method; }
   int api_version() const { return m_input.api_version; }
   const nlohmann::json& context() const { return m_input.context; }
   // The config with the context's libvirt overrides applied.
   const config::Config& config() const { return m_config; }
-  // Opens the libvirt connection on first use.
-  cloud::Cloud& cloud();
+  // Opens the libvirt connection on first use; CpiError when the call has no factory.
+  cloud::LibvirtCloud& cloud();
 
   // Argument accessors. Each throws CloudError "<method>: argument <i> (<name>): expected ..."
   // for a missing argument or a wrong type (docs/architecture.md, "Protocol"), and CpiError
@@ -59,8 +70,8 @@ class Call {
 
   CallInput m_input;
   config::Config m_config;
-  cloud::CloudFactory m_factory;
-  std::unique_ptr<cloud::Cloud> m_cloud;
+  CloudFactory m_factory;
+  std::shared_ptr<cloud::LibvirtCloud> m_cloud;
 };
 
 }  // namespace cpi::actions

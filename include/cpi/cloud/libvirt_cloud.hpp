@@ -5,6 +5,7 @@
 // The pools, volume lookup and those records are its Storage (storage.hpp, m_storage).
 
 #include <libvirt/virterror.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -14,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "cpi/cloud/cloud.hpp"
+#include "cpi/cloud/ids.hpp"
 #include "cpi/cloud/names.hpp"
 #include "cpi/cloud/storage.hpp"
 #include "cpi/config/config.hpp"
@@ -28,37 +29,60 @@
 
 namespace cpi::cloud {
 
-class LibvirtCloud final : public Cloud {
+// create_vm's request, as its handler decodes it.
+struct VmRequest {
+  std::string agent_id;
+  StemcellCid stemcell;
+  nlohmann::json cloud_properties = nlohmann::json::object();
+  nlohmann::json networks = nlohmann::json::object();
+  std::vector<DiskCid> disk_cids;  // must be on the host of the call (locality); never attached
+  nlohmann::json env = nlohmann::json::object();
+  int api_version = 2;
+};
+
+struct CreatedVm {
+  VmCid cid;
+  nlohmann::json networks;  // the networks as configured (each with its "mac")
+};
+
+// The CPI methods in cloud terms, as the handlers (src/driver/actions/) call them. Every one
+// throws cpi::Error subclasses only.
+class LibvirtCloud final {
  public:
   // `hypervisor` must outlive this object, or `owner` must keep it (and its connection) alive:
   // the cloud releases `owner` after its own libvirt handles.
   LibvirtCloud(virt::Hypervisor& hypervisor, config::Config config,
                std::shared_ptr<void> owner = nullptr);
-  ~LibvirtCloud() override;
+  ~LibvirtCloud();
   LibvirtCloud(const LibvirtCloud&) = delete;
   LibvirtCloud& operator=(const LibvirtCloud&) = delete;
 
   StemcellCid create_stemcell(const std::string& image_path,
-                              const nlohmann::json& cloud_properties) override;
-  void delete_stemcell(const StemcellCid& cid) override;
+                              const nlohmann::json& cloud_properties);
+  // Succeeds when the stemcell is already gone.
+  void delete_stemcell(const StemcellCid& cid);
 
-  CreatedVm create_vm(const VmRequest& request) override;
-  void delete_vm(const VmCid& cid) override;
-  bool has_vm(const VmCid& cid) override;
-  void reboot_vm(const VmCid& cid) override;
-  void set_vm_metadata(const VmCid& cid, const nlohmann::json& metadata) override;
+  // Throws VmCreationFailed (after removing all it created) on failure.
+  CreatedVm create_vm(const VmRequest& request);
+  // Succeeds when the VM is already gone; never deletes a persistent disk.
+  void delete_vm(const VmCid& cid);
+  bool has_vm(const VmCid& cid);
+  void reboot_vm(const VmCid& cid);
+  void set_vm_metadata(const VmCid& cid, const nlohmann::json& metadata);
 
   DiskCid create_disk(std::int64_t size_mib, const nlohmann::json& cloud_properties,
-                      const std::optional<VmCid>& vm_locality) override;
-  void delete_disk(const DiskCid& cid) override;
-  bool has_disk(const DiskCid& cid) override;
-  nlohmann::json attach_disk(const VmCid& vm, const DiskCid& disk, int api_version) override;
-  void detach_disk(const VmCid& vm, const DiskCid& disk, int api_version) override;
-  std::vector<DiskCid> get_disks(const VmCid& vm) override;
-  void resize_disk(const DiskCid& cid, std::int64_t new_size_mib) override;
-  void set_disk_metadata(const DiskCid& cid, const nlohmann::json& metadata) override;
-  SnapshotCid snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata) override;
-  void delete_snapshot(const SnapshotCid& cid) override;
+                      const std::optional<VmCid>& vm_locality);
+  void delete_disk(const DiskCid& cid);
+  bool has_disk(const DiskCid& cid);
+  // Returns the agent's disk hint ({"path": "/dev/disk/by-id/virtio-<cid>"}).
+  nlohmann::json attach_disk(const VmCid& vm, const DiskCid& disk, int api_version);
+  void detach_disk(const VmCid& vm, const DiskCid& disk, int api_version);
+  std::vector<DiskCid> get_disks(const VmCid& vm);
+  void resize_disk(const DiskCid& cid, std::int64_t new_size_mib);
+  void set_disk_metadata(const DiskCid& cid, const nlohmann::json& metadata);
+  SnapshotCid snapshot_disk(const DiskCid& cid, const nlohmann::json& metadata);
+  // Succeeds when the snapshot is already gone.
+  void delete_snapshot(const SnapshotCid& cid);
 
   // A snapshot_disk that never finished (killed, or its daemon died), named by the `snapshotting`
   // intent of disk `disk` or of vm `vm` (either may be empty): finishes it as the next call on
@@ -82,6 +106,21 @@ class LibvirtCloud final : public Cloud {
     return m_names.incomplete_marker(name);
   }
 
+  // --- The building blocks a handler may do a method's steps with, besides the methods above
+  // (docs/architecture.md, "How to add a CPI method").
+  // ownership.cpp: whether `cid` is a CID of `kind`. Throws CpiError naming what it is when it
+  // is a name of ours of another kind (nothing touched); false when no grammar of ours matches.
+  bool check_cid(const char* method, NameKind kind, const std::string& cid) const;
+  // The delete methods' check_cid: false, logged as "nothing to delete", for a CID that no
+  // grammar of ours matches (the delete succeeds as for an object already gone).
+  bool deletable(const char* method, NameKind kind, const std::string& cid) const;
+  // The pools, volume lookup (locate: only where this CPI puts its volumes) and records.
+  Storage& storage() { return m_storage; }
+  // libvirt, through the seam every call goes through (virt/hypervisor.hpp).
+  virt::Hypervisor& hypervisor() { return m_hv; }
+  // The call's config (the request context's overrides applied).
+  const config::Config& config() const { return m_config; }
+
   // A persistent disk as domain definitions may name it (attachment.cpp).
   struct DiskRef {
     std::string cid;        // the serial
@@ -97,13 +136,7 @@ class LibvirtCloud final : public Cloud {
   class MachineVms;
   class ContainerVms;
 
-  // ownership.cpp: kind checks, our domains.
-  // Whether `cid` is a CID of `kind`. Throws CpiError naming what it is when it is a name of
-  // ours of another kind (nothing touched); false when no grammar of ours matches it.
-  bool check_cid(const char* method, NameKind kind, const std::string& cid) const;
-  // The delete methods' check_cid: false, logged as "nothing to delete", for a CID that no
-  // grammar of ours matches (the delete succeeds as for an object already gone).
-  bool deletable(const char* method, NameKind kind, const std::string& cid) const;
+  // ownership.cpp: our domains.
   // The domain of `cid` when it exists and carries our metadata namespace (create_vm writes
   // it); nullopt when absent; CpiError for a domain of that name without it (not ours). Two
   // calls: the lookup and our metadata, whose facts go to `facts` when given.
@@ -225,7 +258,7 @@ class LibvirtCloud final : public Cloud {
 };
 
 // Opens the connection `config` names and returns a cloud that owns it.
-std::unique_ptr<Cloud> open_libvirt_cloud(const config::Config& config);
+std::shared_ptr<LibvirtCloud> open_libvirt_cloud(const config::Config& config);
 
 // libvirt's errors reach BOSH as they are thrown (virt::LibvirtError is the CloudError naming the
 // operation, the object and libvirt's message). The cloud catches one only where its code changes

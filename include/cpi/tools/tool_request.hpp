@@ -1,10 +1,12 @@
 #pragma once
 // The operator subcommands (`cpi doctor`, `cpi inspect`, `cpi cleanup`) as the executable
-// parses them. The executable has no libvirt: it hands the request to the driver module's
-// entry point `cpi_run_tool` (src/driver/tools_module.cpp), which runs the tool and prints.
+// parses them. The executable has no libvirt: it hands the request, as text, to the driver
+// module's entry point `cpi_run_tool` (src/driver/tools_module.cpp), which runs the tool and
+// prints.
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cpi::tools {
@@ -27,9 +29,14 @@ constexpr int k_exit_findings = 1;  // doctor: a check failed; inspect: a CID no
                                     // cleanup: a deletion failed
 constexpr int k_exit_error = 2;     // the tool could not run (config, connection, module)
 
-// The module's entry point (C linkage). Prints the result on stdout, errors on stderr, and
-// returns the exit code; never throws.
-using RunToolFunction = int (*)(const ToolRequest& request);
+// The request as the text that crosses into the module (a JSON object of its fields), and back.
+// parse_tool_request throws CpiError for text that is not one.
+std::string tool_request_text(const ToolRequest& request);
+ToolRequest parse_tool_request(std::string_view text);
+
+// The module's entry point (C linkage): takes tool_request_text's text, prints the result on
+// stdout and errors on stderr, and returns the exit code. No C++ type or exception crosses it.
+using RunToolFunction = int (*)(const char* request_text) noexcept;
 constexpr const char* k_run_tool_symbol = "cpi_run_tool";
 
 }  // namespace cpi::tools

@@ -63,12 +63,12 @@ std::string LibvirtCloud::object_name(const std::string& cid) const {
 
 // virt's errors at the boundary: a connection failure is a LibvirtError, already the CloudError
 // BOSH gets; settings no URI can be built from are the operator's config: CpiError.
-std::unique_ptr<Cloud> open_libvirt_cloud(const config::Config& config) {
+std::shared_ptr<LibvirtCloud> open_libvirt_cloud(const config::Config& config) {
   try {
     auto session = std::make_shared<Session>(config.libvirt);
     spdlog::debug("connected to {}", session->open.target.display_uri);
     auto& hypervisor = session->hypervisor;
-    return std::make_unique<LibvirtCloud>(hypervisor, config, std::move(session));
+    return std::make_shared<LibvirtCloud>(hypervisor, config, std::move(session));
   } catch (const virt::InvalidSettings& e) {
     throw CpiError(e.what());
   }

@@ -77,10 +77,11 @@ class HostsTest : public TestDriver {
                          const nlohmann::json& context) {
     rpc::DispatchOptions options;
     options.config_path = m_config_file;
+    options.tables = {&actions::local_actions(), &actions::driver_actions()};
     options.cloud_factory = [this](const config::Config& effective) {
       FakeHypervisor& host = effective.libvirt.uri == m_uri_b ? *m_fake_b : fake();
       ++m_opened[effective.libvirt.uri];
-      return std::make_unique<cloud::LibvirtCloud>(host, effective);
+      return std::make_shared<cloud::LibvirtCloud>(host, effective);
     };
     const nlohmann::json request{
         {"method", method}, {"arguments", arguments}, {"context", context}, {"api_version", 2}};

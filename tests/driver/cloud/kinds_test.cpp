@@ -1,4 +1,4 @@
-// The kind matrix: every CID-taking method of LibvirtCloud × every kind of name (ours of each
+// The kind matrix: every CID-taking method (of LibvirtCloud, or a handler) × every kind of name (ours of each
 // kind, foreign objects, strings no grammar matches), against test:///default. A method acts
 // only on objects of its own kind, made by this CPI, in the CPI's own pools; for anything else
 // it gives the answer README.md's Methods table documents and changes nothing: every domain's
@@ -15,11 +15,13 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cpi/cloud/names.hpp"
 #include "cpi/errors.hpp"
+#include "cpi/rpc/dispatcher.hpp"
 #include "support/disk_fixture.hpp"
 
 namespace cpi::testing {
@@ -77,6 +79,18 @@ class KindsTest : public DiskFixture, public ::testing::WithParamInterface<std::
   }
 
   cloud::LibvirtCloud& cpi() { return *m_cpi; }
+  // What a method answers through its handler (rpc::dispatch on the module's tables, on cpi()):
+  // "ok", or the wire type of its error. For the methods that are a handler only (update_disk).
+  std::string dispatched(const std::string& method, const nlohmann::json& arguments) {
+    rpc::DispatchOptions options;
+    options.tables = {&actions::driver_actions()};
+    options.cloud_factory = [this](const config::Config&) {
+      return std::shared_ptr<cloud::LibvirtCloud>(m_cpi.get(), [](cloud::LibvirtCloud*) {});
+    };
+    const nlohmann::json request{{"method", method}, {"arguments", arguments}, {"api_version", 2}};
+    const auto response = nlohmann::json::parse(rpc::dispatch(request.dump(), options));
+    return response["error"].is_null() ? "ok" : response["error"]["type"].get<std::string>();
+  }
   const cloud::Names& names() const { return *m_names; }
   std::string prefixed(const std::string& text) const { return GetParam() + text; }
 
@@ -270,6 +284,10 @@ TEST_P(KindsTest, DiskMethodsRefuseEverythingButOurDisks) {
     }
     EXPECT_EQ(outcome([&] { cpi().resize_disk({probe.cid}, 128); }), want)
         << "resize_disk(" << probe.label << ")";
+    // Through the handler an empty CID is an argument error before any lookup.
+    EXPECT_EQ(dispatched("update_disk", {probe.cid, 128, nlohmann::json::object()}),
+              probe.cid.empty() ? k_cloud : want)
+        << "update_disk(" << probe.label << ")";
     EXPECT_EQ(outcome([&] { cpi().set_disk_metadata({probe.cid}, {{"k", "v"}}); }), want)
         << "set_disk_metadata(" << probe.label << ")";
     EXPECT_EQ(outcome([&] { cpi().snapshot_disk({probe.cid}, {}); }), want)

@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "cpi/errors.hpp"
 #include "cpi/util/log.hpp"
@@ -17,83 +20,38 @@ namespace {
 
 using nlohmann::json;
 
-// Records what the handlers asked of the cloud and answers with fixed values.
-class RecordingCloud final : public cloud::Cloud {
- public:
-  std::vector<std::string>* calls;
-  explicit RecordingCloud(std::vector<std::string>* c) : calls(c) {}
-
-  cloud::StemcellCid create_stemcell(const std::string& path, const json&) override {
-    calls->push_back("create_stemcell " + path);
-    return {"sc-1"};
-  }
-  void delete_stemcell(const cloud::StemcellCid& c) override {
-    calls->push_back("delete_stemcell " + c.value);
-  }
-  cloud::CreatedVm create_vm(const cloud::VmRequest& r) override {
-    calls->push_back("create_vm " + r.agent_id + " " + r.stemcell.value + " disks=" +
-                     std::to_string(r.disk_cids.size()) + " env=" + r.env.dump());
-    json networks = r.networks;
-    for (auto& [name, net] : networks.items()) net["mac"] = "52:54:00:00:00:01";
-    return {{"vm-1"}, networks};
-  }
-  void delete_vm(const cloud::VmCid& c) override { calls->push_back("delete_vm " + c.value); }
-  bool has_vm(const cloud::VmCid& c) override {
-    calls->push_back("has_vm " + c.value);
-    if (c.value == "vm-broken") throw CloudError("libvirt is down");
-    return c.value == "vm-1";
-  }
-  void reboot_vm(const cloud::VmCid& c) override {
-    if (c.value != "vm-1") throw VmNotFound("vm '" + c.value + "' not found");
-    calls->push_back("reboot_vm " + c.value);
-  }
-  void set_vm_metadata(const cloud::VmCid& c, const json& m) override {
-    calls->push_back("set_vm_metadata " + c.value + " " + m.dump());
-  }
-  cloud::DiskCid create_disk(std::int64_t size, const json&,
-                             const std::optional<cloud::VmCid>& vm) override {
-    calls->push_back("create_disk " + std::to_string(size) + " " + (vm ? vm->value : "-"));
-    return {"disk-0123456789abcde"};
-  }
-  void delete_disk(const cloud::DiskCid& c) override { calls->push_back("delete_disk " + c.value); }
-  bool has_disk(const cloud::DiskCid&) override { return true; }
-  json attach_disk(const cloud::VmCid& v, const cloud::DiskCid& d, int api) override {
-    calls->push_back("attach_disk " + v.value + " " + d.value + " v" + std::to_string(api));
-    return {{"path", "/dev/disk/by-id/virtio-" + d.value}};
-  }
-  void detach_disk(const cloud::VmCid& v, const cloud::DiskCid& d, int) override {
-    calls->push_back("detach_disk " + v.value + " " + d.value);
-  }
-  std::vector<cloud::DiskCid> get_disks(const cloud::VmCid&) override {
-    return {{"disk-0123456789abcde"}};
-  }
-  void resize_disk(const cloud::DiskCid& c, std::int64_t s) override {
-    calls->push_back("resize_disk " + c.value + " " + std::to_string(s));
-  }
-  void set_disk_metadata(const cloud::DiskCid& c, const json&) override {
-    calls->push_back("set_disk_metadata " + c.value);
-  }
-  cloud::SnapshotCid snapshot_disk(const cloud::DiskCid&, const json&) override {
-    return {"snap-1"};
-  }
-  void delete_snapshot(const cloud::SnapshotCid& c) override {
-    calls->push_back("delete_snapshot " + c.value);
-  }
-};
-
 class DispatcherTest : public ::testing::Test {
  protected:
   void SetUp() override { util::init_logging(); }
 
+  // The driver module's dispatch (both tables), with no cloud: the factory records the config it
+  // was given and refuses. What the handlers make of a real cloud is tested in the driver tier
+  // (tests/driver/actions/handlers_test.cpp).
   json call(const std::string& input, std::optional<std::filesystem::path> config = {}) {
     DispatchOptions options;
     options.config_path = std::move(config);
-    options.cloud_factory = [this](const config::Config& c) -> std::unique_ptr<cloud::Cloud> {
+    options.tables = {&actions::local_actions(), &actions::driver_actions()};
+    options.cloud_factory = [this](const config::Config& c) -> std::shared_ptr<cloud::LibvirtCloud> {
       ++opened;
       effective = c;
-      return std::make_unique<RecordingCloud>(&calls);
+      throw CloudError("no cloud in this test");
     };
-    const std::string text = dispatch(input, options);
+    return respond(dispatch(input, options));
+  }
+
+  // The executable's dispatch: its own table, every other method handed to `forward`.
+  json call_forwarding(const std::string& input) {
+    DispatchOptions options;
+    options.tables = {&actions::local_actions()};
+    options.forward = [this](std::string_view request) {
+      forwarded.emplace_back(request);
+      if (forward_error) throw CloudError(*forward_error);
+      return std::string{R"({"result":"from the module","error":null,"log":""})"};
+    };
+    return respond(dispatch(input, options));
+  }
+
+  static json respond(const std::string& text) {
     EXPECT_EQ(text.find('\n'), std::string::npos) << "one line";
     json response = json::parse(text);
     EXPECT_TRUE(response.contains("result"));
@@ -121,8 +79,9 @@ class DispatcherTest : public ::testing::Test {
     for (const auto& p : written) std::filesystem::remove(p);
   }
 
-  std::vector<std::string> calls;
   int opened = 0;
+  std::vector<std::string> forwarded;
+  std::optional<std::string> forward_error;
   int counter = 0;
   config::Config effective;
   std::vector<std::filesystem::path> written;
@@ -178,6 +137,7 @@ TEST_P(DispatcherWrongArgTest, IsCloudErrorNamingTheArgument) {
   EXPECT_EQ(r["error"]["type"], "Bosh::Clouds::CloudError") << GetParam().request;
   const auto message = r["error"]["message"].get<std::string>();
   EXPECT_NE(message.find(GetParam().message_part), std::string::npos) << message;
+  EXPECT_EQ(opened, 0) << "every argument is read before the cloud opens";
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -205,50 +165,65 @@ INSTANTIATE_TEST_SUITE_P(
                  "argument 5 (env): expected an object, got a string"},
         WrongArg{R"({"method":"set_vm_metadata","arguments":["vm-1","x"]})",
                  "argument 1 (metadata): expected an object"},
+        WrongArg{R"({"method":"attach_disk","arguments":["vm-1",7]})",
+                 "argument 1 (disk_cid): expected a string"},
+        WrongArg{R"({"method":"detach_disk","arguments":["vm-1",""]})",
+                 "argument 1 (disk_cid): expected a non-empty CID"},
+        WrongArg{R"({"method":"resize_disk","arguments":["disk-1",0]})",
+                 "argument 1 (new_size): must be at least 1"},
+        WrongArg{R"({"method":"update_disk","arguments":["disk-1",67108865,{}]})",
+                 "update_disk: new_size: 67108865 MiB is out of range"},
+        WrongArg{R"({"method":"update_disk","arguments":["disk-1",64,"qcow2"]})",
+                 "argument 2 (cloud_properties): expected an object, got a string"},
+        WrongArg{R"({"method":"snapshot_disk","arguments":["disk-1",[]]})",
+                 "argument 1 (metadata): expected an object"},
+        WrongArg{R"({"method":"delete_snapshot","arguments":[{}]})",
+                 "argument 0 (snapshot_cid): expected a string"},
+        WrongArg{R"({"method":"create_stemcell","arguments":["/img",5]})",
+                 "argument 1 (cloud_properties): expected an object"},
         WrongArg{R"({"method":"calculate_vm_cloud_properties","arguments":[{"cpu":1}]})",
                  "needs cpu, ram and ephemeral_disk_size"}));
 
-TEST_F(DispatcherTest, CreateVmShapesFollowTheApiVersion) {
-  const std::string args =
-      R"("arguments":["agent-1","sc-1",{},{"net":{"type":"manual","ip":"10.0.0.5"}},null,null])";
-  const auto v1 = call(R"({"method":"create_vm",)" + args + "}");
-  EXPECT_EQ(v1["result"], "vm-1");
-  const auto v2 = call(R"({"method":"create_vm",)" + args + R"(,"api_version":2})");
-  ASSERT_TRUE(v2["result"].is_array());
-  EXPECT_EQ(v2["result"][0], "vm-1");
-  EXPECT_EQ(v2["result"][1]["net"]["mac"], "52:54:00:00:00:01");
-  EXPECT_EQ(calls.back(), "create_vm agent-1 sc-1 disks=0 env={}");
+TEST_F(DispatcherTest, HandlersThatNeedTheCloudOpenItOnceWithTheCallsConfig) {
+  const auto r = call(R"({"method":"has_vm","arguments":["vm-1"]})");
+  EXPECT_EQ(r["error"]["type"], "Bosh::Clouds::CloudError");
+  EXPECT_EQ(r["error"]["message"], "no cloud in this test");
+  EXPECT_EQ(opened, 1);
 }
 
-TEST_F(DispatcherTest, AttachDiskReturnsHintOnlyForApiTwo) {
-  const std::string args = R"("arguments":["vm-1","disk-0123456789abcde"])";
-  EXPECT_TRUE(call(R"({"method":"attach_disk",)" + args + "}")["result"].is_null());
-  const auto v2 = call(R"({"method":"attach_disk",)" + args + R"(,"api_version":2})");
-  EXPECT_EQ(v2["result"]["path"], "/dev/disk/by-id/virtio-disk-0123456789abcde");
-  EXPECT_EQ(calls.back(), "attach_disk vm-1 disk-0123456789abcde v2");
-}
-
-TEST_F(DispatcherTest, ExtraArgumentsAreIgnored) {
-  const auto r = call(R"({"method":"has_vm","arguments":["vm-1","extra",3]})");
-  EXPECT_EQ(r["result"], true);
-}
-
-TEST_F(DispatcherTest, CloudErrorsKeepTheirType) {
-  const auto r = call(R"({"method":"reboot_vm","arguments":["vm-9"]})");
-  EXPECT_EQ(r["error"]["type"], "Bosh::Clouds::VMNotFound");
-  const auto broken = call(R"({"method":"has_vm","arguments":["vm-broken"]})");
-  EXPECT_EQ(broken["error"]["type"], "Bosh::Clouds::CloudError");
-  EXPECT_EQ(broken["error"]["message"], "libvirt is down");
-}
-
-TEST_F(DispatcherTest, GetDisksAndOtherResults) {
-  EXPECT_EQ(call(R"({"method":"get_disks","arguments":["vm-1"]})")["result"],
-            json({"disk-0123456789abcde"}));
-  EXPECT_EQ(call(R"({"method":"snapshot_disk","arguments":["disk-0123456789abcde",{}]})")["result"],
-            "snap-1");
-  EXPECT_TRUE(call(R"({"method":"delete_vm","arguments":["vm-1"]})")["result"].is_null());
+TEST_F(DispatcherTest, CalculateVmCloudPropertiesNeedsNoCloud) {
   EXPECT_EQ(call(R"({"method":"calculate_vm_cloud_properties","arguments":[{"cpu":2,"ram":2048,"ephemeral_disk_size":4096}]})")["result"],
             json({{"cpu", 2}, {"ram", 2048}, {"ephemeral_disk", 4096}}));
+  EXPECT_EQ(opened, 0);
+}
+
+TEST_F(DispatcherTest, TheExecutableForwardsOnlyWhatItsTableLacks) {
+  const std::string has_vm = R"({"method":"has_vm","arguments":["vm-1"],"context":{"a":1}})";
+  const auto r = call_forwarding(has_vm);
+  EXPECT_EQ(r["result"], "from the module");
+  ASSERT_EQ(forwarded.size(), 1U);
+  EXPECT_EQ(forwarded[0], has_vm) << "the request text goes over as it came";
+
+  EXPECT_EQ(call_forwarding(R"({"method":"info","arguments":[]})")["result"]["api_version"], 2);
+  EXPECT_EQ(call_forwarding(R"({"method":"create_network","arguments":[]})")["result"],
+            "from the module")
+      << "the module's table decides what is implemented";
+  EXPECT_EQ(forwarded.size(), 2U);
+}
+
+TEST_F(DispatcherTest, TheExecutableAnswersBadEnvelopesItself) {
+  EXPECT_EQ(call_forwarding("{nope")["error"]["type"], "Bosh::Clouds::CpiError");
+  EXPECT_EQ(call_forwarding(R"({"method":"has_vm","arguments":["vm-1"],"api_version":4})")
+                ["error"]["type"],
+            "Bosh::Clouds::NotImplemented");
+  EXPECT_TRUE(forwarded.empty());
+}
+
+TEST_F(DispatcherTest, AModuleThatCannotAnswerIsOneCloudError) {
+  forward_error = "cannot load the libvirt driver module cpi_libvirt.so (tried: x (absent))";
+  const auto r = call_forwarding(R"({"method":"delete_vm","arguments":["vm-1"]})");
+  EXPECT_EQ(r["error"]["type"], "Bosh::Clouds::CloudError");
+  EXPECT_EQ(r["error"]["message"], *forward_error);
 }
 
 TEST_F(DispatcherTest, BadConfigIsCpiErrorNamingTheField) {

@@ -18,10 +18,11 @@ using nlohmann::json;
 
 class HostileInputTest : public ::testing::Test {
  protected:
-  // No cloud: every request here must be answered before one is needed.
+  // The module's tables, and no cloud: every request here must be answered before one is needed.
   json call(const std::string& input) {
     DispatchOptions options;
-    options.cloud_factory = [this](const config::Config&) -> std::unique_ptr<cloud::Cloud> {
+    options.tables = {&actions::local_actions(), &actions::driver_actions()};
+    options.cloud_factory = [this](const config::Config&) -> std::shared_ptr<cloud::LibvirtCloud> {
       ++opened;
       throw CloudError("no cloud in this test");
     };

@@ -1,6 +1,10 @@
+// The handlers of the VM methods. Each reads every argument before it opens the cloud
+// (Call::cloud()), so a request with a bad argument is refused without a connection.
+
 #include <spdlog/spdlog.h>
 
 #include "cpi/actions/call.hpp"
+#include "cpi/cloud/libvirt_cloud.hpp"
 
 namespace cpi::actions {
 
@@ -28,20 +32,26 @@ nlohmann::json create_vm(Call& call) {
 
 // delete_vm(vm_cid) -> null; succeeds when the VM is already gone; keeps persistent disks.
 nlohmann::json delete_vm(Call& call) {
-  call.cloud().delete_vm({call.cid_arg(0, "vm_cid")});
+  const cloud::VmCid cid{call.cid_arg(0, "vm_cid")};
+  call.cloud().delete_vm(cid);
   return nullptr;
 }
 
-nlohmann::json has_vm(Call& call) { return call.cloud().has_vm({call.cid_arg(0, "vm_cid")}); }
+nlohmann::json has_vm(Call& call) {
+  const cloud::VmCid cid{call.cid_arg(0, "vm_cid")};
+  return call.cloud().has_vm(cid);
+}
 
 nlohmann::json reboot_vm(Call& call) {
-  call.cloud().reboot_vm({call.cid_arg(0, "vm_cid")});
+  const cloud::VmCid cid{call.cid_arg(0, "vm_cid")};
+  call.cloud().reboot_vm(cid);
   return nullptr;
 }
 
 nlohmann::json set_vm_metadata(Call& call) {
   const cloud::VmCid cid{call.cid_arg(0, "vm_cid")};
-  call.cloud().set_vm_metadata(cid, call.object_arg(1, "metadata"));
+  const auto metadata = call.object_arg(1, "metadata");
+  call.cloud().set_vm_metadata(cid, metadata);
   return nullptr;
 }
 

@@ -1,6 +1,10 @@
+// The handlers of the stemcell methods. Each reads every argument before it opens the cloud
+// (Call::cloud()), so a request with a bad argument is refused without a connection.
+
 #include <spdlog/spdlog.h>
 
 #include "cpi/actions/call.hpp"
+#include "cpi/cloud/libvirt_cloud.hpp"
 
 namespace cpi::actions {
 
@@ -15,7 +19,8 @@ nlohmann::json create_stemcell(Call& call) {
 
 // delete_stemcell(stemcell_cid) -> null; succeeds when it is already gone.
 nlohmann::json delete_stemcell(Call& call) {
-  call.cloud().delete_stemcell({call.cid_arg(0, "stemcell_cid")});
+  const cloud::StemcellCid cid{call.cid_arg(0, "stemcell_cid")};
+  call.cloud().delete_stemcell(cid);
   return nullptr;
 }
 
